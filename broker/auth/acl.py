@@ -1,0 +1,188 @@
+"""Mosquitto-compatible ACL files and the access decisions they make.
+
+The format (see README, section Security)::
+
+    # topics before any 'user' line apply to clients without a username
+    topic read home/#
+
+    user alice
+    topic readwrite home/#
+    topic deny home/alarm/code
+
+    # patterns apply to every client; %u is the username, %c the client id,
+    # each only when it is a whole topic level
+    pattern write nodes/%c/status
+
+Decisions follow Mosquitto: a client's rules are its own ``topic`` lines (or the anonymous
+ones) plus every ``pattern`` line; a ``deny`` rule that matches wins over any grant; otherwise
+access needs a rule that grants it; no rule means no access.
+
+Subscriptions are checked too (Mosquitto does not): a filter is refused when a ``deny`` rule
+covers all of it, or when no readable rule overlaps it. A filter that overlaps only part of
+what the client may read (``#`` for a client allowed ``home/#``) is accepted; delivery then
+checks every message with :meth:`Acl.can_read`, so nothing outside the grants leaks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Flag
+
+from broker.auth.filters import covers, overlaps, split_filter
+
+
+class Access(Flag):
+    """What a rule grants; DENY is its own kind and takes precedence."""
+
+    NONE = 0
+    READ = 1
+    WRITE = 2
+    READWRITE = READ | WRITE
+    DENY = 4
+
+
+_ACCESS_WORDS = {
+    "read": Access.READ,
+    "write": Access.WRITE,
+    "readwrite": Access.READWRITE,
+    "deny": Access.DENY,
+}
+
+
+class AclFileError(ValueError):
+    """An ACL file that cannot be parsed; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``topic`` or ``pattern`` line."""
+
+    access: Access
+    levels: tuple[str, ...]  # the filter split at '/'
+    is_pattern: bool = False
+
+    @property
+    def text(self) -> str:
+        return "/".join(self.levels)
+
+    def resolve(self, username: str | None, client_id: str) -> tuple[str, ...] | None:
+        """The filter for this client (patterns substituted), or None if it cannot apply.
+
+        A pattern never applies when the value it needs is missing or contains '/', '+' or
+        '#': a client id of '#' must not turn ``pattern read %c/#`` into a grant on '#/#'.
+        """
+        if not self.is_pattern:
+            return self.levels
+        out = []
+        for level in self.levels:
+            if level == "%u":
+                value = username
+            elif level == "%c":
+                value = client_id
+            else:
+                out.append(level)
+                continue
+            if not value or any(ch in value for ch in "/+#"):
+                return None
+            out.append(value)
+        return tuple(out)
+
+
+@dataclass
+class Acl:
+    """A parsed ACL file."""
+
+    anonymous: list[Rule] = field(default_factory=list)
+    users: dict[str, list[Rule]] = field(default_factory=dict)
+    patterns: list[Rule] = field(default_factory=list)
+
+    # -- parsing -----------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, lines: Iterable[str], source: str = "<acl file>") -> Acl:
+        """Parse ACL lines; errors name ``source`` and the line number."""
+        acl = cls()
+        current: list[Rule] = acl.anonymous
+        for number, raw in enumerate(lines, start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            keyword, _, rest = line.partition(" ")
+            rest = rest.strip()
+            where = f"{source}:{number}"
+            if keyword == "user":
+                if not rest:
+                    raise AclFileError(f"{where}: 'user' needs a username")
+                current = acl.users.setdefault(rest, [])
+            elif keyword in ("topic", "pattern"):
+                rule = _parse_rule(rest, is_pattern=keyword == "pattern", where=where)
+                (acl.patterns if rule.is_pattern else current).append(rule)
+            else:
+                raise AclFileError(
+                    f"{where}: unknown keyword {keyword!r} (expected topic, pattern or user)"
+                )
+        return acl
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Acl:
+        """Read and parse the ACL file at ``path``."""
+        with open(path, encoding="utf-8") as fh:
+            return cls.parse(fh, source=str(path))
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def rules_for(self, username: str | None, client_id: str) -> list[tuple[Access, tuple]]:
+        """(access, filter levels) of every rule that applies to this client."""
+        own = self.users.get(username, []) if username is not None else self.anonymous
+        out = [(rule.access, rule.levels) for rule in own]
+        for rule in self.patterns:
+            levels = rule.resolve(username, client_id)
+            if levels is not None:
+                out.append((rule.access, levels))
+        return out
+
+    def allows(self, username: str | None, client_id: str, topic: str, want: Access) -> bool:
+        """May this client read (``Access.READ``) or write (``Access.WRITE``) ``topic``?"""
+        topic_levels = split_filter(topic)
+        rules = self.rules_for(username, client_id)
+        # A topic name has no wildcards, so "covers" is plain topic matching here.
+        if any(a is Access.DENY and covers(lv, topic_levels) for a, lv in rules):
+            return False
+        return any(a & want and covers(lv, topic_levels) for a, lv in rules)
+
+    def can_read(self, username: str | None, client_id: str, topic: str) -> bool:
+        """May this client receive messages published on ``topic``?"""
+        return self.allows(username, client_id, topic, Access.READ)
+
+    def can_write(self, username: str | None, client_id: str, topic: str) -> bool:
+        """May this client publish on ``topic``?"""
+        return self.allows(username, client_id, topic, Access.WRITE)
+
+    def can_subscribe(self, username: str | None, client_id: str, topic_filter: str) -> bool:
+        """May this client subscribe to ``topic_filter``? (See the module docstring.)"""
+        sub = split_filter(topic_filter)
+        rules = self.rules_for(username, client_id)
+        if any(a is Access.DENY and covers(lv, sub) for a, lv in rules):
+            return False
+        return any(a & Access.READ and overlaps(lv, sub) for a, lv in rules)
+
+
+def _parse_rule(rest: str, *, is_pattern: bool, where: str) -> Rule:
+    word, _, after = rest.partition(" ")
+    access = _ACCESS_WORDS.get(word)
+    if access is None:
+        # No access word: the whole rest is the topic and the access is readwrite.
+        access, topic = Access.READWRITE, rest
+    else:
+        topic = after.strip()
+    if not topic:
+        raise AclFileError(f"{where}: missing topic filter")
+    levels = split_filter(topic)
+    for i, level in enumerate(levels):
+        if ("#" in level and (level != "#" or i != len(levels) - 1)) or (
+            "+" in level and level != "+"
+        ):
+            raise AclFileError(f"{where}: invalid topic filter {topic!r}")
+    return Rule(access, levels, is_pattern)

@@ -1,0 +1,68 @@
+"""Fixtures for the security tests: free ports and a throwaway Mosquitto peer."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    """Block until something accepts on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Callable[[str], int]]:
+    """Start Debian's mosquitto with extra config lines; returns its port.
+
+    Used as the reference peer: files our code writes must be accepted by it.
+    """
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto not installed (deploy/dev-deps.sh installs it)")
+    procs: list[subprocess.Popen] = []
+
+    def start(extra: str) -> int:
+        port = free_port()
+        conf = tmp_path / f"mosquitto-{port}.conf"
+        conf.write_text(
+            f"listener {port} 127.0.0.1\n"
+            "user root\n"  # stay root so it can read files in tmp_path
+            "persistence false\n"
+            "log_dest stderr\n" + extra
+        )
+        proc = subprocess.Popen(
+            ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        procs.append(proc)
+        wait_for_port(port)
+        return port
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
