@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from enum import Flag
 
 from broker.auth.filters import covers, overlaps, split_filter
+from broker.engine.topics import split_shared, topic_matches, valid_topic_filter
 
 
 class Access(Flag):
@@ -60,23 +61,19 @@ class Rule:
     """One ``topic`` or ``pattern`` line."""
 
     access: Access
-    levels: tuple[str, ...]  # the filter split at '/'
+    text: str  # the topic filter as written
     is_pattern: bool = False
 
-    @property
-    def text(self) -> str:
-        return "/".join(self.levels)
-
-    def resolve(self, username: str | None, client_id: str) -> tuple[str, ...] | None:
+    def resolve(self, username: str | None, client_id: str) -> str | None:
         """The filter for this client (patterns substituted), or None if it cannot apply.
 
         A pattern never applies when the value it needs is missing or contains '/', '+' or
         '#': a client id of '#' must not turn ``pattern read %c/#`` into a grant on '#/#'.
         """
         if not self.is_pattern:
-            return self.levels
+            return self.text
         out = []
-        for level in self.levels:
+        for level in split_filter(self.text):
             if level == "%u":
                 value = username
             elif level == "%c":
@@ -87,7 +84,7 @@ class Rule:
             if not value or any(ch in value for ch in "/+#"):
                 return None
             out.append(value)
-        return tuple(out)
+        return "/".join(out)
 
 
 @dataclass
@@ -133,24 +130,22 @@ class Acl:
 
     # -- decisions ---------------------------------------------------------------------
 
-    def rules_for(self, username: str | None, client_id: str) -> list[tuple[Access, tuple]]:
-        """(access, filter levels) of every rule that applies to this client."""
+    def rules_for(self, username: str | None, client_id: str) -> list[tuple[Access, str]]:
+        """(access, topic filter) of every rule that applies to this client."""
         own = self.users.get(username, []) if username is not None else self.anonymous
-        out = [(rule.access, rule.levels) for rule in own]
+        out = [(rule.access, rule.text) for rule in own]
         for rule in self.patterns:
-            levels = rule.resolve(username, client_id)
-            if levels is not None:
-                out.append((rule.access, levels))
+            text = rule.resolve(username, client_id)
+            if text is not None:
+                out.append((rule.access, text))
         return out
 
     def allows(self, username: str | None, client_id: str, topic: str, want: Access) -> bool:
         """May this client read (``Access.READ``) or write (``Access.WRITE``) ``topic``?"""
-        topic_levels = split_filter(topic)
         rules = self.rules_for(username, client_id)
-        # A topic name has no wildcards, so "covers" is plain topic matching here.
-        if any(a is Access.DENY and covers(lv, topic_levels) for a, lv in rules):
+        if any(a is Access.DENY and topic_matches(f, topic) for a, f in rules):
             return False
-        return any(a & want and covers(lv, topic_levels) for a, lv in rules)
+        return any(a & want and topic_matches(f, topic) for a, f in rules)
 
     def can_read(self, username: str | None, client_id: str, topic: str) -> bool:
         """May this client receive messages published on ``topic``?"""
@@ -161,9 +156,16 @@ class Acl:
         return self.allows(username, client_id, topic, Access.WRITE)
 
     def can_subscribe(self, username: str | None, client_id: str, topic_filter: str) -> bool:
-        """May this client subscribe to ``topic_filter``? (See the module docstring.)"""
+        """May this client subscribe to ``topic_filter``? (See the module docstring.)
+
+        A shared subscription ``$share/<group>/<filter>`` is judged by its ``<filter>``.
+        """
+        try:
+            _, topic_filter = split_shared(topic_filter)
+        except ValueError:
+            return False
         sub = split_filter(topic_filter)
-        rules = self.rules_for(username, client_id)
+        rules = [(a, split_filter(f)) for a, f in self.rules_for(username, client_id)]
         if any(a is Access.DENY and covers(lv, sub) for a, lv in rules):
             return False
         return any(a & Access.READ and overlaps(lv, sub) for a, lv in rules)
@@ -179,10 +181,6 @@ def _parse_rule(rest: str, *, is_pattern: bool, where: str) -> Rule:
         topic = after.strip()
     if not topic:
         raise AclFileError(f"{where}: missing topic filter")
-    levels = split_filter(topic)
-    for i, level in enumerate(levels):
-        if ("#" in level and (level != "#" or i != len(levels) - 1)) or (
-            "+" in level and level != "+"
-        ):
-            raise AclFileError(f"{where}: invalid topic filter {topic!r}")
-    return Rule(access, levels, is_pattern)
+    if not valid_topic_filter(topic):
+        raise AclFileError(f"{where}: invalid topic filter {topic!r}")
+    return Rule(access, topic, is_pattern)

@@ -1,9 +1,9 @@
 """Relations between two MQTT topic filters, as ACL decisions need them.
 
-The broker's router answers "does this topic match this filter"; an ACL also has to compare
-a granted filter with a *subscription* filter: does the grant cover everything the
-subscription can match (``covers``), or at least some of it (``overlaps``)? A topic name is a
-filter without wildcards, and for it both relations reduce to ordinary matching.
+The broker's ``broker.engine.topics.topic_matches`` answers "does this topic match this
+filter"; an ACL also has to compare a granted filter with a *subscription* filter: does the
+grant cover everything the subscription can match (``covers``), or at least some of it
+(``overlaps``)?
 
 Topics starting with '$' (``$SYS/...``) are not matched by a filter whose first level is a
 wildcard (MQTT 5.0 §4.7.2), so ``topic read #`` does not grant ``$SYS``.

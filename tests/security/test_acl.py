@@ -95,6 +95,10 @@ def test_subscribe_decisions(acl: Acl) -> None:
     # '#' never reaches $SYS; alice has an explicit $SYS grant
     assert not acl.can_subscribe(None, "c", "$SYS/#")
     assert acl.can_subscribe("alice", "a", "$SYS/broker/#")
+    # shared subscriptions are judged by the filter inside them
+    assert acl.can_subscribe(None, "c", "$share/g/home/#")
+    assert not acl.can_subscribe(None, "c", "$share/g/garden/#")
+    assert not acl.can_subscribe(None, "c", "$share//home/#")
 
 
 def test_empty_acl_denies_everything() -> None:
