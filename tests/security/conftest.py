@@ -66,3 +66,13 @@ def mosquitto(tmp_path: Path) -> Iterator[Callable[[str], int]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory):
+    """A throwaway CA, server and client certificates (see certs.py)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    from .certs import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))

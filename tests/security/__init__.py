@@ -1,0 +1,1 @@
+"""Security tests: auth, ACLs, TLS, WebSockets, hostile input."""
