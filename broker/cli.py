@@ -1,0 +1,100 @@
+"""`gateway broker` and `python -m broker`: run the broker alone."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+from typing import Any
+
+import click
+
+from .config import BrokerConfig
+from .server.app import Broker
+
+_SKIP = {"policy", "uvloop"}
+
+
+def _options(func: Any) -> Any:
+    """One click option per BrokerConfig field, help taken from the field's metadata."""
+    defaults = BrokerConfig()
+    for f in reversed(dataclasses.fields(BrokerConfig)):
+        if f.name in _SKIP:
+            continue
+        name = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        if f.name == "deny_subscribe":
+            func = click.option(
+                name, multiple=True, metavar="FILTER", help=help_text + " Repeatable."
+            )(func)
+            continue
+        default = getattr(defaults, f.name)
+        kind = {str: str, int: int, float: float}[type(default)]
+        func = click.option(name, type=kind, default=default, show_default=True, help=help_text)(
+            func
+        )
+    return func
+
+
+def install_uvloop(enabled: bool) -> bool:
+    """Use uvloop's event loop when installed and wanted; returns whether it is in use."""
+    if not enabled:
+        return False
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def run_until_signalled(broker: Broker) -> None:
+    """Start ``broker`` and run until SIGINT or SIGTERM."""
+    await broker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await broker.stop()
+
+
+@click.command("broker")
+@_options
+@click.option(
+    "--no-uvloop", is_flag=True, help="Use asyncio's own event loop even when uvloop is installed."
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Logging verbosity.",
+)
+def broker_command(no_uvloop: bool, log_level: str, **settings: Any) -> None:
+    """Run the MQTT broker alone (MQTT 3.1, 3.1.1 and 5.0 on one listener)."""
+    setup_logging(log_level)
+    settings["deny_subscribe"] = list(settings["deny_subscribe"])
+    config = BrokerConfig(**settings, uvloop=not no_uvloop)
+    using = install_uvloop(config.uvloop)
+    logging.getLogger("broker").info("event loop: %s", "uvloop" if using else "asyncio")
+    try:
+        asyncio.run(run_until_signalled(Broker(config)))
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror}"
+        ) from exc
+
+
+def main() -> None:
+    """Entry point of ``python -m broker``."""
+    broker_command(prog_name="python -m broker")

@@ -1,0 +1,79 @@
+"""Broker settings, with defaults that suit a home gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class BrokerConfig:
+    """Every tunable of the broker. Field names match the CLI options and the TOML keys."""
+
+    host: str = field(
+        default="127.0.0.1", metadata={"help": "Address to listen on for MQTT over TCP."}
+    )
+    port: int = field(
+        default=1883, metadata={"help": "TCP port to listen on (0 picks a free one)."}
+    )
+    sys_interval: float = field(
+        default=10.0,
+        metadata={"help": "Seconds between $SYS/broker/... updates; 0 turns them off."},
+    )
+    deny_subscribe: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Filters nobody may subscribe to (the authorization seam until ACL files are used)."
+        },
+    )
+    max_packet_size: int = field(
+        default=1_048_576,
+        metadata={"help": "Largest packet accepted from a client (bytes, fixed header included)."},
+    )
+    receive_maximum: int = field(
+        default=1024,
+        metadata={
+            "help": "MQTT 5.0 Receive Maximum we announce: QoS 1/2 publishes a client may have unacknowledged."
+        },
+    )
+    max_inflight: int = field(
+        default=64,
+        metadata={
+            "help": "QoS 1/2 messages in flight towards a 3.1/3.1.1 client (5.0 clients say their own)."
+        },
+    )
+    max_queued_messages: int = field(
+        default=10_000,
+        metadata={
+            "help": "Messages queued per client beyond its in-flight window (offline or slow)."
+        },
+    )
+    max_queued_bytes: int = field(
+        default=64 * 1024 * 1024, metadata={"help": "Bytes of payload queued per client."}
+    )
+    topic_alias_maximum: int = field(
+        default=64, metadata={"help": "Topic aliases a 5.0 client may use towards us."}
+    )
+    max_keepalive: int = field(
+        default=0,
+        metadata={
+            "help": "Upper bound for client keepalives; 0 means no bound (5.0 clients get Server Keep Alive)."
+        },
+    )
+    max_session_expiry: int = field(
+        default=0,
+        metadata={"help": "Upper bound for session expiry intervals (seconds); 0 means no bound."},
+    )
+    connect_timeout: float = field(
+        default=10.0, metadata={"help": "Seconds a new connection may take to send CONNECT."}
+    )
+    max_connections: int = field(
+        default=0, metadata={"help": "Maximum simultaneous client connections; 0 means no limit."}
+    )
+    policy: Any = field(
+        default=None,
+        metadata={
+            "help": "Authorization policy object (see broker.engine.policy); None builds one from the settings above."
+        },
+    )
+    uvloop: bool = field(default=True, metadata={"help": "Use uvloop when it is installed."})

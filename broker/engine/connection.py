@@ -1,0 +1,171 @@
+"""One client connection as the engine sees it: bytes in, bytes out, no sockets.
+
+The I/O shell calls :meth:`Connection.data_received` with whatever arrived and
+:meth:`Connection.connection_lost` when the transport is gone. Output accumulates in
+``out``; the first append calls ``wake(conn)`` so the shell can flush once per loop turn.
+``closed`` tells the shell to close the transport after flushing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..protocol import reasons
+from ..protocol.codec import Decoder, encode
+from ..protocol.connect import UnsupportedProtocolVersion
+from ..protocol.packets import MQTT5, Connack, Disconnect, Packet, Will
+from ..protocol.wire import MQTTError
+from .policy import ClientInfo
+
+if TYPE_CHECKING:
+    from .router import Engine
+    from .session import Session
+
+
+class Connection:
+    """Per-connection protocol state (the session outlives it)."""
+
+    __slots__ = (
+        "engine",
+        "decoder",
+        "version",
+        "session",
+        "info",
+        "out",
+        "closed",
+        "wake",
+        "keepalive",
+        "last_rx",
+        "created",
+        "aliases_in",
+        "aliases_out",
+        "alias_out_max",
+        "send_quota",
+        "max_out_packet",
+        "paused",
+        "will",
+        "clean_exit",
+        "peer",
+        "listener",
+        "problem_info",
+        "shell",
+        "__weakref__",
+    )
+
+    def __init__(self, engine: Engine, peer: str = "", listener: str = "default") -> None:
+        self.engine = engine
+        self.decoder = Decoder(max_packet_size=engine.config.max_packet_size)
+        self.version = 0
+        self.session: Session | None = None
+        self.info = ClientInfo("", None, peer, listener)
+        self.out: list[bytes] = []
+        self.closed = False
+        self.wake: Callable[[Connection], None] | None = None
+        self.keepalive = 0
+        now = engine.clock()
+        self.last_rx = now
+        self.created = now
+        self.aliases_in: dict[int, str] = {}
+        self.aliases_out: dict[str, int] = {}
+        self.alias_out_max = 0
+        self.send_quota = engine.config.max_inflight
+        self.max_out_packet = 0
+        self.paused = False
+        self.will: Will | None = None
+        self.clean_exit = False
+        self.peer = peer
+        self.listener = listener
+        self.problem_info = True
+        #: Opaque to the engine: the I/O shell keeps its transport here.
+        self.shell: object = None
+
+    # --- input -----------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        """Feed bytes from the transport; handles every packet they complete."""
+        if self.closed:
+            return
+        engine = self.engine
+        engine.stats.bytes_received += len(data)
+        self.last_rx = engine.clock()
+        decoder = self.decoder
+        packets = decoder.feed(data)
+        handlers = engine.handlers
+        for packet in packets:
+            if self.closed:
+                return
+            if self.session is None and packet.type != 1:
+                self.violation(MQTTError("first packet is not CONNECT", reasons.PROTOCOL_ERROR))
+                return
+            try:
+                handlers[packet.type](engine, self, packet)
+            except MQTTError as exc:
+                self.violation(exc)
+                return
+        if decoder.error is not None and not self.closed:
+            self.violation(decoder.error)
+
+    def violation(self, exc: MQTTError) -> None:
+        """Bad input: tell a 5.0 client why (where the spec lets us) and close."""
+        engine = self.engine
+        engine.stats.protocol_errors += 1
+        engine.log.info("closing %s (%s): %s", self.info.client_id or self.peer, self.peer, exc)
+        if isinstance(exc, UnsupportedProtocolVersion):
+            code = exc.reason_code
+            level = MQTT5 if exc.level > MQTT5 else 4
+            self.send(encode(Connack(False, code), level))
+        elif self.session is not None and self.version == MQTT5:
+            self.send(encode(Disconnect(exc.reason_code, self._reason(str(exc))), MQTT5))
+        elif self.session is None and self.decoder.version == MQTT5 and exc.reason_code != 0x82:
+            self.send(encode(Connack(False, exc.reason_code), MQTT5))
+        self.close()
+
+    def _reason(self, text: str) -> dict:
+        return {"reason_string": text[:200]} if self.problem_info else {}
+
+    # --- output ----------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Queue bytes for the transport."""
+        out = self.out
+        out.append(data)
+        self.engine.stats.bytes_sent += len(data)
+        if len(out) == 1 and self.wake is not None:
+            self.wake(self)
+
+    def send_packet(self, packet: Packet) -> None:
+        self.send(encode(packet, self.version))
+
+    def disconnect(self, reason_code: int, text: str = "") -> None:
+        """Server-initiated end: DISCONNECT with a reason for 5.0 clients, then close."""
+        if self.version == MQTT5 and self.session is not None and not self.closed:
+            self.send(encode(Disconnect(reason_code, self._reason(text) if text else {}), MQTT5))
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading; the shell closes the transport once ``out`` is flushed."""
+        if self.closed:
+            return
+        self.closed = True
+        self.engine.connection_closed(self)
+        if self.wake is not None:
+            self.wake(self)
+
+    def connection_lost(self) -> None:
+        """The transport is gone (peer closed, network error, or after our close)."""
+        if not self.closed:
+            self.closed = True
+            self.engine.connection_closed(self)
+        self.out.clear()
+
+    # --- flow control from the shell ---------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: queue further messages in the session."""
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.session is not None:
+            self.engine.drain(self.session)

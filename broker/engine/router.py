@@ -1,0 +1,450 @@
+"""The engine: sessions, routing, retained messages, wills and timers. No I/O.
+
+The server shell creates a :class:`Connection` per transport with :meth:`Engine.connect`,
+calls :meth:`Engine.tick` about once a second, and flushes connections' output.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import __version__
+from ..config import BrokerConfig
+from ..protocol.packets import Pubrel, SubscriptionOptions, Will
+from . import connect, publish, subscribe
+from .connection import Connection
+from .delivery import publish_bytes
+from .message import Message
+from .policy import AllowAll, DenySubscriptions, Policy
+from .retained import RetainedStore
+from .session import NEVER, LocalSession, Outgoing, Session
+from .stats import Stats
+from .subscriptions import Subscription, SubscriptionTree
+from .topics import valid_topic_filter, valid_topic_name
+
+log = logging.getLogger("broker")
+
+SYS_PREFIX = "$SYS/broker/"
+
+
+def default_policy(config: BrokerConfig) -> Policy:
+    if config.policy is not None:
+        return config.policy
+    if config.deny_subscribe:
+        return DenySubscriptions(config.deny_subscribe)
+    return AllowAll()
+
+
+class LocalSubscription:
+    """Handle returned by :meth:`Engine.subscribe_local`."""
+
+    def __init__(self, engine: Engine, session: LocalSession, sub: Subscription) -> None:
+        self._engine = engine
+        self._session = session
+        self._sub = sub
+
+    def cancel(self) -> None:
+        """Stop receiving messages."""
+        if self._engine.subscriptions.remove(self._sub):
+            self._engine.sessions.pop(self._session.client_id, None)
+
+
+class Engine:
+    """All broker state and the rules that change it."""
+
+    def __init__(
+        self, config: BrokerConfig | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config or BrokerConfig()
+        self.clock = clock
+        self.log = log
+        self.policy: Policy = default_policy(self.config)
+        self.sessions: dict[str, Session] = {}
+        self.subscriptions = SubscriptionTree()
+        self.retained = RetainedStore()
+        self.stats = Stats()
+        self.stats.started_at = clock()
+        self.connections: set[Connection] = set()
+        #: Disconnected sessions that expire, with their expiry time.
+        self.offline: dict[Session, float] = {}
+        self.delayed_wills: set[Session] = set()
+        self._local_ids = 0
+        self.handlers: dict[int, Callable[[Engine, Connection, Any], None]] = {
+            1: connect.handle_connect,
+            3: publish.handle_publish,
+            4: publish.handle_puback,
+            5: publish.handle_pubrec,
+            6: publish.handle_pubrel,
+            7: publish.handle_pubcomp,
+            8: subscribe.handle_subscribe,
+            10: subscribe.handle_unsubscribe,
+            12: connect.handle_pingreq,
+            14: connect.handle_disconnect,
+            15: connect.handle_auth,
+        }
+        for ptype in (2, 9, 11, 13):
+            self.handlers[ptype] = _server_only
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, value: Policy) -> None:
+        self._policy = value
+        self._check_read = getattr(value, "checks_read", True) and not isinstance(value, AllowAll)
+
+    # --- connections -----------------------------------------------------------------
+
+    def connect(self, peer: str = "", listener: str = "default") -> Connection:
+        """A new transport: the returned Connection takes its bytes."""
+        conn = Connection(self, peer, listener)
+        self.connections.add(conn)
+        return conn
+
+    def connection_closed(self, conn: Connection) -> None:
+        """Called by the Connection once, whoever ended it."""
+        self.connections.discard(conn)
+        session = conn.session
+        if session is None or session.connection is not conn:
+            return
+        session.connection = None
+        self.stats.clients_connected -= 1
+        now = self.clock()
+        will = conn.will
+        if will is not None and not conn.clean_exit:
+            delay = will.properties.get("will_delay_interval", 0)
+            if delay and session.expiry_interval:
+                session.will = will
+                session.will_at = now + min(delay, session.expiry_interval)
+                self.delayed_wills.add(session)
+            else:
+                self.publish_will(session, will)
+        if session.expiry_interval == 0:
+            self.end_session(session)
+        elif session.expiry_interval != NEVER:
+            session.expires_at = now + session.expiry_interval
+            self.offline[session] = session.expires_at
+
+    def end_session(self, session: Session) -> None:
+        """Discard a session: its subscriptions, queue and in-flight state; send a pending will."""
+        if session.will_at is not None and session.will is not None:
+            will = session.will
+            session.will = session.will_at = None
+            self.delayed_wills.discard(session)
+            self.publish_will(session, will)
+        for sub in session.subscriptions.values():
+            self.subscriptions.remove(sub)
+        session.subscriptions.clear()
+        session.outgoing.clear()
+        session.queue.clear()
+        self.offline.pop(session, None)
+        if self.sessions.get(session.client_id) is session:
+            del self.sessions[session.client_id]
+
+    def publish_will(self, session: Session, will: Will) -> None:
+        props = {
+            k: v
+            for k, v in will.properties.items()
+            if k not in ("will_delay_interval", "message_expiry_interval")
+        }
+        expiry = will.properties.get("message_expiry_interval")
+        expires_at = self.clock() + expiry if expiry is not None else None
+        self.log.debug("publishing will of %s on %s", session.client_id, will.topic)
+        self.route(
+            Message(
+                will.topic,
+                will.payload,
+                will.qos,
+                will.retain,
+                props,
+                expires_at,
+                session.client_id,
+            )
+        )
+
+    # --- routing ---------------------------------------------------------------------
+
+    def route(self, msg: Message) -> int:
+        """Deliver ``msg`` to every matching subscription; returns how many sessions took it."""
+        if msg.retain:
+            self.retained.set(msg)
+        per_session, groups = self.subscriptions.match(msg.topic)
+        delivered = 0
+        check_read = self._check_read
+        policy = self._policy
+        origin = msg.origin
+        for session, subs in per_session.items():
+            if len(subs) == 1:
+                sub = subs[0]
+                o = sub.options
+                if o.no_local and origin == session.client_id:
+                    continue
+                qos = o.qos if o.qos < msg.qos else msg.qos
+                retain = msg.retain and o.retain_as_published
+                ids: tuple[int, ...] = (sub.identifier,) if sub.identifier else ()
+            else:
+                # Overlapping subscriptions: one message at the highest QoS, all identifiers.
+                qos = -1
+                retain = False
+                id_list = []
+                for sub in subs:
+                    o = sub.options
+                    if o.no_local and origin == session.client_id:
+                        continue
+                    if o.qos > qos:
+                        qos = o.qos
+                    retain = retain or (msg.retain and o.retain_as_published)
+                    if sub.identifier:
+                        id_list.append(sub.identifier)
+                if qos < 0:
+                    continue
+                qos = min(qos, msg.qos)
+                ids = tuple(sorted(id_list))
+            if (
+                check_read
+                and session.info is not None
+                and not policy.can_read(session.info, msg.topic)
+            ):
+                continue
+            self.deliver(session, msg, qos, retain, ids)
+            delivered += 1
+        for group in groups:
+            sub = group.pick()
+            if sub is None:
+                continue
+            session = sub.session
+            if (
+                check_read
+                and session.info is not None
+                and not policy.can_read(session.info, msg.topic)
+            ):
+                continue
+            o = sub.options
+            self.deliver(
+                session,
+                msg,
+                min(o.qos, msg.qos),
+                msg.retain and o.retain_as_published,
+                (sub.identifier,) if sub.identifier else (),
+            )
+            delivered += 1
+        return delivered
+
+    def deliver(
+        self, session: Session, msg: Message, qos: int, retain: bool, ids: tuple[int, ...]
+    ) -> None:
+        """Hand one message to one session: send it now, or queue it."""
+        callback = session.callback
+        if callback is not None:
+            if qos != msg.qos or retain != msg.retain:
+                msg = msg.copy(qos=qos, retain=retain)
+            callback(msg)
+            return
+        conn = session.connection
+        if qos == 0:
+            if conn is None:
+                return  # QoS 0 is not queued for offline sessions
+            if conn.paused or session.queue:
+                self._enqueue(session, Outgoing(msg, 0, retain, ids))
+                return
+            data = publish_bytes(conn, msg, 0, retain, ids, 0, False, self.clock())
+            if data is not None:
+                self.stats.messages_sent += 1
+                conn.send(data)
+            return
+        item = Outgoing(msg, qos, retain, ids)
+        if conn is None or conn.paused or session.queue or len(session.outgoing) >= conn.send_quota:
+            self._enqueue(session, item)
+            return
+        self._send_new(session, conn, item)
+
+    def _send_new(self, session: Session, conn: Connection, item: Outgoing) -> None:
+        data = None
+        if item.qos:
+            packet_id = session.next_packet_id()
+            data = publish_bytes(
+                conn,
+                item.message,
+                item.qos,
+                item.retain,
+                item.sub_ids,
+                packet_id,
+                False,
+                self.clock(),
+            )
+            if data is not None:
+                session.outgoing[packet_id] = item
+        else:
+            data = publish_bytes(
+                conn, item.message, 0, item.retain, item.sub_ids, 0, False, self.clock()
+            )
+        if data is not None:
+            self.stats.messages_sent += 1
+            conn.send(data)
+
+    def _enqueue(self, session: Session, item: Outgoing) -> None:
+        config = self.config
+        size = len(item.message.payload)
+        if item.qos == 0 and (
+            len(session.queue) >= config.max_queued_messages
+            or session.queued_bytes + size > config.max_queued_bytes
+        ):
+            session.dropped += 1
+            self.stats.publish_dropped += 1
+            return
+        session.queue.append(item)
+        session.queued_bytes += size
+
+    def drain(self, session: Session) -> None:
+        """Send queued messages while the connection has room in its window."""
+        conn = session.connection
+        queue = session.queue
+        if conn is None or conn.closed:
+            return
+        while queue and not conn.paused:
+            item = queue[0]
+            if item.qos and len(session.outgoing) >= conn.send_quota:
+                return
+            queue.popleft()
+            session.queued_bytes -= len(item.message.payload)
+            self._send_new(session, conn, item)
+
+    def resend(self, session: Session) -> None:
+        """On session resume: in-flight messages again, in order, PUBLISH with DUP set."""
+        conn = session.connection
+        assert conn is not None
+        now = self.clock()
+        for packet_id, item in list(session.outgoing.items()):
+            if item.released:
+                conn.send_packet(Pubrel(packet_id))
+                continue
+            data = publish_bytes(
+                conn, item.message, item.qos, item.retain, item.sub_ids, packet_id, True, now
+            )
+            if data is None:
+                del session.outgoing[packet_id]
+            else:
+                conn.send(data)
+
+    def send_retained(self, session: Session, sub: Subscription) -> None:
+        """Retained messages matching a new subscription, flagged retained."""
+        ids = (sub.identifier,) if sub.identifier else ()
+        info = session.info
+        check_read = self._check_read and info is not None
+        now = self.clock()
+        for msg in list(self.retained.match(sub.filter_levels)):
+            if msg.expires_at is not None and msg.expires_at <= now:
+                continue
+            if check_read and not self._policy.can_read(info, msg.topic):
+                continue
+            self.deliver(session, msg, min(sub.options.qos, msg.qos), True, ids)
+
+    # --- in-process API ----------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        qos: int = 0,
+        retain: bool = False,
+        properties: dict | None = None,
+    ) -> int:
+        """Publish from inside the process, through the same router as network clients."""
+        if not valid_topic_name(topic):
+            raise ValueError(f"invalid topic name {topic!r}")
+        if qos not in (0, 1, 2):
+            raise ValueError(f"invalid QoS {qos}")
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        props = dict(properties or {})
+        interval = props.pop("message_expiry_interval", None)
+        expires_at = self.clock() + interval if interval is not None else None
+        self.stats.messages_received += 1
+        return self.route(Message(topic, bytes(payload), qos, retain, props, expires_at, None))
+
+    def subscribe_local(
+        self, topic_filter: str, callback: Callable[[Message], None], qos: int = 0
+    ) -> LocalSubscription:
+        """Call ``callback`` for every message matching ``topic_filter`` (retained first)."""
+        if not valid_topic_filter(topic_filter):
+            raise ValueError(f"invalid topic filter {topic_filter!r}")
+        self._local_ids += 1
+        session = LocalSession(f"$local-{self._local_ids}", callback)
+        self.sessions[session.client_id] = session
+        sub = Subscription(session, topic_filter, SubscriptionOptions(qos=qos))
+        self.subscriptions.add(sub)
+        session.subscriptions[topic_filter] = sub
+        if sub.group is None:
+            self.send_retained(session, sub)
+        return LocalSubscription(self, session, sub)
+
+    # --- time --------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Timers: keepalive, CONNECT timeout, delayed wills, session expiry."""
+        now = self.clock()
+        connect_timeout = self.config.connect_timeout
+        for conn in list(self.connections):
+            if conn.closed:
+                continue
+            if conn.session is None:
+                if now - conn.created > connect_timeout:
+                    self.log.info("no CONNECT from %s within %.0f s", conn.peer, connect_timeout)
+                    conn.close()
+            elif conn.keepalive and now - conn.last_rx > conn.keepalive * 1.5:
+                self.log.info("client %s keepalive expired", conn.info.client_id)
+                conn.disconnect(0x8D, "keep alive timeout")
+        for session in [
+            s for s in self.delayed_wills if s.will_at is not None and s.will_at <= now
+        ]:
+            self.delayed_wills.discard(session)
+            will = session.will
+            session.will = session.will_at = None
+            if will is not None:
+                self.publish_will(session, will)
+        for session in [s for s, t in self.offline.items() if t <= now]:
+            self.log.debug("session %s expired", session.client_id)
+            self.end_session(session)
+
+    def sys_messages(self) -> list[tuple[str, str]]:
+        """The $SYS/broker/... topics and their current values."""
+        s = self.stats
+        uptime = int(self.clock() - s.started_at)
+        persistent = sum(1 for x in self.sessions.values() if not isinstance(x, LocalSession))
+        values = {
+            "version": f"sensor-gateway broker {__version__}",
+            "uptime": f"{uptime} seconds",
+            "clients/connected": s.clients_connected,
+            "clients/total": persistent,
+            "clients/disconnected": persistent - s.clients_connected,
+            "clients/maximum": s.clients_maximum,
+            "connections/total": s.connections_total,
+            "messages/received": s.messages_received,
+            "messages/sent": s.messages_sent,
+            "bytes/received": s.bytes_received,
+            "bytes/sent": s.bytes_sent,
+            "publish/messages/dropped": s.publish_dropped,
+            "publish/messages/denied": s.publish_denied,
+            "subscriptions/denied": s.subscribe_denied,
+            "retained messages/count": self.retained.count,
+            "subscriptions/count": self.subscriptions.count,
+            "protocol errors": s.protocol_errors,
+        }
+        return [(SYS_PREFIX + k, str(v)) for k, v in values.items()]
+
+    def publish_sys(self) -> None:
+        for topic, value in self.sys_messages():
+            existing = self.retained.get(topic)
+            if existing is not None and existing.payload == value.encode():
+                continue
+            self.route(Message(topic, value.encode(), 0, True))
+
+
+def _server_only(engine: Engine, conn: Connection, packet: Any) -> None:
+    from ..protocol.wire import ProtocolError
+
+    raise ProtocolError(f"{type(packet).__name__.upper()} is sent by servers, not clients")

@@ -1,0 +1,65 @@
+"""SUBSCRIBE and UNSUBSCRIBE: the session's filters, and retained messages on subscribe."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..protocol import reasons
+from ..protocol.packets import MQTT5, Suback, Subscribe, Unsuback, Unsubscribe
+from ..protocol.wire import ProtocolError
+from .subscriptions import Subscription
+from .topics import split_shared, valid_topic_filter
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .router import Engine
+
+
+def handle_subscribe(engine: Engine, conn: Connection, p: Subscribe) -> None:
+    session = conn.session
+    assert session is not None
+    v5 = conn.version == MQTT5
+    ids = p.properties.get("subscription_identifier")
+    identifier = ids[0] if ids else None
+    codes: list[int] = []
+    retained_to_send: list[tuple[Subscription, bool]] = []
+    for topic_filter, options in p.topics:
+        try:
+            group, plain = split_shared(topic_filter)
+        except ValueError:
+            codes.append(reasons.TOPIC_FILTER_INVALID if v5 else reasons.V3_SUBACK_FAILURE)
+            continue
+        if group is not None and options.no_local:
+            raise ProtocolError("no local on a shared subscription")
+        if not valid_topic_filter(plain):
+            codes.append(reasons.TOPIC_FILTER_INVALID if v5 else reasons.V3_SUBACK_FAILURE)
+            continue
+        if not engine.policy.can_subscribe(conn.info, topic_filter):
+            engine.log.info("subscription to %s by %s denied", topic_filter, conn.info.client_id)
+            engine.stats.subscribe_denied += 1
+            codes.append(reasons.NOT_AUTHORIZED if v5 else reasons.V3_SUBACK_FAILURE)
+            continue
+        sub = Subscription(session, topic_filter, options, identifier)
+        existed = engine.subscriptions.add(sub) is not None
+        session.subscriptions[topic_filter] = sub
+        codes.append(options.qos)
+        if group is None and (
+            options.retain_handling == 0 or (options.retain_handling == 1 and not existed)
+        ):
+            retained_to_send.append((sub, existed))
+    conn.send_packet(Suback(p.packet_id, codes))
+    for sub, _ in retained_to_send:
+        engine.send_retained(session, sub)
+
+
+def handle_unsubscribe(engine: Engine, conn: Connection, p: Unsubscribe) -> None:
+    session = conn.session
+    assert session is not None
+    codes = []
+    for topic_filter in p.topics:
+        sub = session.subscriptions.pop(topic_filter, None)
+        if sub is not None and engine.subscriptions.remove(sub):
+            codes.append(reasons.SUCCESS)
+        else:
+            codes.append(reasons.NO_SUBSCRIPTION_EXISTED)
+    conn.send_packet(Unsuback(p.packet_id, codes))

@@ -1,0 +1,148 @@
+"""The broker process: listeners, timers, output flushing, and the in-process API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from ..config import BrokerConfig
+from ..engine.connection import Connection
+from ..engine.message import Message
+from ..engine.router import Engine, LocalSubscription
+from .protocol import MQTTProtocol
+
+log = logging.getLogger("broker")
+
+
+class Broker:
+    """An MQTT broker on the running asyncio loop.
+
+    ``publish`` and ``subscribe`` give in-process code (the gateway's drivers) the same
+    router as network clients, without a socket in between.
+    """
+
+    def __init__(self, config: BrokerConfig | None = None) -> None:
+        self.config = config or BrokerConfig()
+        self.engine = Engine(self.config)
+        self.port: int = 0
+        self._servers: list[asyncio.AbstractServer] = []
+        self._dirty: list[Connection] = []
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the listener(s) and start the timers; returns once connections are accepted."""
+        loop = self._loop = asyncio.get_running_loop()
+        config = self.config
+        server = await loop.create_server(
+            lambda: MQTTProtocol(self, "default"),
+            config.host,
+            config.port,
+            reuse_address=True,
+            backlog=4096,
+        )
+        self._servers.append(server)
+        self.port = server.sockets[0].getsockname()[1]
+        self._schedule(1.0, self._tick)
+        if config.sys_interval > 0:
+            self.engine.publish_sys()
+            self._schedule(config.sys_interval, self._sys)
+        log.info("broker listening on %s:%d", config.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop accepting, close every connection, cancel timers."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for server in self._servers:
+            server.close()
+        for conn in list(self.engine.connections):
+            transport = conn.shell
+            conn.close()
+            if transport is not None:
+                self._flush_one(conn)
+                transport.close()  # type: ignore[attr-defined]
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    async def serve_forever(self) -> None:
+        """Run until cancelled."""
+        await asyncio.Event().wait()
+
+    # --- in-process API --------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        qos: int = 0,
+        retain: bool = False,
+        properties: dict | None = None,
+    ) -> None:
+        """Publish a message as the broker itself (retained store, subscribers, $SYS counts)."""
+        self.engine.publish(topic, payload, qos, retain, properties)
+
+    def subscribe(
+        self, topic_filter: str, callback: Callable[[Message], None], qos: int = 0
+    ) -> LocalSubscription:
+        """Call ``callback(message)`` on the loop for each message matching ``topic_filter``."""
+        return self.engine.subscribe_local(topic_filter, callback, qos)
+
+    def protocol_factory(self, listener: str = "default") -> MQTTProtocol:
+        """An asyncio Protocol for a byte-stream transport that is not one of our listeners."""
+        return MQTTProtocol(self, listener)
+
+    # --- output and timers -------------------------------------------------------------
+
+    def _wake(self, conn: Connection) -> None:
+        self._dirty.append(conn)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            (self._loop or asyncio.get_running_loop()).call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty = self._dirty
+        self._dirty = []
+        for conn in dirty:
+            self._flush_one(conn)
+
+    @staticmethod
+    def _flush_one(conn: Connection) -> None:
+        transport = conn.shell
+        if transport is None:
+            return
+        out = conn.out
+        if out:
+            conn.out = []
+            if not transport.is_closing():  # type: ignore[attr-defined]
+                transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[attr-defined]
+        if conn.closed and not transport.is_closing():  # type: ignore[attr-defined]
+            transport.close()  # type: ignore[attr-defined]
+
+    def _schedule(self, delay: float, fn: Callable[[], None]) -> None:
+        loop = self._loop
+        assert loop is not None
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception:  # a timer bug must not stop the timers
+                log.exception("timer %s failed", fn.__name__)
+            self._timers.remove(handle_box[0])
+            handle_box[0] = loop.call_later(delay, run)
+            self._timers.append(handle_box[0])
+
+        handle_box = [loop.call_later(delay, run)]
+        self._timers.append(handle_box[0])
+
+    def _tick(self) -> None:
+        self.engine.tick()
+
+    def _sys(self) -> None:
+        self.engine.publish_sys()

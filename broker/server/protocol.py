@@ -1,0 +1,60 @@
+"""The asyncio side of one connection: move bytes between a transport and the engine."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..engine.connection import Connection
+    from .app import Broker
+
+# Above this much unsent data a subscriber is "slow": the engine queues for it instead.
+WRITE_HIGH_WATER = 512 * 1024
+
+
+def _peer_name(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer) if peer else "?"
+
+
+class MQTTProtocol(asyncio.Protocol):
+    """One MQTT connection over any byte-stream transport (TCP, TLS, WebSocket, serial)."""
+
+    __slots__ = ("broker", "listener", "conn", "transport")
+
+    def __init__(self, broker: Broker, listener: str = "default") -> None:
+        self.broker = broker
+        self.listener = listener
+        self.conn: Connection | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        conn = self.broker.engine.connect(_peer_name(transport), self.listener)
+        conn.shell = transport
+        conn.wake = self.broker._wake
+        self.conn = conn
+        set_limits = getattr(transport, "set_write_buffer_limits", None)
+        if set_limits is not None:
+            try:
+                set_limits(high=WRITE_HIGH_WATER)
+            except (NotImplementedError, AttributeError):
+                pass
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.data_received(data)  # type: ignore[union-attr]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.conn.connection_lost()
+
+    def pause_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.resume_writing()
