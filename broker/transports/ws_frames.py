@@ -173,6 +173,11 @@ class FrameParser:
                 if self.expect_masked
                 else "server frames must not be masked",
             )
+        if opcode >= 0x8 and (not fin or length > 125):
+            # Checked before waiting for more bytes: a bad control header fails at once.
+            raise WebSocketProtocolError(
+                CloseCode.PROTOCOL_ERROR, "control frames must be whole and at most 125 bytes"
+            )
         pos = 2
         if length == 126:
             if len(buf) < 4:
@@ -194,7 +199,7 @@ class FrameParser:
             pos += 4
 
         if opcode >= 0x8:
-            return self._control(opcode, fin, length, mask, pos)
+            return self._control(opcode, length, mask, pos)
         self._check_data_opcode(opcode, fin)
         del buf[:pos]
         self._remaining, self._mask, self._offset = length, mask, 0
@@ -216,13 +221,7 @@ class FrameParser:
             raise WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode}")
         self._in_message = not fin
 
-    def _control(
-        self, opcode: int, fin: int, length: int, mask: bytes | None, pos: int
-    ) -> Event | None:
-        if not fin or length > 125:
-            raise WebSocketProtocolError(
-                CloseCode.PROTOCOL_ERROR, "control frames must be whole and at most 125 bytes"
-            )
+    def _control(self, opcode: int, length: int, mask: bytes | None, pos: int) -> Event | None:
         if len(self._buf) < pos + length:
             return None
         payload = bytes(self._buf[pos : pos + length])
