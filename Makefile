@@ -27,3 +27,8 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# MQTT.js for the WebSocket tests (tests/security/js); the tests also install it on first use.
+.PHONY: security-js
+security-js:
+	cd tests/security/js && npm ci --no-audit --no-fund

@@ -76,3 +76,36 @@ def pki(tmp_path_factory: pytest.TempPathFactory):
     from .certs import make_pki
 
     return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+JS_DIR = Path(__file__).parent / "js"
+
+
+@pytest.fixture(scope="session")
+def mqttjs() -> Callable[..., dict]:
+    """Runs js/roundtrip.js (MQTT.js from npm) and returns its JSON result.
+
+    MQTT.js is installed into tests/security/js/node_modules (git-ignored) on first use from
+    the committed package-lock.json (`make security-js` does the same ahead of time).
+    """
+    import json
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not installed")
+    if not (JS_DIR / "node_modules" / "mqtt").is_dir():
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True,
+            text=True, timeout=600,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"could not install MQTT.js: {done.stderr[-500:]}")
+
+    def run(url: str, version: int, topic: str, *credentials: str) -> dict:
+        done = subprocess.run(
+            ["node", str(JS_DIR / "roundtrip.js"), url, str(version), topic, *credentials],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return run
