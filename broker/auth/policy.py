@@ -130,6 +130,49 @@ class FilePolicy:
         return acl is None or acl.can_read(self.username_for_acl(client), client.client_id, topic)
 
 
+class ListenerPolicies:
+    """One Policy per listener name (``ClientInfo.listener``), behind the single seam.
+
+    Lets each listener (tcp on loopback, tls, ws on the LAN, ...) have its own password file,
+    ACL and anonymous rule while the engine holds one policy object. A client on a listener
+    with no entry gets ``default``.
+    """
+
+    def __init__(self, policies: dict[str, object], default: object) -> None:
+        self.policies = dict(policies)
+        self.default = default
+
+    def _for(self, client: ClientLike) -> FilePolicy:
+        return self.policies.get(getattr(client, "listener", ""), self.default)  # type: ignore[return-value]
+
+    def authenticate(
+        self, client: ClientLike, username: str | None, password: bytes | None
+    ) -> bool:
+        """Delegates to the client's listener's policy."""
+        return self._for(client).authenticate(client, username, password)
+
+    def can_publish(self, client: ClientLike, topic: str) -> bool:
+        """Delegates to the client's listener's policy."""
+        return self._for(client).can_publish(client, topic)
+
+    def can_subscribe(self, client: ClientLike, topic_filter: str) -> bool:
+        """Delegates to the client's listener's policy."""
+        return self._for(client).can_subscribe(client, topic_filter)
+
+    def can_read(self, client: ClientLike, topic: str) -> bool:
+        """Delegates to the client's listener's policy."""
+        return self._for(client).can_read(client, topic)
+
+    def reload(self) -> bool:
+        """Reload every policy that can; True when all of them reloaded."""
+        results = [
+            p.reload()  # type: ignore[attr-defined]
+            for p in {id(p): p for p in [*self.policies.values(), self.default]}.values()
+            if hasattr(p, "reload")
+        ]
+        return all(results)
+
+
 def install_sighup_reload(
     loop: asyncio.AbstractEventLoop, reloaders: list[Callable[[], object]]
 ) -> None:

@@ -42,13 +42,18 @@ def _resolve_alias(engine: Engine, conn: Connection, p: Publish) -> str:
     return known
 
 
+def ack_bytes(first_byte: int, packet_id: int) -> bytes:
+    """A PUBACK/PUBREC/PUBREL/PUBCOMP with reason Success: the same 4 bytes in every version."""
+    return bytes((first_byte, 2, packet_id >> 8, packet_id & 0xFF))
+
+
 def _ack(conn: Connection, p: Publish, code: int) -> None:
-    if p.qos == 1:
-        conn.send_packet(Puback(p.packet_id, code))
+    if code and conn.version == MQTT5:
+        conn.send_packet(Puback(p.packet_id, code) if p.qos == 1 else Pubrec(p.packet_id, code))
     else:
-        conn.send_packet(Pubrec(p.packet_id, code))
-        if code < 0x80:
-            conn.session.incoming_qos2.add(p.packet_id)  # type: ignore[union-attr]
+        conn.send(ack_bytes(0x40 if p.qos == 1 else 0x50, p.packet_id))
+    if p.qos == 2 and code < 0x80:
+        conn.session.incoming_qos2.add(p.packet_id)  # type: ignore[union-attr]
 
 
 def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
@@ -64,11 +69,11 @@ def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
     if qos == 2:
         if p.packet_id in session.incoming_qos2:
             # A retransmission of a message already accepted: acknowledge, never route again.
-            conn.send_packet(Pubrec(p.packet_id))
+            conn.send(ack_bytes(0x50, p.packet_id))
             return
         if len(session.incoming_qos2) >= engine.config.receive_maximum:
             raise MQTTError("receive maximum exceeded", reasons.RECEIVE_MAXIMUM_EXCEEDED)
-    if not engine.policy.can_publish(conn.info, topic):
+    if engine.check_publish and not engine.policy.can_publish(conn.info, topic):
         stats.publish_denied += 1
         engine.log.info("publish to %s by %s denied", topic, conn.info.client_id)
         if qos:
@@ -99,7 +104,7 @@ def handle_pubrel(engine: Engine, conn: Connection, p: Pubrel) -> None:
     incoming = conn.session.incoming_qos2  # type: ignore[union-attr]
     if p.packet_id in incoming:
         incoming.discard(p.packet_id)
-        conn.send_packet(Pubcomp(p.packet_id))
+        conn.send(ack_bytes(0x70, p.packet_id))
     else:
         conn.send_packet(Pubcomp(p.packet_id, reasons.PACKET_IDENTIFIER_NOT_FOUND))
 
@@ -126,7 +131,7 @@ def handle_pubrec(engine: Engine, conn: Connection, p: Pubrec) -> None:
         return
     item.released = True
     item.message = None  # type: ignore[assignment]  # the payload is no longer needed
-    conn.send_packet(Pubrel(p.packet_id))
+    conn.send(ack_bytes(0x62, p.packet_id))
 
 
 def handle_pubcomp(engine: Engine, conn: Connection, p: Pubcomp) -> None:

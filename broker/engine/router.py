@@ -95,7 +95,10 @@ class Engine:
     @policy.setter
     def policy(self, value: Policy) -> None:
         self._policy = value
-        self._check_read = getattr(value, "checks_read", True) and not isinstance(value, AllowAll)
+        # Allow-all policies cost nothing on the hot path: their checks are skipped.
+        restricted = not isinstance(value, AllowAll)
+        self._check_read = restricted
+        self.check_publish = restricted
 
     # --- connections -----------------------------------------------------------------
 

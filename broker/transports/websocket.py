@@ -76,6 +76,10 @@ class _MqttOverWebSocket(asyncio.Transport):
     def get_write_buffer_size(self) -> int:
         return self._owner.get_write_buffer_size()
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        # Flow control belongs to the socket underneath: its pause_writing reaches the broker.
+        self._owner.set_write_buffer_limits(high, low)
+
 
 class WebSocketProtocol(asyncio.Protocol):
     """One WebSocket connection carrying one MQTT connection."""
@@ -232,6 +236,10 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def get_write_buffer_size(self) -> int:
         return 0 if self._transport is None else self._transport.get_write_buffer_size()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if self._transport is not None:
+            self._transport.set_write_buffer_limits(high, low)
 
     def _peer(self) -> str:
         peer = self.get_extra_info("peername")
