@@ -144,3 +144,22 @@ def test_sighup_reloads(files) -> None:
 
     asyncio.run(scenario())
     assert not policy.can_read(Client(username="alice"), "home/x")
+
+
+def test_listener_policies(files) -> None:
+    from broker.auth.policy import ListenerPolicies
+
+    pw, acl = files
+    lan = FilePolicy(password_file=pw, acl_file=acl)
+    local = FilePolicy(allow_anonymous=True)
+    policies = ListenerPolicies({"lan": lan}, default=local)
+    assert policies.authenticate(Client(listener="loopback"), None, None)
+    assert not policies.authenticate(Client(listener="lan"), None, None)
+    assert policies.authenticate(Client(listener="lan"), "alice", b"wonder")
+    assert policies.can_publish(Client(listener="loopback"), "anything")
+    assert not policies.can_publish(Client(listener="lan", username="bob"), "home/x")
+    assert policies.can_subscribe(Client(listener="lan", username="alice"), "home/#")
+    assert not policies.can_read(Client(listener="lan", username="bob"), "home/x")
+    acl.write_text("user bob\ntopic home/#\n")
+    assert policies.reload()
+    assert policies.can_read(Client(listener="lan", username="bob"), "home/x")
