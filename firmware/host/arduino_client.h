@@ -1,0 +1,57 @@
+// The part of the Arduino core's API that PubSubClient and our FramedClient use, for host
+// builds: Print, Stream, IPAddress and Client with the ESP8266 core's virtual functions.
+// Host code instantiates gwlink::FramedClient<Client, IPAddress, ...> against these, just
+// as the sketch does against the real core.
+#ifndef HOST_ARDUINO_CLIENT_H
+#define HOST_ARDUINO_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+class Print {
+ public:
+  virtual ~Print() {}
+  virtual size_t write(uint8_t) = 0;
+  virtual size_t write(const uint8_t* buf, size_t size) = 0;
+  size_t write(const char* str) {
+    return str == 0 ? 0 : write(reinterpret_cast<const uint8_t*>(str), strlen(str));
+  }
+  virtual void flush() {}
+};
+
+class Stream : public Print {
+ public:
+  virtual int available() = 0;
+  virtual int read() = 0;
+  virtual int peek() = 0;
+};
+
+class IPAddress {
+ public:
+  IPAddress() : bytes_{0, 0, 0, 0} {}
+  IPAddress(uint8_t a, uint8_t b, uint8_t c, uint8_t d) : bytes_{a, b, c, d} {}
+  uint8_t operator[](int i) const { return bytes_[i]; }
+
+ private:
+  uint8_t bytes_[4];
+};
+
+class Client : public Stream {
+ public:
+  virtual int connect(IPAddress ip, uint16_t port) = 0;
+  virtual int connect(const char* host, uint16_t port) = 0;
+  virtual size_t write(uint8_t) = 0;
+  virtual size_t write(const uint8_t* buf, size_t size) = 0;
+  virtual int available() = 0;
+  virtual int read() = 0;
+  virtual int read(uint8_t* buf, size_t size) = 0;
+  virtual int peek() = 0;
+  virtual void flush() = 0;
+  virtual void stop() = 0;
+  virtual uint8_t connected() = 0;
+  virtual operator bool() = 0;
+  using Print::write;
+};
+
+#endif

@@ -1,0 +1,245 @@
+// The node's end of the framed serial link: an MQTT byte stream carried in frames over a
+// UART, with connection semantics like TCP so PubSubClient can reconnect after any fault.
+//
+//   connect()  sends OPEN and waits (bounded) for the gateway's ACCEPT
+//   write()    collects bytes until a whole MQTT packet is in, then sends it as one frame
+//   read()     returns the bytes of received DATA frames, in order
+//   stop()     sends CLOSE
+//
+// A bad frame (noise, a half frame) while connected ends the connection on both sides: one
+// MQTT packet may be lost, so the stream cannot be trusted any more. PubSubClient then sees
+// connected() == 0 and the sketch reconnects, exactly as after a dropped TCP connection.
+#ifndef GWLINK_FRAMED_LINK_H
+#define GWLINK_FRAMED_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "mqtt_packet.h"
+
+namespace gwlink {
+
+typedef unsigned long (*MillisFn)();
+typedef void (*IdleFn)();
+
+struct LinkCounters {
+  uint32_t frames_in = 0;
+  uint32_t frames_out = 0;
+  uint32_t bad_frames = 0;        // CRC, COBS, too short or too long
+  uint32_t opens = 0;             // connections accepted by the gateway
+  uint32_t open_timeouts = 0;     // connect() attempts with no ACCEPT in time
+  uint32_t closes_received = 0;   // connections the gateway ended
+  uint32_t aborts = 0;            // connections this side ended on an error
+  uint32_t oversize_packets = 0;  // outgoing packets larger than MaxPacket
+};
+
+// Uart: anything with `int available()`, `int read()`, `size_t write(const uint8_t*, size_t)`
+// and `void flush()` (Arduino's HardwareSerial; a file descriptor on the host).
+// MaxPacket: the largest MQTT packet carried either way; match PubSubClient's buffer size.
+template <class Uart, size_t MaxPacket = 512>
+class FramedLink {
+  static_assert(MaxPacket >= 16 && MaxPacket <= 0xFFFF, "MaxPacket must fit the OPEN frame");
+
+ public:
+  enum State { kClosed, kOpening, kOpen };
+
+  // `millis` measures the connect timeout; `idle` runs while connect() waits (pass the
+  // core's yield so the ESP8266's watchdog and WiFi stack keep running).
+  FramedLink(Uart& uart, MillisFn millis, IdleFn idle = 0)
+      : uart_(uart), millis_(millis), idle_(idle), decoder_(rx_, sizeof(rx_)) {}
+
+  // Opens a new connection; returns 1 once the gateway accepted it, 0 after timeout_ms.
+  int connect(uint32_t timeout_ms) {
+    if (state_ != kClosed) stop();
+    discard_buffers();
+    ++nonce_;
+    // OPEN tells the gateway our receive limit, so it drops larger packets instead of
+    // spending seconds of line time on a frame we would have to discard.
+    uint8_t open[7] = {kFrameOpen, kLinkVersion, nonce_,
+                       static_cast<uint8_t>(MaxPacket >> 8), static_cast<uint8_t>(MaxPacket & 0xFF),
+                       0, 0};
+    send_frame(open, 4);
+    state_ = kOpening;
+    uint32_t start = static_cast<uint32_t>(millis_());
+    for (;;) {
+      pump();
+      if (state_ == kOpen) return 1;
+      if (static_cast<uint32_t>(millis_()) - start >= timeout_ms) {
+        state_ = kClosed;
+        ++counters_.open_timeouts;
+        return 0;
+      }
+      if (idle_) idle_();
+    }
+  }
+
+  uint8_t connected() {
+    pump();
+    return state_ == kOpen ? 1 : 0;
+  }
+
+  int available() {
+    pump();
+    if (state_ != kOpen) return 0;
+    return static_cast<int>(rx_len_ - rx_pos_);
+  }
+
+  int read() {
+    if (available() <= 0) return -1;
+    return decoder_.body()[rx_pos_++];
+  }
+
+  int read(uint8_t* buf, size_t n) {
+    int avail = available();
+    if (avail <= 0) return -1;
+    size_t count = n < static_cast<size_t>(avail) ? n : static_cast<size_t>(avail);
+    const uint8_t* body = decoder_.body();
+    for (size_t i = 0; i < count; ++i) buf[i] = body[rx_pos_ + i];
+    rx_pos_ += count;
+    return static_cast<int>(count);
+  }
+
+  int peek() {
+    if (available() <= 0) return -1;
+    return decoder_.body()[rx_pos_];
+  }
+
+  // Accepts any split of the MQTT stream; returns n, or 0 if the connection is not open or
+  // was just ended because the stream is not MQTT or a packet is larger than MaxPacket.
+  size_t write(const uint8_t* data, size_t n) {
+    if (state_ != kOpen) return 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (!append(data[i])) return 0;
+    }
+    return n;
+  }
+
+  size_t write(uint8_t byte) { return write(&byte, 1); }
+
+  void flush() { uart_.flush(); }
+
+  void stop() {
+    if (state_ != kClosed) {
+      uint8_t close[3] = {kFrameClose, 0, 0};
+      send_frame(close, 0);
+    }
+    state_ = kClosed;
+    discard_buffers();
+  }
+
+  // Reads what the UART holds without consuming data: notices CLOSE from the gateway.
+  void poll() { pump(); }
+
+  State state() const { return state_; }
+  const LinkCounters& counters() const { return counters_; }
+
+ private:
+  bool append(uint8_t byte) {
+    if (tx_len_ >= MaxPacket) return abort_oversize();
+    tx_[1 + tx_len_++] = byte;
+    if (tx_expect_ == 0) {
+      size_t total = 0;
+      if (mqtt_scan_packet(tx_ + 1, tx_len_, &total) == kPacketMalformed) {
+        abort_connection();
+        return false;
+      }
+      if (total > MaxPacket) return abort_oversize();
+      tx_expect_ = total;
+    }
+    if (tx_expect_ != 0 && tx_len_ == tx_expect_) {
+      tx_[0] = kFrameData;
+      send_frame(tx_, tx_len_);
+      tx_len_ = 0;
+      tx_expect_ = 0;
+    }
+    return true;
+  }
+
+  bool abort_oversize() {
+    ++counters_.oversize_packets;
+    abort_connection();
+    return false;
+  }
+
+  void abort_connection() {
+    ++counters_.aborts;
+    stop();
+  }
+
+  // Feeds UART bytes to the decoder until a DATA frame is waiting to be read: the decoder's
+  // buffer holds that frame, so nothing more is decoded until the reader has consumed it.
+  void pump() {
+    while (rx_pos_ >= rx_len_ && uart_.available() > 0) {
+      int c = uart_.read();
+      if (c < 0) break;
+      FrameDecoder::Event event = decoder_.push(static_cast<uint8_t>(c));
+      if (event == FrameDecoder::kFrame) {
+        ++counters_.frames_in;
+        on_frame();
+      } else if (event != FrameDecoder::kNone) {
+        ++counters_.bad_frames;
+        if (state_ == kOpen) abort_connection();
+      }
+    }
+  }
+
+  void on_frame() {
+    const uint8_t* body = decoder_.body();
+    size_t len = decoder_.body_len();
+    switch (decoder_.type()) {
+      case kFrameData:
+        // DATA outside a connection is left over from an earlier one: drop it.
+        if (state_ == kOpen && len > 0) {
+          rx_pos_ = 0;
+          rx_len_ = len;
+        }
+        break;
+      case kFrameAccept:
+        if (state_ == kOpening && len >= 2 && body[1] == nonce_) {
+          state_ = kOpen;
+          ++counters_.opens;
+        }
+        break;
+      case kFrameClose:
+        // While opening, a CLOSE answers stale DATA sent before our OPEN: not for us.
+        if (state_ == kOpen) {
+          ++counters_.closes_received;
+          state_ = kClosed;
+          discard_buffers();
+        }
+        break;
+      default:
+        break;  // unknown types are ignored so the gateway can add some later
+    }
+  }
+
+  void send_frame(uint8_t* frame, size_t body_len) {
+    write_frame(uart_, frame, body_len);
+    ++counters_.frames_out;
+  }
+
+  void discard_buffers() {
+    rx_pos_ = rx_len_ = 0;
+    tx_len_ = tx_expect_ = 0;
+  }
+
+  Uart& uart_;
+  MillisFn millis_;
+  IdleFn idle_;
+  // rx_ holds one decoded frame (type + packet + CRC); tx_ one packet plus the same framing.
+  uint8_t rx_[MaxPacket + 3];
+  uint8_t tx_[MaxPacket + 3];
+  FrameDecoder decoder_;
+  size_t rx_pos_ = 0;
+  size_t rx_len_ = 0;
+  size_t tx_len_ = 0;
+  size_t tx_expect_ = 0;
+  State state_ = kClosed;
+  uint8_t nonce_ = 0;
+  LinkCounters counters_;
+};
+
+}  // namespace gwlink
+
+#endif
