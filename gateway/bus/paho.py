@@ -1,0 +1,145 @@
+"""The bus on top of paho-mqtt, for an external broker (Mosquitto, or ours elsewhere).
+
+paho runs its network loop on its own thread; every callback is handed to the event loop
+with call_soon_threadsafe, so the runtime sees the same single-threaded world as with the
+embedded broker. paho reconnects by itself; on each connection we publish ``online``,
+subscribe again and let the runtime re-publish its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+import paho.mqtt.client as mqtt
+
+from gateway.bus.base import OFFLINE, ONLINE, Bus, InboundMessage, MessageCallback, Subscription
+from gateway.mqtt_url import BrokerURL
+
+log = logging.getLogger(__name__)
+
+
+class _PahoSubscription(Subscription):
+    def __init__(self, bus: PahoBus, topic_filter: str, callback: MessageCallback) -> None:
+        self._bus = bus
+        self.topic_filter = topic_filter
+        self.callback = callback
+
+    def cancel(self) -> None:
+        self._bus._remove(self)
+
+
+class PahoBus(Bus):
+    """An MQTT 3.1.1 client connection with the gateway status as its last will."""
+
+    def __init__(self, url: BrokerURL, status_topic: str, client_id: str,
+                 keepalive: int = 60, username: str | None = None,
+                 password: str | None = None) -> None:
+        super().__init__(status_topic)
+        self.url = url
+        self.keepalive = keepalive
+        self._subs: dict[str, list[_PahoSubscription]] = defaultdict(list)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connected = asyncio.Event()
+        self.connected = False
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=mqtt.MQTTv311, clean_session=True)
+        user = username or url.username
+        if user:
+            client.username_pw_set(user, password or url.password)
+        if url.tls:
+            client.tls_set()
+        client.will_set(status_topic, OFFLINE, qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=15)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+
+    async def start(self, timeout: float = 30.0) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.client.connect_async(self.url.host, self.url.port, self.keepalive)
+        self.client.loop_start()
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            log.warning("broker %s not reachable yet; retrying in the background", self.url)
+
+    async def wait_connected(self, timeout: float) -> None:
+        """Wait until the bus is connected (again)."""
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def stop(self) -> None:
+        if self.connected:
+            info = self.client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+            await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 5.0)
+        self.client.disconnect()
+        # loop_stop joins paho's thread; keep the event loop free meanwhile.
+        await asyncio.get_running_loop().run_in_executor(None, self.client.loop_stop)
+
+    def publish(self, topic: str, payload: str | bytes, retain: bool = False,
+                qos: int = 0) -> None:
+        if not self.connected:
+            return
+        self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    def subscribe(self, topic_filter: str, callback: MessageCallback) -> Subscription:
+        sub = _PahoSubscription(self, topic_filter, callback)
+        first = not self._subs[topic_filter]
+        self._subs[topic_filter].append(sub)
+        if first and self.connected:
+            self.client.subscribe(topic_filter, qos=1)
+        return sub
+
+    def _remove(self, sub: _PahoSubscription) -> None:
+        subs = self._subs.get(sub.topic_filter, [])
+        if sub in subs:
+            subs.remove(sub)
+        if not subs and sub.topic_filter in self._subs:
+            del self._subs[sub.topic_filter]
+            if self.connected:
+                self.client.unsubscribe(sub.topic_filter)
+
+    # paho's thread -> event loop
+
+    def _call(self, fn, *args) -> None:  # noqa: ANN001 - any loop-side handler
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log.warning("broker %s refused the connection: %s", self.url, reason_code)
+            return
+        self._call(self._connected_on_loop)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        self._call(self._disconnected_on_loop, str(reason_code))
+
+    def _on_message(self, client, userdata, message) -> None:  # noqa: ANN001
+        self._call(self._dispatch,
+                   InboundMessage(message.topic, bytes(message.payload), bool(message.retain)))
+
+    # on the event loop
+
+    def _connected_on_loop(self) -> None:
+        log.info("connected to %s", self.url)
+        self.connected = True
+        self._connected.set()
+        self.client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+        for topic_filter in self._subs:
+            self.client.subscribe(topic_filter, qos=1)
+        self._run_connected_callbacks()
+
+    def _disconnected_on_loop(self, reason: str) -> None:
+        if self.connected:
+            log.warning("lost the broker %s (%s); reconnecting", self.url, reason)
+        self.connected = False
+        self._connected.clear()
+
+    def _dispatch(self, message: InboundMessage) -> None:
+        for topic_filter, subs in list(self._subs.items()):
+            if mqtt.topic_matches_sub(topic_filter, message.topic):
+                for sub in list(subs):
+                    sub.callback(message)

@@ -1,0 +1,105 @@
+"""The keys each table of the config file may hold, with types, defaults and help.
+
+The config reference in the README and the comments of gateway/example.toml describe the
+same keys; a test checks that the example mentions every one of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from gateway.drivers.options import Option
+
+
+def _topic_prefix(value: str) -> str | None:
+    if not value or value.startswith("/") or value.endswith("/") or set("+#") & set(value):
+        return "must be a topic without wildcards and without a leading or trailing '/'"
+    return None
+
+
+GATEWAY: dict[str, Option] = {
+    "name": Option(str, "gateway", "the gateway's name: Home Assistant device name and node id"),
+    "topic_prefix": Option(str, "home", "first topic level of every value", check=_topic_prefix),
+    "status_topic": Option(str, "", "online/offline topic with last will; default "
+                           "<topic_prefix>/<name>/status"),
+    "discovery": Option(bool, True, "publish Home Assistant MQTT discovery"),
+    "discovery_prefix": Option(str, "homeassistant", "Home Assistant's discovery prefix",
+                               check=_topic_prefix),
+    "data_dir": Option(str, "", "where the gateway keeps state (what discovery announced); "
+                       "default $STATE_DIRECTORY or ~/.local/state/sensor-gateway"),
+    "hardware": Option(str, "auto", "auto: real GPIO on a Raspberry Pi, simulated elsewhere",
+                       choices=("auto", "real", "simulated")),
+}
+
+MQTT: dict[str, Option] = {
+    "url": Option(str, "", "mqtt://host:port of an external broker; empty: embedded broker"),
+    "username": Option(str, "", "user name at the external broker"),
+    "password": Option(str, "", "password at the external broker"),
+    "client_id": Option(str, "", "client id at the external broker; default gateway-<name>"),
+    "keepalive": Option(int, 60, "keepalive in seconds", minimum=5, maximum=65535),
+}
+
+FILTERS: dict[str, Option] = {
+    "multiply": Option(float, None, "multiply every value by this"),
+    "offset": Option(float, None, "add this to every value (after multiply)"),
+    "median": Option(int, None, "median over the last N values", minimum=1, maximum=99),
+    "throttle": Option(float, None, "publish at most once every T seconds", minimum=0),
+    "delta": Option(float, None, "publish only on a change larger than X", minimum=0),
+    "heartbeat": Option(float, None, "re-publish the latest value at least every T seconds",
+                        minimum=1),
+}
+
+CHANNEL: dict[str, Option] = {
+    "name": Option(str, None, "topic name and display name of this channel"),
+    "unit": Option(str, None, "unit shown in Home Assistant"),
+    "device_class": Option(str, None, "Home Assistant device class"),
+    "enabled": Option(bool, True, "false: do not publish this channel"),
+}
+
+SENSOR: dict[str, Option] = {
+    "driver": Option(str, None, "what is wired: see the driver list", required=True),
+    "name": Option(str, None, "topic and display name; default the driver (button, relay) "
+                   "or the channel (temperature)"),
+    "pin": Option(int, None, "GPIO number (BCM numbering, not the header pin)"),
+    "interval": Option(float, None, "seconds between reads of a polled sensor"),
+    "unit": Option(str, None, "unit of a single-channel sensor"),
+    "device_class": Option(str, None, "Home Assistant device class of a single-channel sensor"),
+}
+
+#: Broker keys when the broker package cannot tell (it reports its own fields otherwise).
+#: host and port are the gateway's defaults either way: an appliance serves the house.
+_BROKER_FALLBACK: dict[str, Option] = {
+    "host": Option(str, "0.0.0.0", "address the embedded broker listens on"),
+    "port": Option(int, 1883, "TCP port of the embedded broker", minimum=0, maximum=65535),
+}
+BROKER_ALWAYS = ("host", "port")
+
+# Settings that are objects, not config values.
+_BROKER_INTERNAL = {"policy"}
+
+_PLAIN = (bool, int, float, str, list)
+
+
+def broker_options() -> dict[str, Option]:
+    """Keys of the ``[broker]`` table: the fields of broker.BrokerConfig, so a field the
+    broker core adds is configurable without touching the gateway."""
+    try:
+        from broker import BrokerConfig
+    except ImportError:
+        return dict(_BROKER_FALLBACK)
+    options: dict[str, Option] = {}
+    for f in dataclasses.fields(BrokerConfig):
+        if f.name in _BROKER_INTERNAL:
+            continue
+        default: Any = f.default
+        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        doc = f.metadata.get("help", f"broker setting {f.name}")
+        if f.name in _BROKER_FALLBACK:
+            options[f.name] = _BROKER_FALLBACK[f.name]
+        elif isinstance(default, _PLAIN):
+            options[f.name] = Option(type(default), default, doc)
+        elif default is None:
+            options[f.name] = Option(object, None, doc)
+    return options

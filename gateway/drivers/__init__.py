@@ -1,0 +1,1 @@
+"""Hardware drivers; each module registers one :class:`gateway.drivers.base.DriverSpec`."""

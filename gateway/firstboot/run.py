@@ -1,0 +1,101 @@
+"""One pass of first boot over a boot partition and a root filesystem."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from gateway.config.errors import ConfigError, ConfigErrors
+from gateway.firstboot.bootfile import parse_boot_file, render_gateway_config
+from gateway.firstboot.credentials import read_credentials, render_credentials, sync_users
+from gateway.firstboot.system import (
+    SERVICE_GROUP,
+    Host,
+    apply_hostname,
+    apply_ssh_keys,
+    apply_wifi,
+    ensure_host_keys,
+    grow_root,
+    write_if_changed,
+)
+
+log = logging.getLogger("gateway.firstboot")
+
+BOOT_FILE = "gateway.toml"
+ERROR_FILE = "gateway-error.txt"
+CREDENTIALS_FILE = "gateway-credentials.txt"
+ETC_CONFIG = "etc/sensor-gateway/gateway.toml"
+PASSWD = "etc/sensor-gateway/passwd"
+# The appliance serves the network, so it listens everywhere and checks passwords.
+BROKER_DEFAULTS = {"host": "0.0.0.0", "password_file": "/" + PASSWD, "allow_anonymous": False}
+
+
+def broker_defaults() -> dict[str, object]:
+    """BROKER_DEFAULTS limited to the settings this broker has (the gateway rejects others)."""
+    from broker import BrokerConfig
+
+    fields = {f.name for f in dataclasses.fields(BrokerConfig)}
+    missing = sorted(set(BROKER_DEFAULTS) - fields)
+    if missing:
+        log.warning("the broker has no %s setting: MQTT passwords are not enforced", ", ".join(missing))
+    return {k: v for k, v in BROKER_DEFAULTS.items() if k in fields}
+
+
+def run(boot: Path, host: Host) -> bool:
+    """Apply ``boot``/gateway.toml to ``host``; False when the file was rejected (the error
+    file then says why, and nothing but the once-only steps changed)."""
+    grow_root(host)
+    ensure_host_keys(host)
+    errors_path = boot / ERROR_FILE
+    try:
+        text = (boot / BOOT_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        log.warning("no %s on the boot partition: using defaults", BOOT_FILE)
+        text = ""
+    except UnicodeDecodeError as exc:
+        return _reject(errors_path, [ConfigError(BOOT_FILE, None, "", f"not UTF-8 text ({exc.reason})")])
+    try:
+        config = parse_boot_file(text, BOOT_FILE, broker_defaults())
+    except ConfigErrors as exc:
+        return _reject(errors_path, exc.errors)
+
+    system = config.system
+    if apply_hostname(host, system.hostname):
+        log.info("hostname set to %s", system.hostname)
+    if apply_wifi(host, system.wifi):
+        log.info("WiFi %s", f"set to {system.wifi.ssid!r}" if system.wifi else "removed")
+    if apply_ssh_keys(host, system.ssh_authorized_keys):
+        log.info("%d SSH key(s) for root", len(system.ssh_authorized_keys))
+
+    credentials = boot / CREDENTIALS_FILE
+    update = sync_users(system.users, host.path(PASSWD), read_credentials(credentials))
+    if update.passwd_text is not None:
+        write_if_changed(host.path(PASSWD), update.passwd_text, mode=0o640, group=SERVICE_GROUP)
+        log.info("MQTT users: %s", ", ".join(u.username for u in system.users))
+    if update.generated:
+        port = int(config.gateway["broker"].get("port", 1883))
+        # Never logged: this file on the boot partition is the one place the password shows.
+        if write_if_changed(credentials, render_credentials(update.generated, system.hostname, port), mode=None):
+            log.info("generated passwords written to %s on the boot partition", CREDENTIALS_FILE)
+    else:
+        credentials.unlink(missing_ok=True)
+
+    if write_if_changed(host.path(ETC_CONFIG), render_gateway_config(config.gateway), mode=0o640, group=SERVICE_GROUP):
+        log.info("gateway config updated from %s", BOOT_FILE)
+    errors_path.unlink(missing_ok=True)
+    return True
+
+
+def _reject(errors_path: Path, errors: list[ConfigError]) -> bool:
+    """Report a rejected boot file next to it and in the journal; change nothing else."""
+    report = [
+        f"{BOOT_FILE} was not applied: the gateway keeps running with the last good settings.",
+        "Fix the lines below, save, and restart the gateway.",
+        "",
+        *(str(e) for e in errors),
+    ]
+    write_if_changed(errors_path, "\n".join(report) + "\n", mode=None)
+    for error in errors:
+        log.error("%s", error)
+    return False

@@ -1,0 +1,2 @@
+"""The running gateway: devices wired to the bus through filters, availability and
+Home Assistant discovery."""

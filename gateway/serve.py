@@ -1,0 +1,101 @@
+"""``gateway run``: the embedded broker (or an external one) and the drivers on one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.bus.base import Bus
+from gateway.config.model import Config
+from gateway.hardware import select_hardware
+from gateway.mqtt_url import parse_broker_url
+from gateway.runtime.activity import simulate_inputs
+from gateway.runtime.app import Gateway
+
+if TYPE_CHECKING:
+    from broker import Broker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Command-line overrides of the config."""
+
+    broker_url: str | None = None
+    host: str | None = None
+    port: int | None = None
+    data_dir: str | None = None
+    hardware: str | None = None
+
+
+def data_dir_for(config: Config, override: str | None) -> Path:
+    """--data-dir, else [gateway] data_dir, else systemd's $STATE_DIRECTORY, else
+    ~/.local/state/sensor-gateway."""
+    chosen = override or config.gateway.data_dir or os.environ.get("STATE_DIRECTORY", "")
+    if chosen:
+        return Path(chosen).expanduser()
+    return Path.home() / ".local" / "state" / "sensor-gateway"
+
+
+async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set or SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    hardware = select_hardware(options.hardware or config.gateway.hardware)
+    broker, bus = await _start_bus(config, options)
+    gateway = Gateway(config, bus, hardware, data_dir_for(config, options.data_dir))
+    activity = None
+    try:
+        await bus.start()
+        await gateway.start()
+        if hardware.activity:
+            activity = asyncio.create_task(simulate_inputs(hardware.pin_factory,
+                                                           list(config.sensors)))
+        where = f"external broker {options.broker_url or config.mqtt.url}" if broker is None \
+            else f"embedded broker on {options.host or config.broker.get('host')}:{broker.port}"
+        log.info("gateway running: %d sensors, %s%s", len(config.sensors), where,
+                 " (simulated hardware)" if hardware.simulated else "")
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        if activity is not None:
+            activity.cancel()
+        await gateway.stop()
+        await bus.stop()
+        if broker is not None:
+            await broker.stop()
+
+
+async def _start_bus(config: Config, options: RunOptions) -> tuple[Broker | None, Bus]:
+    """The bus to publish to, and the embedded broker behind it unless external."""
+    url = options.broker_url or config.mqtt.url
+    if url:
+        from gateway.bus.paho import PahoBus
+
+        mqtt = config.mqtt
+        bus: Bus = PahoBus(parse_broker_url(url), config.gateway.status_topic,
+                           client_id=mqtt.client_id or f"gateway-{config.gateway.node_id}",
+                           keepalive=mqtt.keepalive, username=mqtt.username or None,
+                           password=mqtt.password or None)
+        return None, bus
+    from broker import Broker, BrokerConfig
+    from gateway.bus.embedded import EmbeddedBus
+
+    settings = dict(config.broker)
+    if options.host is not None:
+        settings["host"] = options.host
+    if options.port is not None:
+        settings["port"] = options.port
+    broker = Broker(BrokerConfig(**settings))
+    await broker.start()
+    return broker, EmbeddedBus(broker, config.gateway.status_topic)
