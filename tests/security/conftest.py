@@ -109,3 +109,27 @@ def mqttjs() -> Callable[..., dict]:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     return run
+
+
+@pytest.fixture
+def broker_thread():
+    """Start our broker on a loop in a background thread: ``broker_thread(**kw)``.
+
+    Keyword arguments go to harness.RunningBroker; returns it (``.ports``, ``.broker``).
+    Everything is stopped after the test.
+    """
+    from .harness import LoopThread, RunningBroker
+
+    loop = LoopThread()
+    started: list[RunningBroker] = []
+
+    def start(**kw) -> RunningBroker:
+        running = loop.run(RunningBroker(**kw).start())
+        started.append(running)
+        return running
+
+    start.loop = loop  # type: ignore[attr-defined]
+    yield start
+    for running in started:
+        loop.run(running.stop())
+    loop.stop()

@@ -163,3 +163,85 @@ class Client:
             self.client.disconnect()
         finally:
             self.client.loop_stop()
+
+
+class CertCnProtocol(asyncio.Protocol):
+    """Wraps the broker's connection protocol and fills ``ClientInfo.cert_cn`` from TLS.
+
+    A stand-in for the hook the server's TLS listener will have (see the issue report): the
+    broker core does not yet read the client certificate itself.
+    """
+
+    def __init__(self, inner: asyncio.Protocol) -> None:
+        self.inner = inner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        from broker.transports.tls import peer_common_name
+
+        self.inner.connection_made(transport)
+        self.inner.conn.info.cert_cn = peer_common_name(transport)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class RunningBroker:
+    """Our broker, plus WebSocket / TLS / WSS listeners made from this package's transports.
+
+    ``tls``: a TlsOptions for the ``tls`` and ``wss`` listeners (None: plain tcp and ws only).
+    All listeners bind 127.0.0.1 on free ports; ``ports`` maps listener name to port.
+    """
+
+    def __init__(self, *, policy: Any = None, tls: Any = None, **config: Any) -> None:
+        self.policy = policy
+        self.tls = tls
+        self.config = config
+        self.ports: dict[str, int] = {}
+        self.broker: Any = None
+        self._servers: list[asyncio.AbstractServer] = []
+
+    async def start(self) -> RunningBroker:
+        from broker import Broker, BrokerConfig
+        from broker.transports.tls import server_context
+        from broker.transports.websocket import start_websocket_server
+
+        settings = {"host": "127.0.0.1", "port": 0, "sys_interval": 0, **self.config}
+        self.broker = broker = Broker(BrokerConfig(policy=self.policy, **settings))
+        await broker.start()
+        self.ports["tcp"] = broker.port
+        ws = await start_websocket_server(lambda: broker.protocol_factory("ws"), "127.0.0.1", 0)
+        self._add("ws", ws)
+        if self.tls is not None:
+            context = server_context(self.tls)
+            loop = asyncio.get_running_loop()
+            tls = await loop.create_server(
+                lambda: CertCnProtocol(broker.protocol_factory("tls")), "127.0.0.1", 0,
+                ssl=context,
+            )
+            self._add("tls", tls)
+            wss = await start_websocket_server(
+                lambda: CertCnProtocol(broker.protocol_factory("wss")), "127.0.0.1", 0,
+                ssl_context=context,
+            )
+            self._add("wss", wss)
+        return self
+
+    def _add(self, name: str, server: asyncio.AbstractServer) -> None:
+        self._servers.append(server)
+        self.ports[name] = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        await self.broker.stop()
+        for server in self._servers:
+            await server.wait_closed()
