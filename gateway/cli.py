@@ -203,6 +203,9 @@ def _add_broker_commands() -> None:
     from broker.cli import broker_command
 
     main.add_command(broker_command, "broker")
+    from broker.auth.passwd_cli import passwd_command
+
+    main.add_command(passwd_command, "passwd")
 
 
 _add_broker_commands()
