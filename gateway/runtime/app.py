@@ -159,7 +159,8 @@ class Gateway:
         self._tasks.clear()
         for publisher in self.publishers:
             publisher.close()
-        for closable in [*self.inputs, *self.outputs]:
+        # A task cancelled before it first ran never reached its own cleanup.
+        for closable in [*self.polled, *self.inputs, *self.outputs]:
             try:
                 closable.close()
             except Exception:  # best effort: release the remaining pins regardless

@@ -60,6 +60,7 @@ class PolledRunner:
         # One thread per device: a hung read blocks only this sensor, and is never piled on.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-{name}")
         self._pending: Future[dict[str, Value]] | None = None
+        self._closed = False
 
     async def run(self) -> None:
         """Poll until cancelled."""
@@ -134,7 +135,10 @@ class PolledRunner:
                 publisher.offer(value)
 
     def close(self) -> None:
-        """Release the worker thread and the device."""
+        """Release the worker thread and the device (once; later calls do nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
         try:
             self.device.close()

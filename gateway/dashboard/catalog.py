@@ -1,0 +1,257 @@
+"""What the dashboard knows of the house, built only from broker messages.
+
+Topics follow the gateway's layout (gateway/topics.py, firmware/lib/gwlink/src/topic.h):
+
+    home/<room>/<name>                 a value, retained
+    home/<room>/<name>/set             a command (ignored here: it is not a state)
+    home/<room>/<name>/availability    online/offline of one sensor
+    home/<node_id>/status              the gateway's online/offline (last will)
+    home/<room>/<node>/status          an ESP8266 node's online/offline (last will)
+
+Home Assistant discovery configs (:mod:`gateway.dashboard.discovery`) add names, units,
+device classes, command and availability topics. A value seen without a config still shows,
+with what its topic and payload tell.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gateway.dashboard.discovery import PREFIX as DISCOVERY_PREFIX
+from gateway.dashboard.discovery import EntityConfig, parse_config
+
+HOME = "home"
+COMMAND_SUFFIX = "/set"
+AVAILABILITY_SUFFIX = "/availability"
+STATUS_SUFFIX = "/status"
+ONLINE, OFFLINE = "online", "offline"
+
+#: order of kinds inside a room card: readings first, then inputs, then switches
+_KIND_ORDER = {"sensor": 0, "binary_sensor": 1, "switch": 2, "light": 2}
+
+
+@dataclass
+class Entity:
+    """One value shown on the page, with its metadata and last state."""
+
+    topic: str
+    room: str
+    config: EntityConfig
+    value: str | None = None
+    #: Unix time the value arrived live; None when only a retained copy was seen
+    updated: float | None = None
+    discovered: bool = False
+
+    @property
+    def kind(self) -> str:
+        """sensor, binary_sensor, switch or light."""
+        return self.config.component
+
+    @property
+    def switchable(self) -> bool:
+        """True for outputs the page may command."""
+        return self.kind in ("switch", "light") and self.config.command_topic is not None
+
+    def is_on(self) -> bool | None:
+        """The state of a binary entity, None when the payload is neither on nor off."""
+        if self.value == self.config.payload_on:
+            return True
+        if self.value == self.config.payload_off:
+            return False
+        return None
+
+    def number(self) -> float | None:
+        """The value as a number for the history: numeric readings, and 1/0 for binaries."""
+        if self.value is None:
+            return None
+        if self.kind == "sensor":
+            try:
+                return float(self.value)
+            except ValueError:
+                return None
+        on = self.is_on()
+        return None if on is None else float(on)
+
+
+@dataclass
+class _Availability:
+    payload: str
+    seq: int  # arrival order, for availability_mode "latest"
+
+
+@dataclass
+class Catalog:
+    """Entities by state topic, availability flags and node status, fed message by message."""
+
+    clock: Callable[[], float] = time.time
+    entities: dict[str, Entity] = field(default_factory=dict)
+    #: availability and status topics -> last payload
+    availability: dict[str, _Availability] = field(default_factory=dict)
+    _configs: dict[str, str] = field(default_factory=dict)  # config topic -> state topic
+    _seq: itertools.count = field(default_factory=itertools.count)
+
+    # --- feeding ------------------------------------------------------------------------
+
+    def handle(self, topic: str, payload: bytes, retained: bool) -> list[Entity]:
+        """Take one message; returns the entities whose display changed."""
+        if topic.startswith(DISCOVERY_PREFIX + "/"):
+            return self._discovery(topic, payload)
+        if not topic.startswith(HOME + "/") or topic.endswith(COMMAND_SUFFIX):
+            return []
+        text = payload.decode("utf-8", errors="replace")
+        if self._is_availability(topic, text):
+            self.availability[topic] = _Availability(text, next(self._seq))
+            return [e for e in self.entities.values() if topic in self._availability_topics(e)]
+        return self._value(topic, text, retained)
+
+    def _is_availability(self, topic: str, text: str) -> bool:
+        if topic.endswith(AVAILABILITY_SUFFIX) or topic in self.availability:
+            return True
+        if topic.endswith(STATUS_SUFFIX) and text in (ONLINE, OFFLINE):
+            return True
+        return any(topic in self._availability_topics(e) for e in self.entities.values()
+                   if e.discovered)
+
+    def _value(self, topic: str, text: str, retained: bool) -> list[Entity]:
+        entity = self.entities.get(topic)
+        if entity is None:
+            levels = topic.split("/")
+            if len(levels) < 3:
+                return []
+            entity = Entity(topic, levels[1], _guess_config(topic, text))
+            self.entities[topic] = entity
+        entity.value = text
+        if not retained:
+            entity.updated = self.clock()
+        return [entity]
+
+    def _discovery(self, config_topic: str, payload: bytes) -> list[Entity]:
+        config = parse_config(config_topic, payload)
+        old_state = self._configs.pop(config_topic, None)
+        changed: list[Entity] = []
+        if old_state is not None and (config is None or config.state_topic != old_state):
+            old = self.entities.get(old_state)
+            if old is not None:
+                # The config is gone: drop the entity (its sensor left the gateway config).
+                del self.entities[old_state]
+                changed.append(replace(old, value=None, config=replace(old.config,
+                                                                       component="removed")))
+        if config is None:
+            return changed
+        self._configs[config_topic] = config.state_topic
+        entity = self.entities.get(config.state_topic)
+        if entity is None:
+            levels = config.state_topic.split("/")
+            room = levels[1] if len(levels) >= 3 and levels[0] == HOME else "other"
+            entity = Entity(config.state_topic, room, config)
+            self.entities[config.state_topic] = entity
+        entity.config = config
+        entity.discovered = True
+        changed.append(entity)
+        return changed
+
+    def note_time(self, topic: str, at: float, value: float) -> None:
+        """Age for a value seen only retained: the history's last sample, when it matches."""
+        entity = self.entities.get(topic)
+        if entity is not None and entity.updated is None and entity.number() == value:
+            entity.updated = at
+
+    # --- reading ------------------------------------------------------------------------
+
+    def online(self, entity: Entity) -> bool | None:
+        """True/False when availability is known, None when nothing says."""
+        if entity.config.availability:
+            states = []
+            for topic, up, down in entity.config.availability:
+                seen = self.availability.get(topic)
+                if seen is not None and seen.payload in (up, down):
+                    states.append((seen.seq, seen.payload == up))
+            if not states:
+                return None
+            mode = entity.config.availability_mode
+            if mode == "all":
+                return all(ok for _, ok in states)
+            if mode == "any":
+                return any(ok for _, ok in states)
+            return max(states)[1]
+        seen = self.availability.get(entity.topic + AVAILABILITY_SUFFIX)
+        return None if seen is None else seen.payload == ONLINE
+
+    def _availability_topics(self, entity: Entity) -> set[str]:
+        topics = {t for t, _, _ in entity.config.availability}
+        topics.add(entity.topic + AVAILABILITY_SUFFIX)
+        return topics
+
+    def nodes(self) -> dict[str, bool]:
+        """Every ``.../status`` topic seen (gateway and ESP8266 nodes) -> online."""
+        return {
+            topic: seen.payload == ONLINE
+            for topic, seen in self.availability.items()
+            if topic.endswith(STATUS_SUFFIX)
+        }
+
+    def entity_json(self, entity: Entity) -> dict[str, Any]:
+        """The form the page receives for one entity."""
+        config = entity.config
+        return {
+            "topic": entity.topic,
+            "room": entity.room,
+            "room_title": self.room_title(entity.room),
+            "name": display_name(entity, self.room_title(entity.room)),
+            "kind": entity.kind,
+            "unit": config.unit,
+            "device_class": config.device_class,
+            "category": config.entity_category,
+            "value": entity.value,
+            "on": entity.is_on() if entity.kind != "sensor" else None,
+            "updated": entity.updated,
+            "online": self.online(entity),
+            "switchable": entity.switchable,
+        }
+
+    def room_title(self, room: str) -> str:
+        """A room's display name: a discovery ``suggested_area``, else its topic level."""
+        for entity in self.entities.values():
+            if entity.room == room and entity.config.area:
+                return entity.config.area
+        return room.replace("_", " ").capitalize()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every entity, sorted by room title, kind and name."""
+        items = [self.entity_json(e) for e in self.entities.values()]
+        items.sort(key=lambda i: (i["room_title"].lower(), _KIND_ORDER.get(i["kind"], 3),
+                                  i["name"].lower()))
+        return items
+
+    def command_topic(self, topic: str) -> str | None:
+        """Where to send a command for the switchable entity at ``topic``."""
+        entity = self.entities.get(topic)
+        return entity.config.command_topic if entity is not None and entity.switchable else None
+
+    def payload_for(self, topic: str, on: bool) -> str:
+        """The command payload that switches ``topic`` on or off."""
+        config = self.entities[topic].config
+        return config.payload_on if on else config.payload_off
+
+
+def display_name(entity: Entity, room_title: str) -> str:
+    """The entity's name without its room (the card already shows the room)."""
+    name = entity.config.name or entity.topic.split("/", 2)[-1].replace("/", " ")
+    if name.lower().startswith(room_title.lower() + " "):
+        name = name[len(room_title) + 1:]
+    name = name.replace("_", " ")
+    return name[:1].upper() + name[1:]
+
+
+def _guess_config(topic: str, text: str) -> EntityConfig:
+    """Metadata for a value without discovery: a number is a sensor, ON/OFF a binary."""
+    try:
+        float(text)
+        component = "sensor"
+    except ValueError:
+        component = "binary_sensor" if text in ("ON", "OFF") else "sensor"
+    return EntityConfig(config_topic="", component=component, state_topic=topic)

@@ -1,0 +1,299 @@
+"""Sensor history in SQLite: raw samples for a day, minute averages for a week.
+
+The store is shaped for an SD card, which wears with every page written:
+
+* Samples are buffered in memory and written in one transaction every ``flush_interval``
+  seconds (five minutes by default), not one write per reading.
+* Raw samples are keyed by time first, so a batch is an append to the right edge of one
+  B-tree: a handful of pages per commit, whatever the number of sensors.
+* Once an hour, complete minutes older than the last compaction are averaged into the
+  ``minute`` table (keyed by series, so a week's plot reads one range), raw samples older
+  than ``raw_keep`` and minutes older than ``minute_keep`` are deleted.
+* WAL journal with ``synchronous=NORMAL``: a commit is a sequential append to the WAL and no
+  fsync; a power cut loses at most the last commits, never the database.
+
+Everything that touches SQLite runs on one worker thread, so queries never block the event
+loop and the connection is never shared between threads. Up to ``flush_interval`` seconds
+of samples live only in memory; queries merge them in so plots are never behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+DAY = 86_400.0
+WEEK = 7 * DAY
+MINUTE_MS = 60_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, topic TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS raw (
+    t INTEGER NOT NULL, series INTEGER NOT NULL, v REAL NOT NULL,
+    PRIMARY KEY (t, series)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS minute (
+    series INTEGER NOT NULL, t INTEGER NOT NULL,
+    avg REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (series, t)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One plotted point: the bucket's start time (Unix seconds), average, min and max."""
+
+    t: float
+    avg: float
+    min: float
+    max: float
+
+    def as_list(self) -> list[float]:
+        """``[t, avg, min, max]``, the compact form the web page receives."""
+        return [self.t, self.avg, self.min, self.max]
+
+
+class HistoryStore:
+    """Buffered, downsampled time series per topic in one SQLite file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        flush_interval: float = 300.0,
+        compact_interval: float = 3600.0,
+        raw_keep: float = DAY,
+        minute_keep: float = WEEK,
+        max_pending: int = 20_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.flush_interval = flush_interval
+        self.compact_interval = compact_interval
+        self.raw_keep = raw_keep
+        self.minute_keep = minute_keep
+        self.max_pending = max_pending
+        self.clock = clock
+        self._pending: list[tuple[int, str, float]] = []  # (t_ms, topic, value)
+        self._ids: dict[str, int] = {}
+        self._db: sqlite3.Connection | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
+        self._timer: asyncio.Task[None] | None = None
+        self._last_compact = 0.0
+        self.commits = 0  # batches written, for the benchmark and the tests
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open (or create) the database; blocking, call before the loop serves requests."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoint less often than SQLite's default 1000 pages would: fewer rewrites of
+        # the same pages into the main file.
+        db.execute("PRAGMA wal_autocheckpoint=2000")
+        db.executescript(_SCHEMA)
+        self._ids = dict(db.execute("SELECT topic, id FROM series"))
+        row = db.execute("SELECT value FROM meta WHERE key='compacted_ms'").fetchone()
+        self._compacted_ms = row[0] if row else 0
+        self._db = db
+        self._last_compact = self.clock()
+
+    async def start(self) -> None:
+        """Open the database off the loop and start the flush timer."""
+        await asyncio.get_running_loop().run_in_executor(self._worker, self.open)
+        self._timer = asyncio.create_task(self._flush_loop(), name="history-flush")
+
+    async def stop(self) -> None:
+        """Write what is buffered and close the database."""
+        if self._timer is not None:
+            self._timer.cancel()
+            try:
+                await self._timer
+            except asyncio.CancelledError:
+                pass
+            self._timer = None
+        await self.flush()
+        await asyncio.get_running_loop().run_in_executor(self._worker, self._close)
+        self._worker.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+
+    # --- writing -----------------------------------------------------------------------
+
+    def add(self, topic: str, value: float, at: float | None = None) -> None:
+        """Buffer one sample (loop thread, no I/O). ``at`` is Unix seconds, default now."""
+        if not math.isfinite(value):
+            return
+        t_ms = int(round((self.clock() if at is None else at) * 1000))
+        self._pending.append((t_ms, topic, float(value)))
+        if len(self._pending) > self.max_pending:
+            # A flood (or a stuck disk) must not grow memory without bound: keep the newest.
+            del self._pending[: len(self._pending) - self.max_pending]
+
+    async def flush(self) -> None:
+        """Write the buffered samples in one transaction (and compact when due)."""
+        batch, self._pending = self._pending, []
+        compact = self.clock() - self._last_compact >= self.compact_interval
+        if compact:
+            self._last_compact = self.clock()
+        if not batch and not compact:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._worker, self.write_batch, batch, compact)
+        except sqlite3.Error:
+            # Keep the samples for the next attempt (a full disk may be freed meanwhile).
+            self._pending[:0] = batch
+            raise
+
+    def write_batch(self, batch: Iterable[tuple[int, str, float]], compact: bool) -> None:
+        """Insert ``batch`` and optionally compact, in one transaction (worker thread)."""
+        db = self._require_db()
+        db.execute("BEGIN")
+        try:
+            rows = [(t, self._series_id(db, topic), v) for t, topic, v in batch]
+            rows.sort()
+            db.executemany("INSERT OR REPLACE INTO raw (t, series, v) VALUES (?, ?, ?)", rows)
+            if compact:
+                self._compact(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.commits += 1
+
+    def _series_id(self, db: sqlite3.Connection, topic: str) -> int:
+        series = self._ids.get(topic)
+        if series is None:
+            series = db.execute("INSERT INTO series (topic) VALUES (?)", (topic,)).lastrowid
+            assert series is not None
+            self._ids[topic] = series
+        return series
+
+    def _compact(self, db: sqlite3.Connection) -> None:
+        now_ms = int(self.clock() * 1000)
+        # Only whole minutes that can no longer receive samples are averaged.
+        upto = (now_ms // MINUTE_MS) * MINUTE_MS
+        db.execute(
+            """INSERT OR REPLACE INTO minute (series, t, avg, min, max, n)
+               SELECT series, (t / ?) * ?, avg(v), min(v), max(v), count(*)
+               FROM raw WHERE t >= ? AND t < ? GROUP BY series, t / ?""",
+            (MINUTE_MS, MINUTE_MS, self._compacted_ms, upto, MINUTE_MS),
+        )
+        self._compacted_ms = upto
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('compacted_ms', ?)", (upto,)
+        )
+        db.execute("DELETE FROM raw WHERE t < ?", (now_ms - int(self.raw_keep * 1000),))
+        db.execute("DELETE FROM minute WHERE t < ?", (now_ms - int(self.minute_keep * 1000),))
+
+    def _require_db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("history store is not open")
+        return self._db
+
+    # --- reading -----------------------------------------------------------------------
+
+    async def query(self, topic: str, span: float, points: int = 300) -> list[Point]:
+        """Up to about ``points`` averaged points for ``topic`` over the last ``span`` s."""
+        now_ms = int(self.clock() * 1000)
+        start_ms = now_ms - int(span * 1000)
+        bucket_ms = max(1000, int(span * 1000 / max(1, points)))
+        pending = [(t, v) for t, tp, v in self._pending if tp == topic and t >= start_ms]
+        loop = asyncio.get_running_loop()
+        stored = await loop.run_in_executor(
+            self._worker, self._read, topic, start_ms, now_ms, bucket_ms
+        )
+        return _merge_buckets(stored, pending, bucket_ms)
+
+    def _read(self, topic: str, start_ms: int, now_ms: int,
+              bucket_ms: int) -> list[tuple[int, float, float, float, int]]:
+        """Bucket sums ``(t, sum, min, max, n)`` from the tables (worker thread)."""
+        db = self._require_db()
+        series = self._ids.get(topic)
+        if series is None:
+            return []
+        # Raw rows are only deleted below (compaction time - raw_keep), so the whole span
+        # is raw when it starts within raw_keep of now; otherwise minutes cover the part
+        # that has been compacted and raw the rest.
+        raw_from = start_ms
+        rows: list[tuple[int, float, float, float, int]] = []
+        if start_ms < now_ms - int(self.raw_keep * 1000):
+            raw_from = max(start_ms, self._compacted_ms)
+            rows += db.execute(
+                """SELECT (t / ?) * ?, sum(avg * n), min(min), max(max), sum(n) FROM minute
+                   WHERE series = ? AND t >= ? AND t < ? GROUP BY t / ?""",
+                (bucket_ms, bucket_ms, series, start_ms, raw_from, bucket_ms),
+            ).fetchall()
+        rows += db.execute(
+            """SELECT (t / ?) * ?, sum(v), min(v), max(v), count(*) FROM raw
+               WHERE t >= ? AND series = ? GROUP BY t / ?""",
+            (bucket_ms, bucket_ms, raw_from, series, bucket_ms),
+        ).fetchall()
+        return rows
+
+    async def last_samples(self) -> dict[str, tuple[float, float]]:
+        """The newest stored sample per topic: ``{topic: (unix_seconds, value)}``."""
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._worker, self._last_samples)
+        for t, topic, v in self._pending:
+            result[topic] = (t / 1000, v)
+        return result
+
+    def _last_samples(self) -> dict[str, tuple[float, float]]:
+        db = self._require_db()
+        names = {series: topic for topic, series in self._ids.items()}
+        out: dict[str, tuple[float, float]] = {}
+        for series, t, v in db.execute(
+            """SELECT r.series, r.t, r.v FROM raw r
+               JOIN (SELECT series, max(t) AS t FROM raw GROUP BY series) m
+               ON r.series = m.series AND r.t = m.t"""
+        ):
+            out[names[series]] = (t / 1000, v)
+        return out
+
+
+def _merge_buckets(
+    stored: list[tuple[int, float, float, float, int]],
+    pending: list[tuple[int, float]],
+    bucket_ms: int,
+) -> list[Point]:
+    """Combine stored bucket sums with buffered samples into averaged points."""
+    acc: dict[int, list[float]] = {}
+    for t, total, lo, hi, n in stored:
+        _accumulate(acc, t, total, lo, hi, n)
+    for t, v in pending:
+        _accumulate(acc, (t // bucket_ms) * bucket_ms, v, v, v, 1)
+    return [
+        Point(t / 1000, total / n, lo, hi)
+        for t, (total, lo, hi, n) in sorted(acc.items())
+        if n
+    ]
+
+
+def _accumulate(acc: dict[int, list[float]], t: int, total: float, lo: float, hi: float,
+                n: float) -> None:
+    slot = acc.get(t)
+    if slot is None:
+        acc[t] = [total, lo, hi, n]
+    else:
+        slot[0] += total
+        slot[1] = min(slot[1], lo)
+        slot[2] = max(slot[2], hi)
+        slot[3] += n

@@ -1,0 +1,30 @@
+"""Fixtures for the gateway tests."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+from gw_helpers import Mosquitto
+
+
+@pytest.fixture
+def pin_factory() -> Iterator[MockFactory]:
+    """A fresh gpiozero MockFactory, passed to the drivers (never the global default)."""
+    factory = MockFactory()
+    yield factory
+    factory.reset()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """Debian's mosquitto on a free port, as an external broker."""
+    if shutil.which("mosquitto") is None:
+        pytest.fail("mosquitto is not installed (deploy/dev-deps.sh installs it)")
+    server = Mosquitto(tmp_path)
+    server.start()
+    yield server
+    server.stop()

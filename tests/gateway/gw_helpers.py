@@ -1,0 +1,229 @@
+"""Test doubles and peers for the gateway tests: an in-memory bus, a fake clock, a scripted
+DHT, a paho subscriber that records what it sees, and a Mosquitto started on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from gateway.bus.base import OFFLINE, ONLINE, Bus, InboundMessage, MessageCallback, Subscription
+
+TIMEOUT = 20.0  # generous: other engineers' tests share the two cores
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _MemorySubscription(Subscription):
+    def __init__(self, bus: MemoryBus, topic_filter: str, callback: MessageCallback) -> None:
+        self.bus, self.topic_filter, self.callback = bus, topic_filter, callback
+
+    def cancel(self) -> None:
+        if self in self.bus.subs:
+            self.bus.subs.remove(self)
+
+
+class MemoryBus(Bus):
+    """A broker in a list: records every publish, keeps retained messages, delivers to
+    subscribers synchronously (retained ones on subscribe, flagged retain=True)."""
+
+    def __init__(self, status_topic: str = "home/gateway/status") -> None:
+        super().__init__(status_topic)
+        self.published: list[tuple[str, bytes, bool]] = []
+        self.retained: dict[str, bytes] = {}
+        self.subs: list[_MemorySubscription] = []
+
+    async def start(self) -> None:
+        self.publish(self.status_topic, ONLINE, retain=True)
+        self._run_connected_callbacks()
+
+    async def stop(self) -> None:
+        self.publish(self.status_topic, OFFLINE, retain=True)
+
+    def publish(self, topic: str, payload: str | bytes, retain: bool = False,
+                qos: int = 0) -> None:
+        data = payload.encode() if isinstance(payload, str) else payload
+        self.published.append((topic, data, retain))
+        if retain:
+            if data:
+                self.retained[topic] = data
+            else:
+                self.retained.pop(topic, None)
+        for sub in list(self.subs):
+            if mqtt.topic_matches_sub(sub.topic_filter, topic):
+                sub.callback(InboundMessage(topic, data, False))
+
+    def subscribe(self, topic_filter: str, callback: MessageCallback) -> Subscription:
+        sub = _MemorySubscription(self, topic_filter, callback)
+        self.subs.append(sub)
+        for topic, data in list(self.retained.items()):
+            if mqtt.topic_matches_sub(topic_filter, topic):
+                callback(InboundMessage(topic, data, True))
+        return sub
+
+    def reconnect(self) -> None:
+        """Pretend the broker restarted without persistence, and we reconnected."""
+        self.retained.clear()
+        self._run_connected_callbacks()
+
+    def values(self, topic: str) -> list[str]:
+        """Every payload published to ``topic``, in order."""
+        return [p.decode() for t, p, _ in self.published if t == topic]
+
+    def inject(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Deliver a message from "another client" to the subscribers."""
+        for sub in list(self.subs):
+            if mqtt.topic_matches_sub(sub.topic_filter, topic):
+                sub.callback(InboundMessage(topic, payload, retain))
+
+
+class FakeClock:
+    """A clock whose sleeps return at once, advancing time; records every sleep."""
+
+    def __init__(self) -> None:
+        self.time = 1000.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        seconds = max(seconds, 0.0)
+        self.sleeps.append(seconds)
+        self.time += seconds
+        await asyncio.sleep(0)
+
+
+class ScriptedDht:
+    """A DHT backend that plays a script: (temperature, humidity) tuples or exceptions.
+    Records the clock time of every measure() call."""
+
+    def __init__(self, script: Iterable[tuple[float, float] | BaseException],
+                 clock: Callable[[], float] = time.monotonic, repeat_last: bool = True) -> None:
+        self.script = list(script)
+        self.clock = clock
+        self.calls: list[float] = []
+        self.repeat_last = repeat_last
+        self.closed = False
+
+    def measure(self) -> tuple[float | None, float | None]:
+        self.calls.append(self.clock())
+        step = self.script.pop(0) if len(self.script) > 1 or not self.repeat_last \
+            else self.script[0]
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Recorder:
+    """A paho client subscribed to ``topic_filter`` on 127.0.0.1:port, keeping every
+    message; wait_for() blocks until a matching one arrives."""
+
+    def __init__(self, port: int, topic_filter: str = "#") -> None:
+        self.messages: list[mqtt.MQTTMessage] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, *a: c.subscribe(topic_filter, qos=1)
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.loop_start()
+        assert self._subscribed.wait(TIMEOUT), "recorder could not subscribe"
+
+    def _on_message(self, client, userdata, message) -> None:  # noqa: ANN001
+        with self._cond:
+            self.messages.append(message)
+            self._cond.notify_all()
+
+    def find(self, topic: str, payload: str | None = None,
+             retained: bool | None = None) -> mqtt.MQTTMessage | None:
+        for m in self.messages:
+            if m.topic == topic and (payload is None or m.payload.decode() == payload) \
+                    and (retained is None or bool(m.retain) == retained):
+                return m
+        return None
+
+    def wait_for(self, topic: str, payload: str | None = None, retained: bool | None = None,
+                 timeout: float = TIMEOUT) -> mqtt.MQTTMessage:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = self.find(topic, payload, retained)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [(m.topic, m.payload[:60]) for m in self.messages[-20:]]
+                    raise AssertionError(f"no {topic} {payload!r} within {timeout}s; "
+                                         f"last seen: {seen}")
+                self._cond.wait(left)
+
+    def clear(self) -> None:
+        with self._cond:
+            self.messages.clear()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def publish_once(port: int, topic: str, payload: str | bytes, retain: bool = False) -> None:
+    """Publish with QoS 1 from a short-lived paho client and wait for the ack."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.connect("127.0.0.1", port, keepalive=30)
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout=TIMEOUT)
+        assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+class Mosquitto:
+    """Debian's mosquitto on 127.0.0.1:port, without persistence; restartable."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             "persistence false\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
