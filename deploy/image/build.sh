@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make image`: a flashable SD card image for Raspberry Pi 3 and 4 (arm64), from Debian's
+# archive alone. Steps, each reported with its time:
+#   1 base rootfs  (cached in build/image; rebuilt only when base.sh or packages.txt change)
+#   2 wheelhouse   (our wheel + arm64 wheels of its dependencies)
+#   3 layer        (fresh copy of the base + deploy/install.sh in the chroot + overlay/)
+#   4 assemble     (MBR, FAT boot partition, ext4 root)
+#   5 compress     (out/sensor-gateway-<version>-arm64.img.xz and its .sha256)
+# Options: --no-compress (stop after the raw image; `make image-test` uses it).
+# Environment: PYTHON (with the project's dependencies), CACHE_DIR, OUT_DIR.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+compress=1
+[ "${1:-}" = "--no-compress" ] && compress=0
+need_root
+cd "$REPO_DIR"
+started=$SECONDS
+mkdir -p "$CACHE_DIR" "$OUT_DIR"
+
+step "1/5 base root filesystem (Debian $SUITE arm64)"
+base=$(bash "$IMAGE_DIR/base.sh")
+step_done
+
+step "2/5 wheelhouse"
+bash "$IMAGE_DIR/wheelhouse.sh" "$CACHE_DIR/wheelhouse"
+step_done
+
+step "3/5 gateway layer"
+bash "$IMAGE_DIR/layer.sh" "$base" "$CACHE_DIR/rootfs" "$CACHE_DIR/wheelhouse"
+step_done
+
+step "4/5 assemble disk image"
+raw="$CACHE_DIR/sensor-gateway.img"
+bash "$IMAGE_DIR/assemble.sh" "$CACHE_DIR/rootfs" "$raw"
+step_done
+
+if [ "$compress" -eq 1 ]; then
+  step "5/5 compress"
+  name="sensor-gateway-$(project_version)-arm64.img.xz"
+  xz -T0 -6 -c "$raw" > "$OUT_DIR/$name.partial"
+  mv "$OUT_DIR/$name.partial" "$OUT_DIR/$name"
+  (cd "$OUT_DIR" && sha256sum "$name" > "$name.sha256")
+  step_done
+  echo "image: $OUT_DIR/$name ($(du -h "$OUT_DIR/$name" | cut -f1)), sha256 in $name.sha256" >&2
+else
+  echo "raw image: $raw" >&2
+fi
+echo "total: $((SECONDS - started))s" >&2

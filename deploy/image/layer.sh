@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Our layer on top of the cached base: unpacks the base into a fresh root directory and
+# installs the gateway with deploy/install.sh inside the arm64 chroot (the same script Pi OS
+# users run), from a wheelhouse, plus the appliance's system settings (overlay/).
+# Usage: layer.sh BASE_TARBALL ROOTFS_DIR WHEELHOUSE_DIR
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+base="${1:?}" rootfs="${2:?}" wheelhouse="${3:?}"
+need_root
+enable_binfmt
+
+rm -rf "$rootfs"
+mkdir -p "$rootfs"
+tar -C "$rootfs" -xpf "$base"
+
+staging="$rootfs/tmp/sensor-gateway-src"
+mkdir -p "$staging"
+cp -a "$DEPLOY_DIR" "$staging/deploy"
+cp -a "$wheelhouse" "$rootfs/tmp/wheelhouse"
+cp "$IMAGE_DIR/overlay/etc/hostname" "$rootfs/etc/hostname"
+# The config the service starts with if the boot partition's file is broken on first boot:
+# what first boot makes of the shipped gateway.toml (it also proves that file valid).
+"${PYTHON:-python3}" -m gateway.firstboot --check "$IMAGE_DIR/gateway.toml" > "$staging/initial.toml"
+
+# The host's environment (pip settings, locale) means nothing inside the image.
+in_chroot() {
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 chroot "$rootfs" "$@"
+}
+
+mounts=()
+cleanup() {
+  local m
+  for ((i=${#mounts[@]}-1; i>=0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+for m in proc sys dev; do
+  mount --rbind "/$m" "$rootfs/$m"
+  mount --make-rslave "$rootfs/$m"
+  mounts+=("$rootfs/$m")
+done
+
+echo "    deploy/install.sh inside the arm64 chroot (pip under qemu-user)" >&2
+in_chroot /bin/bash /tmp/sensor-gateway-src/deploy/install.sh \
+  --wheelhouse /tmp/wheelhouse --config /tmp/sensor-gateway-src/initial.toml --firstboot --no-start
+cleanup
+mounts=()
+
+cp -a "$IMAGE_DIR/overlay/." "$rootfs/"
+install -m 0644 "$IMAGE_DIR/gateway.toml" "$rootfs/boot/firmware/gateway.toml"
+in_chroot systemctl enable --quiet systemd-networkd systemd-resolved avahi-daemon ssh
+# Nothing here needs the network "online"; waiting for it would fail on a Pi with an
+# unplugged Ethernet port.
+in_chroot systemctl mask --quiet systemd-networkd-wait-online.service
+ln -sfn /run/systemd/resolve/stub-resolv.conf "$rootfs/etc/resolv.conf"
+
+rm -rf "$rootfs/tmp/sensor-gateway-src" "$rootfs/tmp/wheelhouse" "$rootfs/root/.cache"
+# Nothing secret or machine-specific in the image: first boot makes its own.
+rm -f "$rootfs"/etc/ssh/ssh_host_* "$rootfs/var/lib/dbus/machine-id" "$rootfs/var/lib/systemd/random-seed"
+: > "$rootfs/etc/machine-id"
+test ! -e "$rootfs/etc/sensor-gateway/passwd" || die "a password file was baked into the image"
+if grep -q '^root:[^*!:]' "$rootfs/etc/shadow"; then die "root has a password in the image"; fi
