@@ -50,6 +50,9 @@ class Connection:
         "listener",
         "problem_info",
         "shell",
+        "held",
+        "backlog",
+        "reading",
         "__weakref__",
     )
 
@@ -79,6 +82,11 @@ class Connection:
         self.problem_info = True
         #: Opaque to the engine: the I/O shell keeps its transport here.
         self.shell: object = None
+        #: A PUBLISH waiting for queue room (back-pressure); packets after it wait in backlog.
+        self.held: Packet | None = None
+        self.backlog: list[Packet] = []
+        #: Whether the shell should read from the transport.
+        self.reading = True
 
     # --- input -----------------------------------------------------------------------
 
@@ -91,9 +99,21 @@ class Connection:
         self.last_rx = engine.clock()
         decoder = self.decoder
         packets = decoder.feed(data)
+        if self.held is not None:
+            self.backlog.extend(packets)
+        else:
+            self._dispatch(packets)
+        if decoder.error is not None and not self.closed and self.held is None:
+            self.violation(decoder.error)
+
+    def _dispatch(self, packets: list[Packet]) -> None:
+        engine = self.engine
         handlers = engine.handlers
-        for packet in packets:
+        for i, packet in enumerate(packets):
             if self.closed:
+                return
+            if self.held is not None:
+                self.backlog.extend(packets[i:])
                 return
             if self.session is None and packet.type != 1:
                 self.violation(MQTTError("first packet is not CONNECT", reasons.PROTOCOL_ERROR))
@@ -103,8 +123,27 @@ class Connection:
             except MQTTError as exc:
                 self.violation(exc)
                 return
-        if decoder.error is not None and not self.closed:
-            self.violation(decoder.error)
+
+    def hold(self, packet: Packet) -> None:
+        """Keep ``packet`` for later and ask the shell to stop reading."""
+        self.held = packet
+        self.reading = False
+        if self.wake is not None:
+            self.wake(self)
+
+    def release(self) -> None:
+        """Retry the held packet, then the backlog; read again once nothing is held."""
+        packet, self.held = self.held, None
+        backlog, self.backlog = self.backlog, []
+        if packet is not None:
+            self._dispatch([packet, *backlog])
+        if self.held is None and not self.closed:
+            if self.decoder.error is not None:
+                self.violation(self.decoder.error)
+                return
+            self.reading = True
+            if self.wake is not None:
+                self.wake(self)
 
     def violation(self, exc: MQTTError) -> None:
         """Bad input: tell a 5.0 client why (where the spec lets us) and close."""

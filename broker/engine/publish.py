@@ -8,6 +8,7 @@ from ..protocol import reasons
 from ..protocol.packets import MQTT5, Puback, Pubcomp, Publish, Pubrec, Pubrel
 from ..protocol.wire import MQTTError, ProtocolError
 from .message import Message
+from .session import REFUSED
 from .topics import valid_topic_name
 
 if TYPE_CHECKING:
@@ -65,7 +66,6 @@ def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
         raise MQTTError(f"invalid topic name {topic!r}", reasons.TOPIC_NAME_INVALID)
     qos = p.qos
     stats = engine.stats
-    stats.messages_received += 1
     if qos == 2:
         if p.packet_id in session.incoming_qos2:
             # A retransmission of a message already accepted: acknowledge, never route again.
@@ -96,6 +96,14 @@ def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
             expires_at = engine.clock() + interval
     message = Message(topic, p.payload, qos, p.retain, forwarded, expires_at, session.client_id)
     matched = engine.route(message)
+    if matched == REFUSED:
+        if v5:
+            stats.publish_refused += 1
+            _ack(conn, p, reasons.QUOTA_EXCEEDED)
+        else:
+            engine.hold(conn, p)
+        return
+    stats.messages_received += 1
     if qos:
         _ack(conn, p, reasons.SUCCESS if matched or not v5 else reasons.NO_MATCHING_SUBSCRIBERS)
 

@@ -20,7 +20,7 @@ from .delivery import publish_bytes
 from .message import Message
 from .policy import AllowAll, DenySubscriptions, Policy
 from .retained import RetainedStore
-from .session import NEVER, LocalSession, Outgoing, Session
+from .session import NEVER, REFUSED, LocalSession, Outgoing, Session
 from .stats import Stats
 from .subscriptions import Subscription, SubscriptionTree
 from .topics import valid_topic_filter, valid_topic_name
@@ -71,6 +71,10 @@ class Engine:
         #: Disconnected sessions that expire, with their expiry time.
         self.offline: dict[Session, float] = {}
         self.delayed_wills: set[Session] = set()
+        #: Sessions whose queue reached a limit: QoS 1/2 for them is refused or held.
+        self.congested: set[Session] = set()
+        #: 3.x publishers whose message waits for queue room (ack withheld, reading paused).
+        self.held: list[Connection] = []
         self._local_ids = 0
         self.handlers: dict[int, Callable[[Engine, Connection, Any], None]] = {
             1: connect.handle_connect,
@@ -144,7 +148,11 @@ class Engine:
         session.subscriptions.clear()
         session.outgoing.clear()
         session.queue.clear()
+        session.queued_bytes = 0
         self.offline.pop(session, None)
+        if session in self.congested:
+            self.congested.discard(session)
+            self.release_held()
         if self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
 
@@ -172,7 +180,13 @@ class Engine:
     # --- routing ---------------------------------------------------------------------
 
     def route(self, msg: Message) -> int:
-        """Deliver ``msg`` to every matching subscription; returns how many sessions took it."""
+        """Deliver ``msg`` to every matching subscription; returns how many sessions took it.
+
+        Returns REFUSED, delivering nothing, for a QoS 1/2 message that a congested session
+        would have to queue: acknowledged messages are never dropped, so they are not taken.
+        """
+        if self.congested and msg.qos and not self._has_room(msg):
+            return REFUSED
         if msg.retain:
             self.retained.set(msg)
         per_session, groups = self.subscriptions.match(msg.topic)
@@ -236,6 +250,32 @@ class Engine:
             )
             delivered += 1
         return delivered
+
+    def _has_room(self, msg: Message) -> bool:
+        per_session, groups = self.subscriptions.match(msg.topic)
+        congested = self.congested
+        for session, subs in per_session.items():
+            if session in congested and any(sub.options.qos for sub in subs):
+                return False
+        for group in groups:
+            members = group.members
+            if members and all(s in congested and sub.options.qos for s, sub in members.items()):
+                return False
+        return True
+
+    def hold(self, conn: Connection, packet: Any) -> None:
+        """Back-pressure on a 3.x publisher: keep its PUBLISH, stop reading until there is room."""
+        conn.hold(packet)
+        self.held.append(conn)
+
+    def release_held(self) -> None:
+        """Queue room appeared: retry every held publisher (each may be held again)."""
+        if not self.held:
+            return
+        held, self.held = self.held, []
+        for conn in held:
+            if not conn.closed:
+                conn.release()
 
     def deliver(
         self, session: Session, msg: Message, qos: int, retain: bool, ids: tuple[int, ...]
@@ -301,6 +341,18 @@ class Engine:
             return
         session.queue.append(item)
         session.queued_bytes += size
+        if (
+            len(session.queue) >= config.max_queued_messages
+            or session.queued_bytes >= config.max_queued_bytes
+        ):
+            if session not in self.congested:
+                self.congested.add(session)
+                self.log.warning(
+                    "client %s: queue full (%d messages, %d bytes)",
+                    session.client_id,
+                    len(session.queue),
+                    session.queued_bytes,
+                )
 
     def drain(self, session: Session) -> None:
         """Send queued messages while the connection has room in its window."""
@@ -315,6 +367,15 @@ class Engine:
             queue.popleft()
             session.queued_bytes -= len(item.message.payload)
             self._send_new(session, conn, item)
+        if session in self.congested:
+            config = self.config
+            # Hysteresis: resume publishers only once half the queue has gone.
+            if (
+                len(queue) <= config.max_queued_messages // 2
+                and session.queued_bytes <= config.max_queued_bytes // 2
+            ):
+                self.congested.discard(session)
+                self.release_held()
 
     def resend(self, session: Session) -> None:
         """On session resume: in-flight messages again, in order, PUBLISH with DUP set."""
@@ -394,6 +455,8 @@ class Engine:
         for conn in list(self.connections):
             if conn.closed:
                 continue
+            if conn.held is not None:
+                continue  # we stopped reading it: its silence is ours
             if conn.session is None:
                 if now - conn.created > connect_timeout:
                     self.log.info("no CONNECT from %s within %.0f s", conn.peer, connect_timeout)
@@ -432,6 +495,8 @@ class Engine:
             "bytes/sent": s.bytes_sent,
             "publish/messages/dropped": s.publish_dropped,
             "publish/messages/denied": s.publish_denied,
+            "publish/messages/refused": s.publish_refused,
+            "publish/messages/held": len(self.held),
             "subscriptions/denied": s.subscribe_denied,
             "retained messages/count": self.retained.count,
             "subscriptions/count": self.subscriptions.count,

@@ -122,8 +122,16 @@ class Broker:
             conn.out = []
             if not transport.is_closing():  # type: ignore[attr-defined]
                 transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[attr-defined]
-        if conn.closed and not transport.is_closing():  # type: ignore[attr-defined]
-            transport.close()  # type: ignore[attr-defined]
+        if conn.closed:
+            if not transport.is_closing():  # type: ignore[attr-defined]
+                transport.close()  # type: ignore[attr-defined]
+            return
+        is_reading = getattr(transport, "is_reading", None)
+        if is_reading is not None and is_reading() != conn.reading:
+            if conn.reading:
+                transport.resume_reading()  # type: ignore[attr-defined]
+            else:
+                transport.pause_reading()  # type: ignore[attr-defined]
 
     def _schedule(self, delay: float, fn: Callable[[], None]) -> None:
         loop = self._loop

@@ -1,0 +1,113 @@
+"""Issue 3 §3: a subscriber that stops reading does not grow broker memory without bound,
+and an acknowledged QoS 1 message is never dropped (Mosquitto's max_queued_messages drops)."""
+
+from __future__ import annotations
+
+from broker.protocol.packets import Puback
+
+from .conftest import BrokerProcess
+from .mqttsock import SocketClient
+
+PAYLOAD = b"x" * 200
+N = 100_000
+# Queue limit 1000 x 200 B, plus socket buffers and Python's slack: far below what 100k
+# messages (20 MB of payload alone) would cost if queued.
+RSS_GROWTH_LIMIT_KB = 12_000
+
+
+def _flood(pub: SocketClient, qos: int) -> int:
+    """Publish up to N messages; returns how many were written before the broker pushed back."""
+    pub.sock.settimeout(3)
+    sent = 0
+    try:
+        for i in range(N):
+            pub.publish("t/a", PAYLOAD, qos, packet_id=(i % 65535 + 1) if qos else 0)
+            sent += 1
+    except TimeoutError:
+        pass
+    return sent
+
+
+def _read_all(sub: SocketClient) -> list[bytes]:
+    got = []
+    while (p := sub.read(3)) is not None:
+        if p.type == 3:
+            got.append(p.payload)
+            if p.qos:
+                sub.send(Puback(p.packet_id))
+    return got
+
+
+def _sys_value(port: int, name: str) -> int:
+    c = SocketClient(port, "sys-reader")
+    c.subscribe(f"$SYS/broker/{name}", 0)
+    p = c.read(5)
+    c.close()
+    assert p is not None and p.type == 3
+    return int(p.payload)
+
+
+def test_qos0_flood_to_stalled_subscriber_is_bounded_and_counted(small_queue_broker: BrokerProcess) -> None:
+    port = small_queue_broker.port
+    sub = SocketClient(port, "stalled", rcvbuf=4096)
+    assert sub.subscribe("t/#", 0) == [0]
+    pub = SocketClient(port, "pub")
+    before = small_queue_broker.rss_kb()
+    assert _flood(pub, 0) == N
+    # A PINGREQ round trip proves the broker has read the whole flood.
+    pub.sock.sendall(b"\xc0\x00")
+    assert pub.expect(13, timeout=30)
+    grown = small_queue_broker.rss_kb() - before
+    assert grown < RSS_GROWTH_LIMIT_KB, f"RSS grew {grown} kB"
+    got = _read_all(sub)
+    dropped = _sys_value(port, "publish/messages/dropped")
+    assert dropped > 0
+    assert len(got) + dropped == N
+
+
+def test_qos1_publisher_v311_is_held_back_and_nothing_acknowledged_is_lost(small_queue_broker: BrokerProcess) -> None:
+    port = small_queue_broker.port
+    sub = SocketClient(port, "stalled", rcvbuf=4096)
+    assert sub.subscribe("t/#", 1) == [1]
+    pub = SocketClient(port, "pub")
+    before = small_queue_broker.rss_kb()
+    sent = _flood(pub, 1)
+    assert sent < N, "the broker never pushed back"
+    grown = small_queue_broker.rss_kb() - before
+    assert grown < RSS_GROWTH_LIMIT_KB, f"RSS grew {grown} kB"
+    # The stalled subscriber catches up: every message the broker took arrives, and then
+    # every one of them is acknowledged to the publisher.
+    got = _read_all(sub)
+    acks = 0
+    while (p := pub.read(3)) is not None:
+        assert p.type == 4 and p.reason_code == 0
+        acks += 1
+    assert acks == sent
+    assert len(got) == sent
+
+
+def test_qos1_publisher_v5_is_refused_with_quota_exceeded(small_queue_broker: BrokerProcess) -> None:
+    port = small_queue_broker.port
+    sub = SocketClient(port, "stalled", rcvbuf=4096)
+    assert sub.subscribe("t/#", 1) == [1]
+    pub = SocketClient(port, "pub5", version=5)
+    sent = 0
+    accepted = refused = 0
+    pub.sock.settimeout(3)
+    try:
+        for i in range(20_000):
+            pub.publish("t/a", b"%d" % i, 1, packet_id=i % 65535 + 1)
+            sent += 1
+    except TimeoutError:
+        pass
+    while (p := pub.read(3)) is not None:
+        assert p.type == 4
+        if p.reason_code == 0x97:
+            refused += 1
+        else:
+            assert p.reason_code == 0
+            accepted += 1
+    assert refused > 0
+    assert accepted + refused == sent
+    got = _read_all(sub)
+    assert len(got) == accepted  # every accepted message delivered, refused ones never
