@@ -75,6 +75,8 @@ def cobs_encode(data: bytes) -> bytes:
 
 def cobs_decode(segment: bytes) -> bytes | None:
     """Decodes one segment (no delimiters); None if it is not a complete COBS encoding."""
+    if b"\x00" in segment:
+        return None
     out = bytearray()
     pos = 0
     end = len(segment)

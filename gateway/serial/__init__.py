@@ -1,0 +1,13 @@
+"""Serial nodes: ESP8266 nodes on a USB cable, as MQTT connections of the embedded broker.
+
+:mod:`~gateway.serial.framing` is the frame format (the twin of the firmware's gwlink),
+:mod:`~gateway.serial.link` the link protocol of one port, :mod:`~gateway.serial.port` the
+pyserial I/O, :mod:`~gateway.serial.discovery` port auto-detection and
+:mod:`~gateway.serial.bridge` the :class:`SerialBridge` that ``gateway run`` starts.
+"""
+
+from .bridge import SerialBridge
+from .counters import PortCounters
+from .discovery import DEFAULT_PATTERNS, find_ports
+
+__all__ = ["DEFAULT_PATTERNS", "PortCounters", "SerialBridge", "find_ports"]
