@@ -125,10 +125,10 @@ def broker_thread():
 
     def start(**kw) -> RunningBroker:
         running = loop.run(RunningBroker(**kw).start())
+        running.loop = loop  # type: ignore[attr-defined]
         started.append(running)
         return running
 
-    start.loop = loop  # type: ignore[attr-defined]
     yield start
     for running in started:
         loop.run(running.stop())
