@@ -152,7 +152,7 @@ do_install() {
   # The service user reads the config (it may hold the broker's settings); others may not.
   # Numeric gid from the target's own group file, which may not be this system's.
   local gid
-  gid="$(grep "^$USER_NAME:" "$DESTDIR/etc/group" 2>/dev/null | cut -d: -f3)"
+  gid="$(grep "^$USER_NAME:" "$DESTDIR/etc/group" 2>/dev/null | cut -d: -f3 || true)"
   [ -n "$gid" ] && chgrp "$gid" "$DESTDIR$CONFIG"
 
   if live_systemd; then systemctl daemon-reload; fi
