@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from gateway.bus.base import Bus
 from gateway.config.model import Config
-from gateway.hardware import select_hardware
+from gateway.hardware import Hardware, select_hardware
 from gateway.mqtt_url import parse_broker_url
 from gateway.runtime.activity import simulate_inputs
 from gateway.runtime.app import Gateway
@@ -44,14 +44,16 @@ def data_dir_for(config: Config, override: str | None) -> Path:
     return Path.home() / ".local" / "state" / "sensor-gateway"
 
 
-async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set or SIGINT/SIGTERM arrives."""
+async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = None,
+              hardware: Hardware | None = None) -> None:
+    """Run until ``stop`` is set or SIGINT/SIGTERM arrives (signals only when on the main
+    thread). ``hardware`` replaces the detected hardware (tests pass a MockFactory)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    hardware = select_hardware(options.hardware or config.gateway.hardware)
+    hardware = hardware or select_hardware(options.hardware or config.gateway.hardware)
     broker, bus = await _start_bus(config, options)
     gateway = Gateway(config, bus, hardware, data_dir_for(config, options.data_dir))
     activity = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.dashboard.discovery import PREFIX as DISCOVERY_PREFIX
@@ -93,11 +93,13 @@ class Catalog:
     availability: dict[str, _Availability] = field(default_factory=dict)
     _configs: dict[str, str] = field(default_factory=dict)  # config topic -> state topic
     _seq: itertools.count = field(default_factory=itertools.count)
+    _discovered_availability: set[str] = field(default_factory=set)
 
     # --- feeding ------------------------------------------------------------------------
 
-    def handle(self, topic: str, payload: bytes, retained: bool) -> list[Entity]:
-        """Take one message; returns the entities whose display changed."""
+    def handle(self, topic: str, payload: bytes, retained: bool) -> list[str]:
+        """Take one message; returns the state topics of the entities whose display changed
+        (a topic no longer in :attr:`entities` was removed)."""
         if topic.startswith(DISCOVERY_PREFIX + "/"):
             return self._discovery(topic, payload)
         if not topic.startswith(HOME + "/") or topic.endswith(COMMAND_SUFFIX):
@@ -105,7 +107,8 @@ class Catalog:
         text = payload.decode("utf-8", errors="replace")
         if self._is_availability(topic, text):
             self.availability[topic] = _Availability(text, next(self._seq))
-            return [e for e in self.entities.values() if topic in self._availability_topics(e)]
+            return [e.topic for e in self.entities.values()
+                    if topic in self._availability_topics(e)]
         return self._value(topic, text, retained)
 
     def _is_availability(self, topic: str, text: str) -> bool:
@@ -113,10 +116,9 @@ class Catalog:
             return True
         if topic.endswith(STATUS_SUFFIX) and text in (ONLINE, OFFLINE):
             return True
-        return any(topic in self._availability_topics(e) for e in self.entities.values()
-                   if e.discovered)
+        return topic in self._discovered_availability
 
-    def _value(self, topic: str, text: str, retained: bool) -> list[Entity]:
+    def _value(self, topic: str, text: str, retained: bool) -> list[str]:
         entity = self.entities.get(topic)
         if entity is None:
             levels = topic.split("/")
@@ -127,20 +129,18 @@ class Catalog:
         entity.value = text
         if not retained:
             entity.updated = self.clock()
-        return [entity]
+        return [topic]
 
-    def _discovery(self, config_topic: str, payload: bytes) -> list[Entity]:
+    def _discovery(self, config_topic: str, payload: bytes) -> list[str]:
         config = parse_config(config_topic, payload)
         old_state = self._configs.pop(config_topic, None)
-        changed: list[Entity] = []
+        changed: list[str] = []
         if old_state is not None and (config is None or config.state_topic != old_state):
-            old = self.entities.get(old_state)
-            if old is not None:
-                # The config is gone: drop the entity (its sensor left the gateway config).
-                del self.entities[old_state]
-                changed.append(replace(old, value=None, config=replace(old.config,
-                                                                       component="removed")))
+            # The config is gone: drop the entity (its sensor left the gateway config).
+            if self.entities.pop(old_state, None) is not None:
+                changed.append(old_state)
         if config is None:
+            self._index_availability()
             return changed
         self._configs[config_topic] = config.state_topic
         entity = self.entities.get(config.state_topic)
@@ -151,8 +151,14 @@ class Catalog:
             self.entities[config.state_topic] = entity
         entity.config = config
         entity.discovered = True
-        changed.append(entity)
+        changed.append(entity.topic)
+        self._index_availability()
         return changed
+
+    def _index_availability(self) -> None:
+        self._discovered_availability = {
+            t for e in self.entities.values() for t, _, _ in e.config.availability
+        }
 
     def note_time(self, topic: str, at: float, value: float) -> None:
         """Age for a value seen only retained: the history's last sample, when it matches."""

@@ -196,6 +196,19 @@ def publish_once(port: int, topic: str, payload: str | bytes, retain: bool = Fal
         client.loop_stop()
 
 
+def wait_listening(port: int, timeout: float = TIMEOUT) -> None:
+    """Return once 127.0.0.1:port accepts connections."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Mosquitto:
     """Debian's mosquitto on 127.0.0.1:port, without persistence; restartable."""
 
@@ -209,14 +222,7 @@ class Mosquitto:
     def start(self) -> None:
         self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        wait_listening(self.port)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -227,3 +233,59 @@ class Mosquitto:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+
+
+class RunningGateway:
+    """``gateway.serve.run`` on its own thread and event loop, with the test's hardware."""
+
+    def __init__(self, config_text: str, data_dir: Path, hardware: object,
+                 broker_url: str | None = None, port: int | None = None) -> None:
+        from gateway.config import parse_config
+
+        self.config = parse_config(config_text)
+        self.data_dir = data_dir
+        self.hardware = hardware
+        self.broker_url = broker_url
+        self.port = port if port is not None else (None if broker_url else free_port())
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def __enter__(self) -> RunningGateway:
+        self._thread.start()
+        assert self._ready.wait(TIMEOUT), "gateway did not start"
+        if self.error is not None:
+            raise self.error
+        if self.port is not None:
+            wait_listening(self.port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _main(self) -> None:
+        from gateway.serve import RunOptions, run
+
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            self._ready.set()
+            await run(self.config, RunOptions(broker_url=self.broker_url, host="127.0.0.1",
+                                              port=self.port, data_dir=str(self.data_dir)),
+                      self._stop, hardware=self.hardware)  # type: ignore[arg-type]
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported to the test thread
+            self.error = exc
+            self._ready.set()
+
+    def stop(self) -> None:
+        if self.loop is not None and self._stop is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(TIMEOUT)
+        assert not self._thread.is_alive(), "gateway did not stop"
+        if self.error is not None:
+            raise self.error

@@ -1,0 +1,320 @@
+"""The dashboard's web server: pages, JSON API, WebSocket, login, on aiohttp.
+
+Routes (everything but the login page and the static assets needs a login, except for
+requests from loopback):
+
+    GET  /                      the page (static/index.html)
+    GET  /login, POST /login    sign in with a broker user; POST /logout signs out
+    GET  /api/state             every entity and the gateway health
+    GET  /api/history?topic=T&range=24h|7d
+                                averaged points [t, avg, min, max] for a plot
+    POST /api/switch            {"topic": T, "on": true|false}: publishes the command to
+                                T's command topic; the confirmed state arrives live
+    GET  /api/live              WebSocket of changes (see live.py)
+    GET  /static/..., /manifest.webmanifest   assets shipped in the wheel
+
+The dashboard only talks to the broker through ``broker.publish`` and ``broker.subscribe``
+(docs/contracts.md), so it shows whatever the gateway, ESP8266 nodes and other clients
+publish, and it works the same whoever publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from broker.auth.backoff import LoginBackoff
+from gateway.dashboard.auth import COOKIE, SessionSigner, Users, is_loopback
+from gateway.dashboard.catalog import Catalog
+from gateway.dashboard.health import SYS_PREFIX, BrokerHealth, machine_health
+from gateway.dashboard.history import DAY, WEEK, HistoryStore
+from gateway.dashboard.live import LiveHub
+
+if TYPE_CHECKING:
+    from broker import Broker, Message
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+RANGES = {"24h": DAY, "7d": WEEK}
+PLOT_POINTS = 288  # 5-minute buckets over a day: about one per pixel column on a phone
+_PUBLIC = ("/login", "/static/", "/manifest.webmanifest", "/favicon.ico")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Dashboard:
+    """The dashboard on the gateway's event loop, fed by the in-process broker.
+
+    ``port`` 0 picks a free port (read :attr:`port` after :meth:`start`); ``host`` None
+    listens on every address, IPv4 and IPv6. ``password_file`` is the broker's Mosquitto
+    password file; without one (or with no users in it) only loopback can open the page.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        port: int = 80,
+        host: str | None = None,
+        data_dir: str | Path = "/var/lib/sensor-gateway",
+        password_file: str | Path | None = None,
+        *,
+        trust_loopback: bool = True,
+        history_flush: float = 300.0,
+        health_interval: float = 10.0,
+    ) -> None:
+        self.broker = broker
+        self.port = port
+        self.host = host
+        self.data_dir = Path(data_dir)
+        self.trust_loopback = trust_loopback
+        self.health_interval = health_interval
+        self.users = Users(password_file)
+        self.catalog = Catalog()
+        self.broker_health = BrokerHealth()
+        self.history = HistoryStore(self.data_dir / "history.sqlite3",
+                                    flush_interval=history_flush)
+        self.live = LiveHub()
+        self.backoff = LoginBackoff()
+        self._signer: SessionSigner | None = None
+        self._subscriptions: list[Any] = []
+        self._runner: web.AppRunner | None = None
+        self._health_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the history, subscribe to the broker, and start serving HTTP."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._signer = SessionSigner.from_data_dir(self.data_dir, self.users)
+        await self.history.start()
+        # $SYS is not matched by '#' (MQTT hides $-topics from wildcards), hence three.
+        for topic_filter in ("home/#", "homeassistant/#", SYS_PREFIX + "#"):
+            self._subscriptions.append(self.broker.subscribe(topic_filter, self._on_message))
+        # Retained values carry no time; the history knows when the last one was taken.
+        for topic, (at, value) in (await self.history.last_samples()).items():
+            self.catalog.note_time(topic, at, value)
+        if not self.users.configured:
+            log.warning("dashboard: no users in the password file; only this machine "
+                        "(loopback) can open the dashboard")
+        app = self.make_app()
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server  # aiohttp keeps the bound sockets here
+        if server is not None and getattr(server, "sockets", None):
+            self.port = server.sockets[0].getsockname()[1]
+        self._health_task = asyncio.create_task(self._health_loop(), name="dashboard-health")
+        log.info("dashboard on http://%s:%d/", self.host or "*", self.port)
+
+    async def stop(self) -> None:
+        """Stop serving, unsubscribe, and write the buffered history."""
+        if self._health_task is not None:
+            self._health_task.cancel()
+            try:
+                await self._health_task
+            except asyncio.CancelledError:
+                pass
+        for sub in self._subscriptions:
+            sub.cancel()
+        self._subscriptions.clear()
+        await self.live.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.history.stop()
+
+    def make_app(self) -> web.Application:
+        """The aiohttp application (also used directly by tests)."""
+        app = web.Application(middlewares=[self._auth_middleware])
+        app.router.add_get("/", self._index)
+        app.router.add_get("/login", self._login_page)
+        app.router.add_post("/login", self._login)
+        app.router.add_post("/logout", self._logout)
+        app.router.add_get("/api/state", self._state)
+        app.router.add_get("/api/history", self._history)
+        app.router.add_post("/api/switch", self._switch)
+        app.router.add_get("/api/live", self._live)
+        app.router.add_get("/manifest.webmanifest", self._manifest)
+        app.router.add_static("/static/", STATIC)
+        return app
+
+    # --- broker side -------------------------------------------------------------------
+
+    def _on_message(self, msg: Message) -> None:
+        topic = msg.topic
+        if topic.startswith("$SYS/"):
+            self.broker_health.handle(topic, msg.payload)
+            return
+        for changed in self.catalog.handle(topic, msg.payload, msg.retain):
+            entity = self.catalog.entities.get(changed)
+            if entity is None:
+                self.live.broadcast({"type": "remove", "topic": changed})
+                continue
+            if changed == topic and not msg.retain:
+                number = entity.number()
+                if number is not None:
+                    self.history.add(topic, number)
+            self.live.broadcast({"type": "entity", "entity": self.catalog.entity_json(entity)})
+
+    def health(self) -> dict[str, Any]:
+        """Broker figures, machine figures and node status for the health card."""
+        return {
+            "broker": self.broker_health.as_json(),
+            "machine": machine_health(self.data_dir),
+            "nodes": [{"topic": t, "online": up} for t, up in sorted(self.catalog.nodes().items())],
+            "live_clients": len(self.live),
+        }
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_interval)
+            if len(self.live):
+                self.live.broadcast({"type": "health", "health": self.health(),
+                                     "now": time.time()})
+
+    # --- auth --------------------------------------------------------------------------
+
+    @web.middleware
+    async def _auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(_PUBLIC):
+            return await handler(request)
+        user = await self._user_of(request)
+        if user is None:
+            if path.startswith("/api/"):
+                return web.json_response({"error": "login required"}, status=401,
+                                         headers={"WWW-Authenticate": 'Basic realm="gateway"'})
+            raise web.HTTPFound("/login")
+        if request.method == "POST" and not _same_origin(request):
+            return web.json_response({"error": "cross-origin request refused"}, status=403)
+        request["user"] = user
+        return await handler(request)
+
+    async def _user_of(self, request: web.Request) -> str | None:
+        if self.trust_loopback and is_loopback(request.remote):
+            return "(local)"
+        assert self._signer is not None
+        user = self._signer.check(request.cookies.get(COOKIE))
+        if user is not None:
+            return user
+        basic = request.headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            try:
+                name, _, password = base64.b64decode(basic[6:]).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            if await self._verify(request, name, password):
+                return name
+        return None
+
+    async def _verify(self, request: web.Request, username: str, password: str) -> bool:
+        """Check a password off the loop, slowed per address after repeated failures."""
+        address = request.remote or "?"
+        if self.backoff.is_blocked(address):
+            return False
+        ok = await asyncio.get_running_loop().run_in_executor(
+            None, self.users.verify, username, password
+        )
+        if ok:
+            self.backoff.record_success(address)
+        else:
+            self.backoff.record_failure(address)
+        return ok
+
+    async def _login_page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "login.html")
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        username, password = str(form.get("username", "")), str(form.get("password", ""))
+        target = str(form.get("next", "/"))
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/"  # never redirect off the box
+        if not username or not await self._verify(request, username, password):
+            raise web.HTTPFound("/login?failed=1")
+        assert self._signer is not None
+        response = web.HTTPFound(target)
+        response.set_cookie(COOKIE, self._signer.issue(username), max_age=int(
+            self._signer.lifetime), httponly=True, samesite="Strict", path="/")
+        raise response
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        response = web.HTTPFound("/login")
+        response.del_cookie(COOKIE, path="/")
+        raise response
+
+    # --- pages and API -----------------------------------------------------------------
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def _manifest(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "manifest.webmanifest",
+                                headers={"Content-Type": "application/manifest+json"})
+
+    async def _state(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._state_json(request))
+
+    def _state_json(self, request: web.Request) -> dict[str, Any]:
+        return {
+            "entities": self.catalog.snapshot(),
+            "health": self.health(),
+            "now": time.time(),
+            "user": request.get("user"),
+        }
+
+    async def _history(self, request: web.Request) -> web.StreamResponse:
+        topic = request.query.get("topic", "")
+        span_name = request.query.get("range", "24h")
+        span = RANGES.get(span_name)
+        if span is None:
+            return web.json_response({"error": f"range must be one of {sorted(RANGES)}"},
+                                     status=400)
+        if topic not in self.catalog.entities:
+            return web.json_response({"error": "unknown topic"}, status=404)
+        points = await self.history.query(topic, span, PLOT_POINTS)
+        return web.json_response({"topic": topic, "range": span_name,
+                                  "points": [p.as_list() for p in points]})
+
+    async def _switch(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return web.json_response({"error": "body must be JSON"}, status=400)
+        topic = body.get("topic") if isinstance(body, dict) else None
+        on = body.get("on") if isinstance(body, dict) else None
+        if not isinstance(topic, str) or not isinstance(on, bool):
+            return web.json_response({"error": 'expected {"topic": str, "on": bool}'},
+                                     status=400)
+        command = self.catalog.command_topic(topic)
+        if command is None:
+            return web.json_response({"error": "not a switch"}, status=404)
+        payload = self.catalog.payload_for(topic, on)
+        # Commands are never retained: a restarted relay driver must not replay one.
+        self.broker.publish(command, payload, qos=1, retain=False)
+        log.info("dashboard: %s set %s to %s", request.get("user"), topic, payload)
+        return web.json_response({"command_topic": command, "payload": payload}, status=202)
+
+    async def _live(self, request: web.Request) -> web.StreamResponse:
+        hello = {"type": "state", **self._state_json(request)}
+        return await self.live.serve(request, hello)
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Refuse state-changing requests that a page on another site made the browser send."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser cross-site request (curl, the app's own form posts)
+    host = request.headers.get("Host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+

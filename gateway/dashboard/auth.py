@@ -1,0 +1,144 @@
+"""Who may see the dashboard: the broker's users, by the broker's password file.
+
+A login is checked with :meth:`broker.auth.passwords.PasswordFile.verify` (Mosquitto's
+format, the same file the broker reads), slowed per address by the broker's
+:class:`~broker.auth.backoff.LoginBackoff`. A good login gets a signed cookie: username,
+expiry and an HMAC over them and the user's current password hash, with a key kept in the
+data directory. Signed rather than stored, so sessions survive a gateway restart without a
+write per login; bound to the hash, so changing a password ends that user's sessions.
+
+Requests from the machine itself (loopback) need no login: whoever is on the box can read
+the files anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from broker.auth.passwords import PasswordFile
+
+COOKIE = "gw_session"
+SESSION_LIFETIME = 30 * 86_400.0  # a phone on the home screen should not ask every day
+_KEY_FILE = "dashboard.key"
+
+
+def is_loopback(remote: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for anything else."""
+    if not remote:
+        return False
+    try:
+        address = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+class Users:
+    """The password file, re-read when it changes on disk (``gateway passwd`` edits it)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._file = PasswordFile()
+        self._stamp: tuple[int, int] | None = None
+
+    def current(self) -> PasswordFile:
+        """The file's users as they are now; the last good copy if it became unreadable."""
+        if self.path is None:
+            return self._file
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return self._file
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp != self._stamp:
+            try:
+                self._file = PasswordFile.load(self.path)
+                self._stamp = stamp
+            except (OSError, ValueError):
+                pass  # keep the previous users, as the broker's reload does
+        return self._file
+
+    @property
+    def configured(self) -> bool:
+        """False when no password file is set or it has no users: only loopback gets in."""
+        return bool(self.current().entries)
+
+    def verify(self, username: str, password: str) -> bool:
+        """Check a password (blocking: PBKDF2; run it off the event loop)."""
+        return self.current().verify(username, password)
+
+    def fingerprint(self, username: str) -> bytes | None:
+        """The user's stored hash, which signed sessions are bound to; None if no user."""
+        entry = self.current().entries.get(username)
+        return None if entry is None else entry.encode().encode("utf-8")
+
+
+class SessionSigner:
+    """Makes and checks the session cookie's value."""
+
+    def __init__(self, key: bytes, users: Users, lifetime: float = SESSION_LIFETIME,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.key = key
+        self.users = users
+        self.lifetime = lifetime
+        self.clock = clock
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path, users: Users) -> SessionSigner:
+        """Use the key in ``data_dir`` (created, mode 0600, on first use)."""
+        path = data_dir / _KEY_FILE
+        try:
+            key = path.read_bytes()
+        except FileNotFoundError:
+            key = b""
+        if len(key) < 32:
+            key = secrets.token_bytes(32)
+            data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key)
+        return cls(key, users)
+
+    def issue(self, username: str) -> str:
+        """A cookie value for ``username``, valid for :attr:`lifetime` seconds."""
+        expires = int(self.clock() + self.lifetime)
+        signature = self._sign(username, expires)
+        if signature is None:
+            raise KeyError(f"no user {username!r}")
+        name = base64.urlsafe_b64encode(username.encode("utf-8")).decode("ascii")
+        return f"{name}.{expires}.{signature}"
+
+    def check(self, token: str | None) -> str | None:
+        """The username a cookie value proves, or None."""
+        if not token or token.count(".") != 2:
+            return None
+        name, expires_text, signature = token.split(".")
+        try:
+            username = base64.urlsafe_b64decode(name.encode("ascii")).decode("utf-8")
+            expires = int(expires_text)
+        except (ValueError, UnicodeError):
+            return None
+        if expires < self.clock():
+            return None
+        expected = self._sign(username, expires)
+        if expected is None or not hmac.compare_digest(expected, signature):
+            return None
+        return username
+
+    def _sign(self, username: str, expires: int) -> str | None:
+        fingerprint = self.users.fingerprint(username)
+        if fingerprint is None:
+            return None
+        message = b"\0".join([username.encode("utf-8"), str(expires).encode(), fingerprint])
+        digest = hmac.new(self.key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
