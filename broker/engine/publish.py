@@ -55,6 +55,8 @@ def _ack(conn: Connection, p: Publish, code: int) -> None:
         conn.send(ack_bytes(0x40 if p.qos == 1 else 0x50, p.packet_id))
     if p.qos == 2 and code < 0x80:
         conn.session.incoming_qos2.add(p.packet_id)  # type: ignore[union-attr]
+        if conn.engine.store is not None:
+            conn.engine.store.incoming_qos2_added(conn.session, p.packet_id)  # type: ignore[arg-type]
 
 
 def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
@@ -112,6 +114,8 @@ def handle_pubrel(engine: Engine, conn: Connection, p: Pubrel) -> None:
     incoming = conn.session.incoming_qos2  # type: ignore[union-attr]
     if p.packet_id in incoming:
         incoming.discard(p.packet_id)
+        if engine.store is not None:
+            engine.store.incoming_qos2_released(conn.session, p.packet_id)  # type: ignore[arg-type]
         conn.send(ack_bytes(0x70, p.packet_id))
     else:
         conn.send_packet(Pubcomp(p.packet_id, reasons.PACKET_IDENTIFIER_NOT_FOUND))
@@ -122,6 +126,8 @@ def handle_puback(engine: Engine, conn: Connection, p: Puback) -> None:
     item = session.outgoing.get(p.packet_id)  # type: ignore[union-attr]
     if item is not None and item.qos == 1:
         del session.outgoing[p.packet_id]  # type: ignore[union-attr]
+        if engine.store is not None:
+            engine.store.delivery_done(session, item)  # type: ignore[arg-type]
         engine.drain(session)  # type: ignore[arg-type]
 
 
@@ -135,10 +141,14 @@ def handle_pubrec(engine: Engine, conn: Connection, p: Pubrec) -> None:
     if p.reason_code >= 0x80:
         # The receiver refused the message: the exchange ends here.
         del session.outgoing[p.packet_id]
+        if engine.store is not None:
+            engine.store.delivery_done(session, item)
         engine.drain(session)
         return
     item.released = True
     item.message = None  # type: ignore[assignment]  # the payload is no longer needed
+    if engine.store is not None:
+        engine.store.delivery_released(session, item)
     conn.send(ack_bytes(0x62, p.packet_id))
 
 
@@ -148,4 +158,6 @@ def handle_pubcomp(engine: Engine, conn: Connection, p: Pubcomp) -> None:
     item = session.outgoing.get(p.packet_id)
     if item is not None and item.released:
         del session.outgoing[p.packet_id]
+        if engine.store is not None:
+            engine.store.delivery_done(session, item)
         engine.drain(session)

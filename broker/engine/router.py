@@ -22,6 +22,7 @@ from .policy import AllowAll, DenySubscriptions, Policy
 from .retained import RetainedStore
 from .session import NEVER, REFUSED, LocalSession, Outgoing, Session
 from .stats import Stats
+from .storehooks import StoreHooks
 from .subscriptions import Subscription, SubscriptionTree
 from .topics import valid_topic_filter, valid_topic_name
 
@@ -35,7 +36,7 @@ def default_policy(config: BrokerConfig) -> Policy:
         return config.policy
     if config.deny_subscribe:
         return DenySubscriptions(config.deny_subscribe)
-    return AllowAll()
+    return AllowAll()  # the server replaces it with the listeners' policies
 
 
 class LocalSubscription:
@@ -71,6 +72,8 @@ class Engine:
         #: Disconnected sessions that expire, with their expiry time.
         self.offline: dict[Session, float] = {}
         self.delayed_wills: set[Session] = set()
+        #: Durable-state hooks (broker.store); None keeps everything in memory only.
+        self.store: StoreHooks | None = None
         #: Sessions whose queue reached a limit: QoS 1/2 for them is refused or held.
         self.congested: set[Session] = set()
         #: 3.x publishers whose message waits for queue room (ack withheld, reading paused).
@@ -99,10 +102,9 @@ class Engine:
     @policy.setter
     def policy(self, value: Policy) -> None:
         self._policy = value
-        # Allow-all policies cost nothing on the hot path: their checks are skipped.
-        restricted = not isinstance(value, AllowAll)
-        self._check_read = restricted
-        self.check_publish = restricted
+        # Checks that cannot fail cost nothing on the hot path: they are skipped.
+        self._check_read = getattr(value, "restricts_read", True)
+        self.check_publish = getattr(value, "restricts_publish", True)
 
     # --- connections -----------------------------------------------------------------
 
@@ -135,6 +137,8 @@ class Engine:
         elif session.expiry_interval != NEVER:
             session.expires_at = now + session.expiry_interval
             self.offline[session] = session.expires_at
+        if self.store is not None and session.expiry_interval:
+            self.store.session_saved(session)
 
     def end_session(self, session: Session) -> None:
         """Discard a session: its subscriptions, queue and in-flight state; send a pending will."""
@@ -143,6 +147,8 @@ class Engine:
             session.will = session.will_at = None
             self.delayed_wills.discard(session)
             self.publish_will(session, will)
+        if self.store is not None:
+            self.store.session_ended(session)
         for sub in session.subscriptions.values():
             self.subscriptions.remove(sub)
         session.subscriptions.clear()
@@ -189,6 +195,8 @@ class Engine:
             return REFUSED
         if msg.retain:
             self.retained.set(msg)
+            if self.store is not None:
+                self.store.retained_set(msg)
         per_session, groups = self.subscriptions.match(msg.topic)
         delivered = 0
         check_read = self._check_read
@@ -300,6 +308,8 @@ class Engine:
                 conn.send(data)
             return
         item = Outgoing(msg, qos, retain, ids)
+        if self.store is not None:
+            self.store.delivery_added(session, item)
         if conn is None or conn.paused or session.queue or len(session.outgoing) >= conn.send_quota:
             self._enqueue(session, item)
             return
@@ -321,6 +331,8 @@ class Engine:
             )
             if data is not None:
                 session.outgoing[packet_id] = item
+                if self.store is not None:
+                    self.store.delivery_sent(session, item, packet_id)
         else:
             data = publish_bytes(
                 conn, item.message, 0, item.retain, item.sub_ids, 0, False, self.clock()
@@ -391,6 +403,8 @@ class Engine:
             )
             if data is None:
                 del session.outgoing[packet_id]
+                if self.store is not None:
+                    self.store.delivery_done(session, item)
             else:
                 conn.send(data)
 
@@ -472,6 +486,8 @@ class Engine:
             session.will = session.will_at = None
             if will is not None:
                 self.publish_will(session, will)
+            if self.store is not None:
+                self.store.session_saved(session)
         for session in [s for s, t in self.offline.items() if t <= now]:
             self.log.debug("session %s expired", session.client_id)
             self.end_session(session)

@@ -42,6 +42,8 @@ def handle_subscribe(engine: Engine, conn: Connection, p: Subscribe) -> None:
         sub = Subscription(session, topic_filter, options, identifier)
         existed = engine.subscriptions.add(sub) is not None
         session.subscriptions[topic_filter] = sub
+        if engine.store is not None:
+            engine.store.subscription_added(session, sub)
         codes.append(options.qos)
         if group is None and (
             options.retain_handling == 0 or (options.retain_handling == 1 and not existed)
@@ -60,6 +62,8 @@ def handle_unsubscribe(engine: Engine, conn: Connection, p: Unsubscribe) -> None
         sub = session.subscriptions.pop(topic_filter, None)
         if sub is not None and engine.subscriptions.remove(sub):
             codes.append(reasons.SUCCESS)
+            if engine.store is not None:
+                engine.store.subscription_removed(session, topic_filter)
         else:
             codes.append(reasons.NO_SUBSCRIPTION_EXISTED)
     conn.send_packet(Unsuback(p.packet_id, codes))

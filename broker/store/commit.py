@@ -1,0 +1,168 @@
+"""Group commit: one transaction per loop turn, and acknowledgements only after it.
+
+The guarantee "PUBACK/PUBREC sent means the message is on disk" rests on ordering: the
+output the engine produced up to a point (acknowledgements among it) is held back until
+the batch of store changes journaled up to the same point is committed. The commit runs in
+a writer thread, so the event loop keeps reading and routing while SQLite waits for the
+disk; whatever arrives meanwhile forms the next batch. Each batch costs one WAL append and
+one fsync however many messages it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from .iostats import thread_bytes_written
+from .journal import Journal
+from .sqlite import Batch, SqliteFile
+
+if TYPE_CHECKING:
+    from ..engine.connection import Connection
+
+log = logging.getLogger("broker.store")
+
+# (connection, its output detached when the batch was taken)
+_Held = tuple["Connection", bytes]
+
+
+class GroupCommit:
+    """Drives commits of ``journal`` into ``db`` and releases held output after each.
+
+    ``write(conn)`` is the shell's normal flush of one connection. With ``hold_output``
+    False (the low-wear mode) output is never held and commits run every ``interval``
+    seconds instead of every loop turn.
+    """
+
+    def __init__(
+        self,
+        db: SqliteFile,
+        journal: Journal,
+        loop: asyncio.AbstractEventLoop,
+        write: Callable[[Connection], None],
+        hold_output: bool = True,
+        interval: float = 0.0,
+    ) -> None:
+        self.db = db
+        self.journal = journal
+        self.loop = loop
+        self.write = write
+        self.hold_output = hold_output
+        self.interval = interval
+        self.commits = 0
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, "broker-store")
+        self._writer_tid = self._executor.submit(threading.get_native_id).result()
+        self._busy: asyncio.Future | None = None
+        self._waiting: list[Connection] = []
+        self._kick_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._failed = False
+        if hold_output:
+            journal.wake = self._wake
+        elif interval > 0:
+            self._timer = loop.call_later(interval, self._periodic)
+
+    # --- the shell's side ----------------------------------------------------------------
+
+    def flush(self, dirty: list[Connection]) -> None:
+        """Write these connections' output once the changes made before it are durable."""
+        if not self.hold_output:
+            for conn in dirty:
+                self.write(conn)
+            return
+        if self._busy is not None:
+            self._waiting.extend(dirty)
+            return
+        if not self.journal.pending:
+            for conn in dirty:
+                self.write(conn)
+            return
+        held: list[_Held] = []
+        for conn in dirty:
+            out = conn.out
+            if out:
+                conn.out = []  # later output waits for a later commit
+                held.append((conn, b"".join(out)))
+            else:
+                held.append((conn, b""))
+        self._start(self.journal.take(), held)
+
+    async def drain(self) -> None:
+        """Commit everything journaled so far and release all held output."""
+        while self._busy is not None or self.journal.pending or self._waiting:
+            if self._busy is not None:
+                await asyncio.shield(self._busy)
+                continue
+            if self.journal.pending:
+                self._start(self.journal.take(), [])
+                continue
+            waiting, self._waiting = self._waiting, []
+            for conn in waiting:
+                self.write(conn)
+
+    async def close(self) -> None:
+        """Final commit, fold the WAL into the file, stop the writer thread."""
+        if self._timer is not None:
+            self._timer.cancel()
+        await self.drain()
+        try:
+            await self.loop.run_in_executor(self._executor, self.db.checkpoint)
+        except Exception as exc:  # the data is committed; a failed checkpoint only costs space
+            log.warning("store: checkpoint at shutdown failed: %s", exc)
+        await self.loop.run_in_executor(self._executor, self.db.close)
+        self._executor.shutdown(wait=True)
+
+    def bytes_written(self) -> int | None:
+        """Bytes the writer thread has written to the store's files (None off Linux)."""
+        return thread_bytes_written(self._writer_tid)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if not self._kick_scheduled:
+            self._kick_scheduled = True
+            self.loop.call_soon(self._kick)
+
+    def _kick(self) -> None:
+        self._kick_scheduled = False
+        self.flush([])
+
+    def _periodic(self) -> None:
+        self._timer = self.loop.call_later(self.interval, self._periodic)
+        if self._busy is None and self.journal.pending:
+            self._start(self.journal.take(), [])
+
+    def _start(self, batch: Batch, held: list[_Held]) -> None:
+        busy = self._busy = self.loop.run_in_executor(self._executor, self.db.apply, batch)
+        busy.add_done_callback(partial(self._done, held))
+
+    def _done(self, held: list[_Held], fut: asyncio.Future) -> None:
+        self._busy = None
+        self.commits += 1
+        exc = fut.exception() if not fut.cancelled() else None
+        if exc is not None and not self._failed:
+            # A broken disk must not stop the broker: messages keep flowing, durability is
+            # lost until a commit succeeds again. Said once, loudly.
+            self._failed = True
+            log.error("store: commit failed (%s); messages are no longer durable", exc)
+        elif exc is None:
+            self._failed = False
+        write = self.write
+        for conn, data in held:
+            transport = conn.shell
+            if transport is None:
+                continue
+            if data and not transport.is_closing():  # type: ignore[attr-defined]
+                transport.write(data)  # type: ignore[attr-defined]
+            if not conn.out:
+                # Nothing newer to hold back: let the shell close it or resume reading.
+                # (Newer output woke the connection again; it is flushed after a later commit.)
+                write(conn)
+        if self.hold_output:
+            waiting, self._waiting = self._waiting, []
+            self.flush(waiting)

@@ -1,0 +1,86 @@
+"""The store as the broker shell sees it: open, restore, hook into the engine, commit, close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .commit import GroupCommit
+from .journal import Journal
+from .loader import restore
+from .records import Clocks
+from .recovery import open_store
+
+if TYPE_CHECKING:
+    from ..config import BrokerConfig
+    from ..engine.connection import Connection
+    from ..engine.router import Engine
+
+log = logging.getLogger("broker.store")
+
+FILE_NAME = "broker.db"
+MODES = ("full", "low-wear")
+
+
+class Persistence:
+    """Durable broker state under ``config.data_dir``.
+
+    ``full``: retained messages, sessions, subscriptions, queued and in-flight QoS 1/2
+    messages, QoS 2 state from clients and delayed wills; PUBACK/PUBREC only after commit.
+    ``low-wear``: retained messages, sessions and subscriptions only, committed every
+    ``persistence_interval`` seconds.
+    """
+
+    def __init__(self, commit: GroupCommit, journal: Journal, path: Path) -> None:
+        self.commit = commit
+        self.journal = journal
+        self.path = path
+
+    @classmethod
+    def open(
+        cls,
+        config: BrokerConfig,
+        engine: Engine,
+        loop: asyncio.AbstractEventLoop,
+        write: Callable[[Connection], None],
+    ) -> Persistence:
+        """Open the store, load it into ``engine`` and attach the hooks (``engine.store``)."""
+        mode = config.persistence
+        if mode not in MODES:
+            raise ValueError(f"persistence must be one of {', '.join(MODES)}, not {mode!r}")
+        full = mode == "full"
+        path = Path(config.data_dir) / FILE_NAME
+        db, snap = open_store(path, durable=full)
+        clocks = Clocks(engine.clock)
+        journal = Journal(clocks, full=full)
+        restore(engine, snap, journal, clocks)
+        log.info("store %s (%s): loaded %s", path, mode, snap.summary())
+        commit = GroupCommit(
+            db,
+            journal,
+            loop,
+            write,
+            hold_output=full,
+            interval=0.0 if full else max(config.persistence_interval, 0.1),
+        )
+        engine.store = journal
+        return cls(commit, journal, path)
+
+    def flush(self, dirty: list[Connection]) -> None:
+        """The shell's per-turn flush: output goes out once the changes before it are durable."""
+        self.commit.flush(dirty)
+
+    async def drain(self) -> None:
+        """Commit everything so far and write all held output."""
+        await self.commit.drain()
+
+    async def close(self) -> None:
+        """Final commit; the file is left checkpointed and closed."""
+        await self.commit.close()
+
+    def bytes_written(self) -> int | None:
+        """Bytes written to the store's files since the broker started (Linux)."""
+        return self.commit.bytes_written()
