@@ -107,7 +107,8 @@ def parse_config(config_topic: str, payload: bytes) -> EntityConfig | None:
         payload_off=_text(data.get("state_off"), payload_off),
         availability=_availability(data),
         availability_mode=_text(data.get("availability_mode"), "latest"),
-        area=_opt_text(device.get("suggested_area")),
+        # The gateway puts suggested_area beside the name; Home Assistant reads it in device.
+        area=_opt_text(data.get("suggested_area")) or _opt_text(device.get("suggested_area")),
         device_name=_opt_text(device.get("name")),
     )
 

@@ -91,8 +91,7 @@ function roomCard(room, title) {
 }
 
 function entityRow(entity) {
-  const id = `e-${CSS.escape(entity.topic)}`;
-  let row = document.querySelector(`#${id}`);
+  let row = document.getElementById(`e-${entity.topic}`);
   if (row && row.dataset.room !== entity.room) { row.remove(); row = null; }
   if (!row) {
     row = h("li", { id: `e-${entity.topic}`, class: `entity ${entity.kind}`, "data-topic": entity.topic,
@@ -192,7 +191,8 @@ async function loadHistory(topic) {
 
 function drawPlot(topic) {
   const entity = state.entities.get(topic);
-  const box = document.querySelector(`#e-${CSS.escape(topic)} .plot-box`);
+  const row = document.getElementById(`e-${topic}`);
+  const box = row && row.querySelector(".plot-box");
   if (!entity || !box) return;
   const [on, off] = words(entity);
   Plot.render(box, state.history.get(topic) || [], {
@@ -218,7 +218,8 @@ function setRange(range) {
   }
   state.history.clear();
   for (const topic of state.entities.keys()) {
-    if (document.querySelector(`#e-${CSS.escape(topic)} .plot-box`)) loadHistory(topic);
+    const row = document.getElementById(`e-${topic}`);
+    if (row && row.querySelector(".plot-box")) loadHistory(topic);
   }
 }
 
