@@ -60,10 +60,16 @@ def main() -> None:
 @click.option("--hardware", type=click.Choice(["auto", "real", "simulated"]), default=None,
               help="Real GPIO, simulated pins and sensors, or auto (real on a Raspberry Pi; "
                    "overrides [gateway] hardware).")
+@click.option("--dashboard-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve the web dashboard on this port (80 on the appliance; 0 picks a "
+                   "free one); needs the embedded broker.")
+@click.option("--dashboard-host", default=None,
+              help="Address the dashboard listens on (default: where the broker listens).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True,
               help="Logging verbosity.")
 def run(config_path: str, broker_url: str | None, host: str | None, port: int | None,
-        data_dir: str | None, hardware: str | None, log_level: str) -> None:
+        data_dir: str | None, hardware: str | None, dashboard_port: int | None,
+        dashboard_host: str | None, log_level: str) -> None:
     """Run the broker and the drivers on one event loop until Ctrl-C or SIGTERM."""
     from gateway.serve import RunOptions
     from gateway.serve import run as serve
@@ -74,7 +80,8 @@ def run(config_path: str, broker_url: str | None, host: str | None, port: int | 
     if broker_url is not None:
         BROKER_URL.convert(broker_url, None, None)  # fail early with a usage error
     options = RunOptions(broker_url=broker_url, host=host, port=port, data_dir=data_dir,
-                         hardware=hardware)
+                         hardware=hardware, dashboard_port=dashboard_port,
+                         dashboard_host=dashboard_host)
     try:
         asyncio.run(serve(config, options))
     except OSError as exc:

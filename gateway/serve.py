@@ -20,6 +20,7 @@ from gateway.runtime.app import Gateway
 
 if TYPE_CHECKING:
     from broker import Broker
+    from gateway.dashboard import Dashboard
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ class RunOptions:
     port: int | None = None
     data_dir: str | None = None
     hardware: str | None = None
+    #: serve the web dashboard on this port (None: no dashboard; needs the embedded broker)
+    dashboard_port: int | None = None
+    dashboard_host: str | None = None
 
 
 def data_dir_for(config: Config, override: str | None) -> Path:
@@ -57,7 +61,11 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
     broker, bus = await _start_bus(config, options)
     gateway = Gateway(config, bus, hardware, data_dir_for(config, options.data_dir))
     activity = None
+    dashboard = None
     try:
+        if broker is not None and options.dashboard_port is not None:
+            # Before the drivers: it then sees their first values live, with a time.
+            dashboard = await _start_dashboard(config, options, broker)
         await bus.start()
         await gateway.start()
         if hardware.activity:
@@ -72,10 +80,28 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
         log.info("stopping")
         if activity is not None:
             activity.cancel()
+        if dashboard is not None:
+            await dashboard.stop()
         await gateway.stop()
         await bus.stop()
         if broker is not None:
             await broker.stop()
+
+
+async def _start_dashboard(config: Config, options: RunOptions, broker: Broker) -> Dashboard:
+    """The web dashboard on the embedded broker, with the broker's users."""
+    from gateway.dashboard import Dashboard
+    from gateway.dashboard.auth import password_file_of
+
+    # Where the broker listens, the dashboard listens: loopback stays loopback; "every
+    # IPv4 address" becomes every address, so phones resolving <host>.local to IPv6 get in.
+    host = options.dashboard_host or broker.config.host
+    dashboard = Dashboard(broker, options.dashboard_port or 0,
+                          None if host in ("", "0.0.0.0", "::") else host,
+                          data_dir_for(config, options.data_dir),
+                          password_file_of(config.broker))
+    await dashboard.start()
+    return dashboard
 
 
 async def _start_bus(config: Config, options: RunOptions) -> tuple[Broker | None, Bus]:

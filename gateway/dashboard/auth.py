@@ -20,8 +20,9 @@ import ipaddress
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from broker.auth.passwords import PasswordFile
 
@@ -40,6 +41,20 @@ def is_loopback(remote: str | None) -> bool:
         return False
     mapped = getattr(address, "ipv4_mapped", None)
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def password_file_of(broker_settings: Mapping[str, Any]) -> str | None:
+    """The password file in a ``[broker]`` config table: its own ``password_file``, else
+    the first listener's (the dashboard has one set of users, as a one-listener broker)."""
+    own = broker_settings.get("password_file")
+    if own:
+        return str(own)
+    for listener in broker_settings.get("listeners") or []:
+        found = (listener.get("password_file") if isinstance(listener, Mapping)
+                 else getattr(listener, "password_file", None))
+        if found:
+            return str(found)
+    return None
 
 
 class Users:
