@@ -19,6 +19,8 @@ import struct
 import time
 import uuid
 
+import pytest
+
 from broker.protocol.codec import encode
 from broker.protocol.packets import (
     Connect,
@@ -56,6 +58,21 @@ class Canary:
         self.pub.close()
 
 
+@pytest.fixture
+def under_attack(broker_thread):
+    """``under_attack(**config)`` starts a broker and a canary; both are stopped afterwards."""
+    canaries: list[Canary] = []
+
+    def start(**config) -> tuple[object, Canary]:
+        running = broker_thread(**config)
+        canaries.append(Canary(running.ports["tcp"]))
+        return running, canaries[-1]
+
+    yield start
+    for canary in canaries:
+        canary.close()
+
+
 def connect_packet(client_id: str, version: int = 4) -> bytes:
     return encode(Connect(protocol_level=version, client_id=client_id, keepalive=0), version)
 
@@ -75,11 +92,11 @@ def closed_by_peer(sock: socket.socket, timeout: float = TIMEOUT) -> bytes:
 # --- slowloris ---------------------------------------------------------------------------
 
 
-def test_slowloris_connect_byte_by_byte(broker_thread) -> None:
-    connect_timeout = max(1.0, SLOWLORIS_SECONDS / 4)
-    running = broker_thread(connect_timeout=connect_timeout)
+def test_slowloris_connect_byte_by_byte(under_attack) -> None:
+    # The broker's CONNECT deadline is a quarter of the spread: every slow client must be
+    # cut off long before its last byte.
+    running, canary = under_attack(connect_timeout=max(1.0, SLOWLORIS_SECONDS / 4))
     port = running.ports["tcp"]
-    canary = Canary(port)
     packet = connect_packet("slow", 4)
     gap = SLOWLORIS_SECONDS / len(packet)
 
@@ -112,14 +129,11 @@ def test_slowloris_connect_byte_by_byte(broker_thread) -> None:
             await asyncio.sleep(0.5)
         return [t.result() for t in slow]
 
-    try:
-        results = asyncio.run(attack())
-        # every slow client was cut off before it could finish its CONNECT
-        assert all(sent < len(packet) for sent, _ in results), results
-        assert canary.checks >= 2
-        canary.check()
-    finally:
-        canary.close()
+    results = asyncio.run(attack())
+    # every slow client was cut off before it could finish its CONNECT
+    assert all(sent < len(packet) for sent, _ in results), results
+    assert canary.checks >= 2
+    canary.check()
 
 
 # --- a 268 MB remaining length, announced and never sent ---------------------------------
@@ -127,43 +141,34 @@ def test_slowloris_connect_byte_by_byte(broker_thread) -> None:
 MAX_REMAINING = b"\xff\xff\xff\x7f"  # 268,435,455: the largest remaining length MQTT allows
 
 
-def test_huge_remaining_length_first_packet(broker_thread) -> None:
-    running = broker_thread()
-    canary = Canary(running.ports["tcp"])
-    try:
-        with socket.create_connection(("127.0.0.1", running.ports["tcp"]), timeout=TIMEOUT) as s:
-            s.sendall(b"\x10" + MAX_REMAINING + b"\x00\x04MQTT")
-            closed_by_peer(s)  # refused at once: no waiting for 268 MB
-        canary.check()
-    finally:
-        canary.close()
+def test_huge_remaining_length_first_packet(under_attack) -> None:
+    running, canary = under_attack()
+    with socket.create_connection(("127.0.0.1", running.ports["tcp"]), timeout=TIMEOUT) as s:
+        s.sendall(b"\x10" + MAX_REMAINING + b"\x00\x04MQTT")
+        closed_by_peer(s)  # refused at once: no waiting for 268 MB
+    canary.check()
 
 
-def test_huge_remaining_length_after_connect(broker_thread) -> None:
-    running = broker_thread()
-    canary = Canary(running.ports["tcp"])
-    try:
-        for version in (4, 5):
-            with socket.create_connection(("127.0.0.1", running.ports["tcp"]), timeout=TIMEOUT) as s:
-                s.sendall(connect_packet(f"huge-{version}", version))
-                s.sendall(b"\x30" + MAX_REMAINING + b"\x00\x01t")  # PUBLISH header only
-                data = closed_by_peer(s)
-                assert data.startswith(b"\x20")  # CONNACK came before the hang-up
-                if version == 5:
-                    # MQTT 5 says why: DISCONNECT with 0x95 Packet too large
-                    assert b"\xe0" in data and b"\x95" in data[data.index(b"\xe0") :]
-            canary.check()
-    finally:
-        canary.close()
+@pytest.mark.parametrize("version", [4, 5])
+def test_huge_remaining_length_after_connect(under_attack, version: int) -> None:
+    running, canary = under_attack()
+    with socket.create_connection(("127.0.0.1", running.ports["tcp"]), timeout=TIMEOUT) as s:
+        s.sendall(connect_packet(f"huge-{version}", version))
+        s.sendall(b"\x30" + MAX_REMAINING + b"\x00\x01t")  # PUBLISH header only
+        data = closed_by_peer(s)
+    assert data.startswith(b"\x20")  # CONNACK came before the hang-up
+    if version == 5:
+        # MQTT 5 says why: DISCONNECT with 0x95 Packet too large
+        assert b"\xe0" in data and b"\x95" in data[data.index(b"\xe0") :]
+    canary.check()
 
 
 # --- 10,000 connections opened and dropped ------------------------------------------------
 
 
-def test_connection_storm(broker_thread) -> None:
-    running = broker_thread()
+def test_connection_storm(under_attack) -> None:
+    running, canary = under_attack()
     port = running.ports["tcp"]
-    canary = Canary(port)
     engine = running.broker.engine
     full_connect = connect_packet("storm", 4)
 
@@ -202,25 +207,21 @@ def test_connection_storm(broker_thread) -> None:
             await asyncio.gather(*(gated(i) for i in range(start, min(start + batch, CONNECTION_STORM))))
             await asyncio.to_thread(canary.check)
 
-    try:
-        asyncio.run(storm())
-        # all the dropped connections are gone from the broker: nothing leaks per connection
-        deadline = time.monotonic() + 60
-        while running.loop.call(lambda: len(engine.connections)) > 2:
-            assert time.monotonic() < deadline, running.loop.call(lambda: len(engine.connections))
-            time.sleep(0.2)
-        canary.check()
-    finally:
-        canary.close()
+    asyncio.run(storm())
+    # all the dropped connections are gone from the broker: nothing leaks per connection
+    deadline = time.monotonic() + 60
+    while (left := running.loop.call(lambda: len(engine.connections))) > 2:
+        assert time.monotonic() < deadline, left
+        time.sleep(0.2)
+    canary.check()
 
 
 # --- a topic with 10,000 levels ------------------------------------------------------------
 
 
-def test_topic_with_ten_thousand_levels(broker_thread) -> None:
-    running = broker_thread()
+def test_topic_with_ten_thousand_levels(under_attack) -> None:
+    running, canary = under_attack()
     port = running.ports["tcp"]
-    canary = Canary(port)
     deep = "/".join(f"l{i % 10}" for i in range(10_000))  # 29,999 bytes: a valid topic
     exact = Client(port)
     wild = Client(port)
@@ -242,16 +243,14 @@ def test_topic_with_ten_thousand_levels(broker_thread) -> None:
     finally:
         for c in (exact, wild, late):
             c.close()
-        canary.close()
 
 
 # --- a subscription storm -----------------------------------------------------------------
 
 
-def test_subscription_storm(broker_thread) -> None:
-    running = broker_thread()
+def test_subscription_storm(under_attack) -> None:
+    running, canary = under_attack()
     port = running.ports["tcp"]
-    canary = Canary(port)
     engine = running.broker.engine
     per_packet = 100
 
@@ -276,7 +275,7 @@ def test_subscription_storm(broker_thread) -> None:
         suback_bytes = packets * (4 + per_packet)  # header(2) + id(2) + one code each
         acks = await asyncio.wait_for(reader.readexactly(suback_bytes), 120)
         assert acks.count(b"\x90\x66") == packets  # SUBACK, remaining length 102
-        # a message for one of them arrives once
+        # a message for one of them is delivered
         await asyncio.to_thread(canary.pub.publish, "storm/5/5/x", b"hit", 1)
         header = await asyncio.wait_for(reader.readexactly(2), TIMEOUT)
         assert header[0] >> 4 == 3
@@ -288,11 +287,7 @@ def test_subscription_storm(broker_thread) -> None:
         await asyncio.wait_for(reader.readexactly(packets * 4), 120)
         writer.close()
 
-    try:
-        asyncio.run(storm())
-        canary.check()
-        canary.pub.publish("storm/1/1/y", b"nobody", 1)
-        subs = running.loop.call(lambda: engine.subscriptions.count)
-        assert subs < 10, subs  # the storm's subscriptions are gone
-    finally:
-        canary.close()
+    asyncio.run(storm())
+    canary.check()
+    subs = running.loop.call(lambda: engine.subscriptions.count)
+    assert subs < 10, subs  # the storm's subscriptions are gone
