@@ -13,7 +13,7 @@ import click
 from .config import BrokerConfig
 from .server.app import Broker
 
-_SKIP = {"policy", "uvloop"}
+_SKIP = {"policy", "uvloop", "listeners"}
 
 
 def _options(func: Any) -> Any:
@@ -62,6 +62,7 @@ async def run_until_signalled(broker: Broker) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, broker.reload)
     try:
         await stop.wait()
     finally:

@@ -70,6 +70,32 @@ class BrokerConfig:
     max_connections: int = field(
         default=0, metadata={"help": "Maximum simultaneous client connections; 0 means no limit."}
     )
+    listeners: list[Any] = field(
+        default_factory=list,
+        metadata={
+            "help": "Listeners (tcp, tls, ws, wss) with their own security; empty: one TCP listener on host:port."
+        },
+    )
+    data_dir: str = field(
+        default="",
+        metadata={
+            "help": "Directory for durable state (broker.db); empty keeps everything in memory only."
+        },
+    )
+    persistence: str = field(
+        default="full",
+        metadata={
+            "help": "With data_dir: 'full' keeps sessions, retained and every acknowledged QoS 1/2 message; 'low-wear' keeps only retained messages and subscriptions (fewer SD card writes)."
+        },
+    )
+    persistence_interval: float = field(
+        default=30.0,
+        metadata={"help": "Seconds between disk writes in the low-wear persistence mode."},
+    )
+    bridge_config: str = field(
+        default="",
+        metadata={"help": "TOML file with [[bridge]] tables: connections to upstream brokers."},
+    )
     policy: Any = field(
         default=None,
         metadata={

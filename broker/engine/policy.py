@@ -36,6 +36,10 @@ class Policy(Protocol):
 class AllowAll:
     """Everyone may do everything (the default on a loopback-only broker)."""
 
+    # The engine skips per-message checks that cannot fail.
+    restricts_publish = False
+    restricts_read = False
+
     def authenticate(
         self, client: ClientInfo, username: str | None, password: bytes | None
     ) -> bool:
@@ -51,16 +55,36 @@ class AllowAll:
         return True
 
 
-class DenySubscriptions(AllowAll):
-    """Refuse subscriptions to filters that match a configured deny list.
+class DenySubscriptions:
+    """Refuse subscriptions to filters that match a configured deny list; else ask ``inner``.
 
     A requested filter is denied when it equals a listed filter or when a listed filter
     matches it taken as a topic (``test/nosubscribe`` denies exactly that filter;
     ``secret/#`` denies everything below secret/).
     """
 
-    def __init__(self, denied: list[str]) -> None:
+    def __init__(self, denied: list[str], inner: Policy | None = None) -> None:
         self.denied = list(denied)
+        self.inner: Policy = inner if inner is not None else AllowAll()
+        self.restricts_publish = getattr(self.inner, "restricts_publish", True)
+        self.restricts_read = getattr(self.inner, "restricts_read", True)
+
+    def authenticate(
+        self, client: ClientInfo, username: str | None, password: bytes | None
+    ) -> bool:
+        return self.inner.authenticate(client, username, password)
+
+    def can_publish(self, client: ClientInfo, topic: str) -> bool:
+        return self.inner.can_publish(client, topic)
 
     def can_subscribe(self, client: ClientInfo, topic_filter: str) -> bool:
-        return not any(d == topic_filter or topic_matches(d, topic_filter) for d in self.denied)
+        if any(d == topic_filter or topic_matches(d, topic_filter) for d in self.denied):
+            return False
+        return self.inner.can_subscribe(client, topic_filter)
+
+    def can_read(self, client: ClientInfo, topic: str) -> bool:
+        return self.inner.can_read(client, topic)
+
+    def reload(self) -> bool:
+        reload = getattr(self.inner, "reload", None)
+        return reload() if reload is not None else True

@@ -9,10 +9,29 @@ from collections.abc import Callable
 from ..config import BrokerConfig
 from ..engine.connection import Connection
 from ..engine.message import Message
+from ..engine.policy import AllowAll, DenySubscriptions, Policy
 from ..engine.router import Engine, LocalSubscription
+from ..store import Persistence
+from .listeners import ListenerConfig, listener_policy, start_listener
 from .protocol import MQTTProtocol
 
 log = logging.getLogger("broker")
+
+
+def build_policy(config: BrokerConfig, listeners: list[ListenerConfig]) -> Policy:
+    """One policy over all listeners, plus the configured denied subscriptions."""
+    per_listener = {lc.name: listener_policy(lc) for lc in listeners}
+    policy: Policy
+    if all(isinstance(p, AllowAll) for p in per_listener.values()):
+        policy = AllowAll()
+    else:
+        from ..auth.policy import ListenerPolicies
+
+        # Clients of in-process transports (serial nodes) are trusted like loopback ones.
+        policy = ListenerPolicies(per_listener, AllowAll())
+    if config.deny_subscribe:
+        policy = DenySubscriptions(config.deny_subscribe, policy)
+    return policy
 
 
 class Broker:
@@ -25,41 +44,63 @@ class Broker:
     def __init__(self, config: BrokerConfig | None = None) -> None:
         self.config = config or BrokerConfig()
         self.engine = Engine(self.config)
+        #: The first TCP listener's port (the one `port=0` picked, for tests).
         self.port: int = 0
+        #: Every listener's bound port by listener name.
+        self.ports: dict[str, int] = {}
         self._servers: list[asyncio.AbstractServer] = []
         self._dirty: list[Connection] = []
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: list[asyncio.TimerHandle] = []
+        #: Durable state under config.data_dir (None: memory only).
+        self.persistence: Persistence | None = None
+        #: Bridges to upstream brokers (config.bridge_config).
+        self.bridges: list = []
 
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
         """Bind the listener(s) and start the timers; returns once connections are accepted."""
-        loop = self._loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         config = self.config
-        server = await loop.create_server(
-            lambda: MQTTProtocol(self, "default"),
-            config.host,
-            config.port,
-            reuse_address=True,
-            backlog=4096,
-        )
-        self._servers.append(server)
-        self.port = server.sockets[0].getsockname()[1]
+        listeners = [ListenerConfig.from_value(v) for v in config.listeners] or [
+            ListenerConfig("tcp", config.host, config.port, name="default")
+        ]
+        if config.policy is None:
+            self.engine.policy = build_policy(config, listeners)
+        if config.data_dir and self.persistence is None:
+            # Loaded before the first connection: resumed sessions find their messages.
+            self.persistence = Persistence.open(config, self.engine, self._loop, self._flush_one)
+        for lc in listeners:
+            server = await start_listener(lc, self.protocol_factory)
+            self._servers.append(server)
+            port = server.sockets[0].getsockname()[1]
+            self.ports[lc.name] = port
+            if not self.port and lc.kind == "tcp":
+                self.port = port
+            log.info("listening for %s on %s:%d (%s)", lc.kind, lc.host, port, lc.name)
         self._schedule(1.0, self._tick)
         if config.sys_interval > 0:
             self.engine.publish_sys()
             self._schedule(config.sys_interval, self._sys)
-        log.info("broker listening on %s:%d", config.host, self.port)
+        if config.bridge_config:
+            from ..bridge import start_bridges
+
+            self.bridges = start_bridges(self, config.bridge_config)
 
     async def stop(self) -> None:
         """Stop accepting, close every connection, cancel timers."""
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        for bridge in self.bridges:
+            await bridge.stop()
+        self.bridges = []
         for server in self._servers:
             server.close()
+        if self.persistence is not None:
+            await self.persistence.drain()  # acknowledgements written below must be durable
         for conn in list(self.engine.connections):
             transport = conn.shell
             conn.close()
@@ -69,6 +110,16 @@ class Broker:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        if self.persistence is not None:
+            await self.persistence.close()
+            self.persistence = None
+
+    def reload(self) -> bool:
+        """Re-read password and ACL files (SIGHUP); connected clients stay connected."""
+        reload = getattr(self.engine.policy, "reload", None)
+        ok = reload() if reload is not None else True
+        log.info("security files reloaded" if ok else "reload failed: previous rules kept")
+        return ok
 
     async def serve_forever(self) -> None:
         """Run until cancelled."""
@@ -109,6 +160,9 @@ class Broker:
         self._flush_scheduled = False
         dirty = self._dirty
         self._dirty = []
+        if self.persistence is not None:
+            self.persistence.flush(dirty)  # output waits for the commit of what preceded it
+            return
         for conn in dirty:
             self._flush_one(conn)
 

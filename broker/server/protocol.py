@@ -35,6 +35,10 @@ class MQTTProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         conn = self.broker.engine.connect(_peer_name(transport), self.listener)
         conn.shell = transport
+        if transport.get_extra_info("peercert") is not None:
+            from ..transports.tls import peer_common_name
+
+            conn.info.cert_cn = peer_common_name(transport)
         conn.wake = self.broker._wake
         self.conn = conn
         set_limits = getattr(transport, "set_write_buffer_limits", None)

@@ -1,0 +1,158 @@
+"""Listeners: where clients connect (tcp, tls, ws, wss) and the security each one applies.
+
+With no listener configured the broker has one: plain TCP on ``host``:``port`` (loopback
+1883 by default). Anonymous clients are accepted from loopback addresses unless a listener
+says otherwise; on any other address a listener needs a password file or an explicit
+``allow_anonymous = true`` (which is logged as a warning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..engine.policy import AllowAll, ClientInfo, Policy
+
+log = logging.getLogger("broker")
+
+KINDS = ("tcp", "tls", "ws", "wss")
+DEFAULT_PORTS = {"tcp": 1883, "tls": 8883, "ws": 9001, "wss": 9443}
+
+
+@dataclass
+class ListenerConfig:
+    """One listener. In TOML: a ``[[broker.listeners]]`` table with these keys."""
+
+    kind: str = "tcp"
+    host: str = "127.0.0.1"
+    port: int | None = None
+    name: str = ""
+    #: None: anonymous only from loopback addresses; True: from anywhere (warned); False: never.
+    allow_anonymous: bool | None = None
+    password_file: str | None = None
+    acl_file: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    cafile: str | None = None
+    require_certificate: bool = False
+    use_identity_as_username: bool = False
+    path: str = "/mqtt"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"listener kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.port is None:
+            self.port = DEFAULT_PORTS[self.kind]
+        if not self.name:
+            self.name = f"{self.kind}:{self.port}"
+        if self.kind in ("tls", "wss") and not (self.certfile and self.keyfile):
+            raise ValueError(f"listener {self.name}: {self.kind} needs certfile and keyfile")
+
+    @classmethod
+    def from_value(cls, value: ListenerConfig | dict[str, Any]) -> ListenerConfig:
+        if isinstance(value, ListenerConfig):
+            return value
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown listener key(s): {', '.join(unknown)}")
+        return cls(**value)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _peer_host(peer: str) -> str:
+    host = peer.rsplit(":", 1)[0] if peer.count(":") == 1 or peer.startswith("[") else peer
+    return host.strip("[]")
+
+
+class LoopbackAnonymous:
+    """Wraps a listener's policy: anonymous clients from loopback addresses are accepted."""
+
+    def __init__(self, inner: Policy) -> None:
+        self.inner = inner
+
+    def authenticate(
+        self, client: ClientInfo, username: str | None, password: bytes | None
+    ) -> bool:
+        if username is None and is_loopback(_peer_host(client.peer)):
+            return True
+        return self.inner.authenticate(client, username, password)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def listener_policy(lc: ListenerConfig) -> Policy:
+    """The Policy of one listener from its settings."""
+    if lc.allow_anonymous is True and not is_loopback(lc.host):
+        log.warning(
+            "listener %s on %s accepts anonymous clients (allow_anonymous = true)", lc.name, lc.host
+        )
+    if lc.password_file is None and lc.acl_file is None and not lc.use_identity_as_username:
+        if lc.allow_anonymous is True or (lc.allow_anonymous is None and is_loopback(lc.host)):
+            return AllowAll()
+    from ..auth.policy import FilePolicy
+
+    if lc.password_file is None and not lc.allow_anonymous and not lc.use_identity_as_username:
+        log.warning("listener %s has no password_file: only loopback clients can connect", lc.name)
+    policy: Policy = FilePolicy(
+        password_file=lc.password_file,
+        acl_file=lc.acl_file,
+        allow_anonymous=bool(lc.allow_anonymous),
+        use_identity_as_username=lc.use_identity_as_username,
+    )
+    if lc.allow_anonymous is None:
+        policy = LoopbackAnonymous(policy)
+    return policy
+
+
+def _ssl_context(lc: ListenerConfig) -> Any:
+    from ..transports.tls import TlsOptions, server_context
+
+    return server_context(
+        TlsOptions(
+            certfile=lc.certfile,  # type: ignore[arg-type]
+            keyfile=lc.keyfile,  # type: ignore[arg-type]
+            cafile=lc.cafile,
+            require_certificate=lc.require_certificate,
+            use_identity_as_username=lc.use_identity_as_username,
+        )
+    )
+
+
+async def start_listener(
+    lc: ListenerConfig, factory: Callable[[str], asyncio.Protocol]
+) -> asyncio.AbstractServer:
+    """Bind one listener; ``factory(listener_name)`` makes the MQTT protocol per connection."""
+    loop = asyncio.get_running_loop()
+    ssl_context = _ssl_context(lc) if lc.kind in ("tls", "wss") else None
+    if lc.kind in ("ws", "wss"):
+        from ..transports.websocket import start_websocket_server
+
+        return await start_websocket_server(
+            lambda: factory(lc.name),
+            lc.host,
+            lc.port or 0,
+            ssl_context=ssl_context,
+            paths=(lc.path,),
+        )
+    return await loop.create_server(
+        lambda: factory(lc.name),
+        lc.host,
+        lc.port,
+        ssl=ssl_context,
+        reuse_address=True,
+        backlog=4096,
+    )
