@@ -164,3 +164,22 @@ def test_filter_relations(grant: str, sub: str, cover: bool, overlap: bool) -> N
     assert overlaps(g, s) is overlap
     if cover:
         assert overlap  # covering implies overlapping
+
+
+def test_readme_acl_example_means_what_it_says() -> None:
+    """The ACL example in README.md (section Security) parses and behaves as described."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Access control") :]
+    example = section.split("```")[1]
+    acl = Acl.parse(example.splitlines(), source="README.md")
+    assert acl.can_read(None, "c", "home/kitchen/temperature")
+    assert not acl.can_write(None, "c", "home/kitchen/temperature")
+    assert acl.can_read("phone", "c", "home/kitchen/temperature")
+    assert acl.can_write("phone", "c", "home/kitchen/lamp/set")
+    assert not acl.can_read("phone", "c", "home/door/code")
+    assert acl.can_write("homeassistant", "c", "homeassistant/sensor/x/config")
+    assert acl.can_read("alice", "c", "$SYS/broker/uptime")
+    assert acl.can_write("anyone", "node-7", "nodes/node-7/temperature")
+    assert not acl.can_write("anyone", "node-7", "nodes/node-8/temperature")
