@@ -8,11 +8,11 @@ set -euo pipefail
 dest="${1:?usage: wheelhouse.sh DIR}"
 rm -rf "$dest"
 mkdir -p "$dest"
-python3 -m pip wheel -q --no-deps -w "$dest" "$REPO_DIR"
+"${PYTHON:-python3}" -m pip wheel -q --no-deps -w "$dest" "$REPO_DIR"
 wheel=$(ls "$dest"/sensor_gateway-*.whl)
 # --only-binary: nothing is compiled for arm64 on this x86 host; a dependency without an
 # aarch64 or pure-Python wheel stops the build here rather than on the Pi.
-python3 -m pip download -q --only-binary=:all: \
+"${PYTHON:-python3}" -m pip download -q --only-binary=:all: \
   --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --platform any \
   --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
   -d "$dest" "$wheel"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gateway.config import ConfigErrors
 from gateway.firstboot.bootfile import parse_boot_file, render_gateway_config
-from gateway.firstboot.run import broker_defaults, run
+from gateway.firstboot.run import PASSWD, run
 from gateway.firstboot.system import Host
 
 
@@ -36,7 +36,7 @@ def check(path: Path) -> int:
     """Validate a boot file without applying it: errors to stderr (exit 1), or the gateway
     config it yields to stdout (exit 0)."""
     try:
-        config = parse_boot_file(path.read_text(encoding="utf-8"), path.name, broker_defaults())
+        config = parse_boot_file(path.read_text(encoding="utf-8"), path.name, password_file="/" + PASSWD)
     except ConfigErrors as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)

@@ -37,13 +37,10 @@ class BootConfig:
     gateway: dict[str, Any]
 
 
-def parse_boot_file(
-    text: str, file: str = "gateway.toml", broker_defaults: Mapping[str, Any] | None = None
-) -> BootConfig:
+def parse_boot_file(text: str, file: str = "gateway.toml", password_file: str | None = None) -> BootConfig:
     """Parse and validate the boot file; raises ConfigErrors listing every problem found.
 
-    ``broker_defaults`` are ``[broker]`` keys set unless the user set them (the appliance
-    listens on the network and checks the password file first boot writes).
+    With ``password_file``, the broker is set up as the appliance's: see appliance_broker.
     """
     try:
         doc = tomllib.loads(text)
@@ -53,8 +50,9 @@ def parse_boot_file(
     system, errors = parse_system(doc, file, lines)
     gateway_doc = {k: v for k, v in doc.items() if k != "system"}
     broker = gateway_doc.get("broker", {})
-    if isinstance(broker, dict):  # a non-table [broker] is reported by the gateway validator
-        gateway_doc["broker"] = {**(broker_defaults or {}), **broker}
+    # A non-table [broker] is left for the gateway validator to report.
+    if password_file is not None and isinstance(broker, dict):
+        gateway_doc["broker"] = appliance_broker(broker, password_file)
     errors += gateway_errors(gateway_doc, file, lines)
     if errors:
         raise ConfigErrors(errors)
@@ -73,6 +71,34 @@ def _syntax_error(text: str, file: str, exc: tomllib.TOMLDecodeError) -> ConfigE
         assigned = source.split("=", 1)[0].strip() if "=" in source else source.strip()
         key = assigned if re.fullmatch(r"[\w\"'. -\[\]]+", assigned or "-") else ""
     return ConfigError(file, line, key, f"TOML syntax: {reason}")
+
+
+def appliance_broker(broker: Mapping[str, Any], password_file: str) -> dict[str, Any]:
+    """The ``[broker]`` table completed for the appliance: without listeners of the user's,
+    one TCP listener on every address (port 1883 unless ``port`` says otherwise) that checks
+    ``password_file``; the user's own listeners get that file unless they set one or allow
+    anonymous clients."""
+    out = dict(broker)
+    listeners = out.get("listeners")
+    if listeners is None:
+        port = out.get("port", 1883)
+        out["listeners"] = [{"kind": "tcp", "host": "0.0.0.0", "port": port, "password_file": password_file}]
+    elif isinstance(listeners, list):
+        out["listeners"] = [
+            {**item, "password_file": password_file}
+            if isinstance(item, dict) and "password_file" not in item and not item.get("allow_anonymous")
+            else item
+            for item in listeners
+        ]
+    return out
+
+
+def mqtt_port(broker: Mapping[str, Any]) -> int:
+    """The port phones connect to: the first plain TCP listener's."""
+    for item in broker.get("listeners") or []:
+        if isinstance(item, Mapping) and item.get("kind", "tcp") == "tcp":
+            return int(item.get("port") or 1883)
+    return int(broker.get("port", 1883))
 
 
 def render_gateway_config(doc: dict[str, Any]) -> str:

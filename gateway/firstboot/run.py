@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
 from gateway.config.errors import ConfigError, ConfigErrors
-from gateway.firstboot.bootfile import parse_boot_file, render_gateway_config
+from gateway.firstboot.bootfile import mqtt_port, parse_boot_file, render_gateway_config
 from gateway.firstboot.credentials import read_credentials, render_credentials, sync_users
 from gateway.firstboot.system import (
     SERVICE_GROUP,
@@ -27,21 +26,6 @@ ERROR_FILE = "gateway-error.txt"
 CREDENTIALS_FILE = "gateway-credentials.txt"
 ETC_CONFIG = "etc/sensor-gateway/gateway.toml"
 PASSWD = "etc/sensor-gateway/passwd"
-# The appliance serves the network, so it listens everywhere and checks passwords.
-BROKER_DEFAULTS = {"host": "0.0.0.0", "password_file": "/" + PASSWD, "allow_anonymous": False}
-
-
-def broker_defaults() -> dict[str, object]:
-    """BROKER_DEFAULTS limited to the settings this broker has (the gateway rejects others)."""
-    from broker import BrokerConfig
-
-    fields = {f.name for f in dataclasses.fields(BrokerConfig)}
-    missing = sorted(set(BROKER_DEFAULTS) - fields)
-    if missing:
-        log.warning("the broker has no %s setting: MQTT passwords are not enforced", ", ".join(missing))
-    return {k: v for k, v in BROKER_DEFAULTS.items() if k in fields}
-
-
 def run(boot: Path, host: Host) -> bool:
     """Apply ``boot``/gateway.toml to ``host``; False when the file was rejected (the error
     file then says why, and nothing but the once-only steps changed)."""
@@ -56,7 +40,7 @@ def run(boot: Path, host: Host) -> bool:
     except UnicodeDecodeError as exc:
         return _reject(errors_path, [ConfigError(BOOT_FILE, None, "", f"not UTF-8 text ({exc.reason})")])
     try:
-        config = parse_boot_file(text, BOOT_FILE, broker_defaults())
+        config = parse_boot_file(text, BOOT_FILE, password_file="/" + PASSWD)
     except ConfigErrors as exc:
         return _reject(errors_path, exc.errors)
 
@@ -74,7 +58,7 @@ def run(boot: Path, host: Host) -> bool:
         write_if_changed(host.path(PASSWD), update.passwd_text, mode=0o640, group=SERVICE_GROUP)
         log.info("MQTT users: %s", ", ".join(u.username for u in system.users))
     if update.generated:
-        port = int(config.gateway["broker"].get("port", 1883))
+        port = mqtt_port(config.gateway["broker"])
         # Never logged: this file on the boot partition is the one place the password shows.
         if write_if_changed(credentials, render_credentials(update.generated, system.hostname, port), mode=None):
             log.info("generated passwords written to %s on the boot partition", CREDENTIALS_FILE)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from broker.auth.passwords import PasswordFile
 from gateway.config import parse_config
+from gateway.firstboot.bootfile import appliance_broker, mqtt_port
 from gateway.firstboot.run import CREDENTIALS_FILE, ERROR_FILE, ETC_CONFIG, PASSWD, run
 from gateway.firstboot.system import GROWN_FLAG, SSH_KEYS, WPA_CONF, Host, wpa_psk
 
@@ -71,7 +72,9 @@ def test_applies_system_settings_and_generates_missing_passwords(boot: Path, hos
     etc = tomllib.loads(host.path(ETC_CONFIG).read_text())
     assert "system" not in etc
     assert etc["room"]["shed"][0]["pin"] == 4
-    assert etc["broker"]["host"] == "0.0.0.0"
+    assert etc["broker"]["listeners"] == [
+        {"kind": "tcp", "host": "0.0.0.0", "port": 1883, "password_file": "/" + PASSWD}
+    ]
     assert not (boot / ERROR_FILE).exists()
     assert ["hostname", "shed"] in host.commands
     assert ["ssh-keygen", "-A"] in host.commands
@@ -159,3 +162,22 @@ def test_root_is_grown_only_once(boot: Path, host: Host) -> None:
 def test_wpa_psk_matches_the_ieee_test_vector() -> None:
     # IEEE 802.11i-2004, annex H.4: passphrase "password", SSID "IEEE".
     assert wpa_psk("IEEE", "password") == "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e"
+
+
+def test_users_own_listeners_get_the_password_file_unless_anonymous() -> None:
+    broker = appliance_broker(
+        {"listeners": [{"kind": "tcp", "port": 1884}, {"kind": "ws", "allow_anonymous": True},
+                       {"kind": "tcp", "port": 1885, "password_file": "/mine"}]},
+        "/etc/sensor-gateway/passwd",
+    )
+    assert [item.get("password_file") for item in broker["listeners"]] == [
+        "/etc/sensor-gateway/passwd", None, "/mine"]
+    assert mqtt_port(broker) == 1884
+
+
+def test_port_setting_moves_the_default_listener(boot: Path, host: Host) -> None:
+    (boot / "gateway.toml").write_text("[broker]\nport = 1999\n")
+    assert run(boot, host)
+    etc = tomllib.loads(host.path(ETC_CONFIG).read_text())
+    assert etc["broker"]["listeners"][0]["port"] == 1999
+    assert "port: 1999" in (boot / CREDENTIALS_FILE).read_text()
