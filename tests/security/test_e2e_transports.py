@@ -188,3 +188,28 @@ def test_paho_over_wss(broker_thread, policy, pki, protocol: int) -> None:
     finally:
         sub.close()
         pub.close()
+
+
+def test_wrong_passwords_slow_down_over_the_network(broker_thread, tmp_path: Path) -> None:
+    from broker.auth.backoff import LoginBackoff
+
+    users = PasswordFile()
+    users.set_password("alice", "wonder", iterations=1000)
+    users.save(tmp_path / "passwd")
+    backoff = LoginBackoff(free_failures=2, base_delay=600, max_delay=600)
+    policy = FilePolicy(password_file=tmp_path / "passwd", backoff=backoff)
+    port = broker_thread(policy=policy).ports["tcp"]
+
+    def attempt(password: str) -> int:
+        client = Client(port, username="alice", password=password)
+        try:
+            return int(client.connect().value)
+        finally:
+            client.close()
+
+    refused = 0x86  # paho reports MQTT 3.1.1's return code 4 as 0x86 "bad user name or password"
+    assert [attempt("guess") for _ in range(3)] == [refused] * 3
+    assert attempt("wonder") == refused  # 127.0.0.1 must now wait: even the right one fails
+    assert backoff.wait_remaining("127.0.0.1") > 500
+    backoff.record_success("127.0.0.1")  # (the wait passing, without waiting 10 minutes)
+    assert attempt("wonder") == 0
