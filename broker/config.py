@@ -70,6 +70,12 @@ class BrokerConfig:
     max_connections: int = field(
         default=0, metadata={"help": "Maximum simultaneous client connections; 0 means no limit."}
     )
+    max_connection_rate: int = field(
+        default=20,
+        metadata={
+            "help": "New connections per second accepted from one address (loopback exempt); 0 means no limit."
+        },
+    )
     listeners: list[Any] = field(
         default_factory=list,
         metadata={

@@ -9,12 +9,12 @@ says otherwise; on any other address a listener needs a password file or an expl
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ..engine.addresses import is_loopback, peer_host
 from ..engine.policy import AllowAll, ClientInfo, Policy
 
 log = logging.getLogger("broker")
@@ -63,20 +63,6 @@ class ListenerConfig:
         return cls(**value)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _peer_host(peer: str) -> str:
-    host = peer.rsplit(":", 1)[0] if peer.count(":") == 1 or peer.startswith("[") else peer
-    return host.strip("[]")
-
-
 class LoopbackAnonymous:
     """Wraps a listener's policy: anonymous clients from loopback addresses are accepted."""
 
@@ -86,7 +72,7 @@ class LoopbackAnonymous:
     def authenticate(
         self, client: ClientInfo, username: str | None, password: bytes | None
     ) -> bool:
-        if username is None and is_loopback(_peer_host(client.peer)):
+        if username is None and is_loopback(peer_host(client.peer)):
             return True
         return self.inner.authenticate(client, username, password)
 

@@ -41,6 +41,9 @@ class MQTTProtocol(asyncio.Protocol):
             conn.info.cert_cn = peer_common_name(transport)
         conn.wake = self.broker._wake
         self.conn = conn
+        if conn.closed:  # refused by the engine (connection rate)
+            transport.close()
+            return
         set_limits = getattr(transport, "set_write_buffer_limits", None)
         if set_limits is not None:
             try:
