@@ -19,11 +19,11 @@ run: setup
 	$(BIN)/gateway run --config $(CONFIG)
 
 test: setup
-	$(BIN)/ruff check broker gateway tests bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check broker gateway tests bench
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
