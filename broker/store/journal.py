@@ -223,4 +223,3 @@ class Journal:
             props,
             expires,
         )
-

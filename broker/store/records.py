@@ -88,7 +88,11 @@ def will_columns(will: Will | None) -> tuple:
 
 
 def will_from_columns(
-    topic: str | None, payload: bytes | None, qos: int | None, retain: int | None, props: bytes | None
+    topic: str | None,
+    payload: bytes | None,
+    qos: int | None,
+    retain: int | None,
+    props: bytes | None,
 ) -> Will | None:
     """The inverse of :func:`will_columns`."""
     if topic is None:

@@ -41,7 +41,10 @@ def open_store(path: Path, durable: bool = True) -> tuple[SqliteFile, Snapshot]:
     else:
         db = SqliteFile(path, durable)
         return db, Snapshot()
-    snap = salvage(path)
+    try:
+        snap = salvage(path)
+    except Exception:  # salvage is best effort; never a reason not to start
+        snap = Snapshot()
     aside = move_aside(path)
     db = SqliteFile(path, durable)
     db.write(snap)

@@ -116,17 +116,32 @@ class SqliteFile:
             setattr(snap, table, rows)
         return snap
 
-    def write(self, snap: Snapshot) -> None:
-        """Insert a snapshot's rows (into a fresh file, after salvage)."""
-        self.apply(
-            [
-                (UPSERT_RETAINED, snap.retained),
-                (UPSERT_SESSION, snap.sessions),
-                (UPSERT_SUBSCRIPTION, snap.subscriptions),
-                (INSERT_DELIVERY, snap.deliveries),
-                (INSERT_INCOMING, snap.incoming_qos2),
-            ]
-        )
+    def write(self, snap: Snapshot) -> int:
+        """Insert a snapshot's rows into this (fresh) file, after salvage.
+
+        Row by row: a salvaged row that breaks a constraint is skipped, not fatal. Returns
+        how many were skipped.
+        """
+        db = self.db
+        skipped = 0
+        db.execute("BEGIN")
+        for statement, rows in (
+            (UPSERT_RETAINED, snap.retained),
+            (UPSERT_SESSION, snap.sessions),
+            (UPSERT_SUBSCRIPTION, snap.subscriptions),
+            (INSERT_DELIVERY, snap.deliveries),
+            (INSERT_INCOMING, snap.incoming_qos2),
+        ):
+            kept = []
+            for row in rows:
+                try:
+                    db.execute(statement, row)
+                    kept.append(row)
+                except sqlite3.Error:
+                    skipped += 1
+            rows[:] = kept
+        db.execute("COMMIT")
+        return skipped
 
     def apply(self, batch: Batch) -> None:
         """Run a batch of statements as one transaction (one WAL append, one fsync)."""

@@ -1,0 +1,192 @@
+"""Brokers in subprocesses (ours and Debian's mosquitto) and a recording paho client.
+
+Shared by tests/store and tests/bridge (imported as ``store.procs``: pytest puts tests/ on
+sys.path for these packages). Everything listens on 127.0.0.1, on ports picked free.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 60.0  # generous: the machine is shared and loaded
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition") -> None:
+    """Poll ``check`` until it is true; AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _accepting(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+class Process:
+    """A server subprocess on a fixed port; restartable, killable with SIGKILL."""
+
+    def __init__(self, port: int, log_path: Path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=_env()
+            )
+        deadline = time.monotonic() + TIMEOUT
+        while not _accepting(self.port):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.command()[0]} exited:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.command()[0]} did not start:\n{self.log()}")
+            time.sleep(0.05)
+
+    def kill9(self) -> None:
+        """SIGKILL: no shutdown code runs, as on a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(TIMEOUT)
+
+    def stop(self) -> None:
+        """SIGTERM and wait (SIGKILL if it hangs)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(TIMEOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class OurBroker(Process):
+    """``python -m broker`` with extra CLI options."""
+
+    def __init__(self, port: int, log_path: Path, args: Sequence[str] = ()) -> None:
+        super().__init__(port, log_path)
+        self.args = list(args)
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port", str(self.port),
+            "--sys-interval", "0", "--log-level", "info", "--no-uvloop", *self.args,
+        ]
+
+
+class Mosquitto(Process):
+    """Debian's mosquitto with a config file of extra lines."""
+
+    def __init__(self, port: int, log_path: Path, conf_dir: Path, extra: str = "") -> None:
+        super().__init__(port, log_path)
+        self.conf = conf_dir / f"mosquitto-{port}.conf"
+        self.conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"
+            f"persistence false\n{extra}"
+        )
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("mosquitto") is not None
+
+    def command(self) -> list[str]:
+        return ["mosquitto", "-c", str(self.conf)]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class Recorder:
+    """A paho client (thread-driven) that records every message it gets, in order."""
+
+    def __init__(self, port: int, client_id: str, clean: bool = False, version: int = 4) -> None:
+        self.received: list[tuple[str, bytes, int]] = []
+        self.lock = threading.Lock()
+        protocol = mqtt.MQTTv5 if version == 5 else mqtt.MQTTv311
+        kwargs = {} if version == 5 else {"clean_session": clean}
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, **kwargs
+        )
+        self.client.max_inflight_messages_set(20)
+        self.client.reconnect_delay_set(0.1, 1.0)
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+        self.client.on_connect = lambda *a: self.connected.set()
+        self.client.on_disconnect = lambda *a: self.connected.clear()
+        self.port = port
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.received.append((msg.topic, msg.payload, msg.qos))
+
+    def start(self) -> Recorder:
+        self.client.connect_async("127.0.0.1", self.port, keepalive=30)
+        self.client.loop_start()
+        if not self.connected.wait(TIMEOUT):
+            raise AssertionError("client did not connect")
+        return self
+
+    def subscribe(self, topic_filter: str, qos: int) -> None:
+        self.client.subscribe(topic_filter, qos)
+
+    def payloads(self) -> list[bytes]:
+        with self.lock:
+            return [p for _, p, _ in self.received]
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Publisher(Recorder):
+    """A recording client that also publishes and tells which messages were acknowledged."""
+
+    def __init__(self, port: int, client_id: str, clean: bool = False, version: int = 4) -> None:
+        super().__init__(port, client_id, clean, version)
+        self.sent: list[tuple[bytes, mqtt.MQTTMessageInfo]] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
+        self.sent.append((payload, self.client.publish(topic, payload, qos, retain)))
+
+    def acked(self) -> set[bytes]:
+        """Payloads whose PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived."""
+        return {payload for payload, info in self.sent if info.is_published()}
+
+    def all_acked(self) -> bool:
+        return all(info.is_published() for _, info in self.sent)
