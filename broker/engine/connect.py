@@ -150,8 +150,9 @@ def handle_disconnect(engine: Engine, conn: Connection, p: Disconnect) -> None:
         if session.expiry_interval == 0 and new_expiry != 0:
             raise ProtocolError("session expiry raised from 0 at DISCONNECT")
         session.expiry_interval = new_expiry
-    # Reason 0x04 asks for the will to be sent anyway; any other normal DISCONNECT drops it.
-    conn.clean_exit = p.reason_code != reasons.DISCONNECT_WITH_WILL
+    # Only reason 0x00 discards the will (MQTT-3.14.4-3); 0x04 and the error reasons
+    # (0x80 and up) end the connection with the will published (MQTT-3.1.2-8).
+    conn.clean_exit = p.reason_code == reasons.NORMAL_DISCONNECTION
     conn.close()
 
 
