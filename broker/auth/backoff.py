@@ -89,19 +89,3 @@ class LoginBackoff:
     def __len__(self) -> int:
         return len(self._records)
 
-
-def address_of(peer: str | tuple | None) -> str:
-    """The host part of a peer, without the port: backoff is per address, not per socket.
-
-    Accepts ``("1.2.3.4", 5555)`` tuples, ``"1.2.3.4:5555"``, ``"[::1]:5555"`` and bare hosts.
-    """
-    if peer is None:
-        return "?"
-    if isinstance(peer, tuple):
-        return str(peer[0]) if peer else "?"
-    text = str(peer)
-    if text.startswith("["):  # [v6]:port
-        return text[1 : text.find("]")] if "]" in text else text
-    if text.count(":") == 1:  # v4:port or host:port; a bare v6 address has several colons
-        return text.rsplit(":", 1)[0]
-    return text

@@ -27,8 +27,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from broker.auth.acl import Acl
-from broker.auth.backoff import LoginBackoff, address_of
+from broker.auth.backoff import LoginBackoff
 from broker.auth.passwords import PasswordFile
+from broker.engine.addresses import peer_host
 
 log = logging.getLogger("broker.auth")
 
@@ -95,7 +96,7 @@ class FilePolicy:
             return self.allow_anonymous
         if self.passwords is None:
             return self.allow_anonymous
-        address = address_of(client.peer)
+        address = peer_host(client.peer)
         if self.backoff.is_blocked(address):
             log.warning("login for %r from %s refused: too many wrong passwords", username, address)
             return False

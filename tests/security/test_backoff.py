@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.auth.backoff import LoginBackoff, address_of
+from broker.auth.backoff import LoginBackoff
 
 
 class Clock:
@@ -59,17 +59,3 @@ def test_table_is_bounded() -> None:
     assert len(backoff) == 100
     assert backoff.wait_remaining("10.0.0.0") == 0.0  # the oldest were evicted
 
-
-@pytest.mark.parametrize(
-    ("peer", "address"),
-    [
-        (("192.0.2.1", 5555), "192.0.2.1"),
-        ("192.0.2.1:5555", "192.0.2.1"),
-        ("[::1]:5555", "::1"),
-        ("::1", "::1"),
-        ("serial", "serial"),
-        (None, "?"),
-    ],
-)
-def test_address_of(peer, address: str) -> None:
-    assert address_of(peer) == address
