@@ -44,3 +44,17 @@ image: setup
 image-test: setup
 	PYTHON=$(abspath $(BIN)/python) bash deploy/image/build.sh --no-compress
 	$(BIN)/python deploy/image/image_test.py --image build/image/sensor-gateway.img
+
+# Side-by-side benchmark: this broker (uvloop and asyncio), Mosquitto, amqtt; prints the table
+# of issue 3 (about 10 minutes; BENCH_QUICK=1 for a rough one-round check). bench/README.md.
+bench: setup $(VENV)/.bench-installed
+	$(BIN)/python -m bench.run --json out/bench.json
+
+$(VENV)/.bench-installed: pyproject.toml
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
+
+# Where our broker spends its time under load (py-spy), for bench/README.md.
+.PHONY: bench-profile
+bench-profile: setup $(VENV)/.bench-installed
+	$(BIN)/python -m bench.profile

@@ -1,0 +1,176 @@
+"""`make bench`: every broker, every workload, round-robin; one table at the end.
+
+usage: python -m bench.run [--quick] [--rounds N] [--brokers a,b,...] [--json FILE]
+                           [--no-resources]
+
+BENCH_QUICK=1 in the environment means --quick: one round, shorter runs, fewer idle
+connections, for fast checks (figures then are rough).
+
+Brokers run side by side, each on its own free loopback port. For each round, each workload
+runs once on every broker before the next workload starts (the broker order rotates each
+round), so drift on a shared machine hits every broker alike; the table shows medians over
+the rounds. The resource figures (memory, idle CPU, cold start) come afterwards from fresh
+broker processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import loadgen, report, resources
+from .brokers import SPECS, BrokerStartError, RunningBroker
+from .machine import describe
+from .workloads import WORKLOADS, Figure, figures
+
+Samples = dict[str, dict[str, list[float]]]
+
+
+def log(msg: str) -> None:
+    """Progress goes to stderr, so stdout holds only the table."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_workloads(running: dict[str, RunningBroker], rounds: int, quick: bool,
+                  samples: Samples, failures: dict[str, list[str]]) -> None:
+    """Runs every workload ``rounds`` times on every broker, interleaved."""
+    names = list(running)
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for w in WORKLOADS:
+            for name in order:
+                broker = running[name]
+                if not broker.alive():
+                    failures[name].append(f"round {r + 1}, before {w.name}: broker had exited"
+                                          f" ({broker.log_tail(2)}); restarted")
+                    broker.restart()
+                prefix = f"b{os.getpid()}{name[:2]}{r}{w.name[:4]}"
+                res = loadgen.run(broker.port, w.args(quick, prefix))
+                for fig in w.figures:
+                    value = res.number(fig.field) if res.complete else math.nan
+                    samples[name].setdefault(fig.key, []).append(value)
+                if not res.complete:
+                    failures[name].append(f"round {r + 1}, {w.name}: {res.describe_failure()}")
+                shown = " ".join(f"{f.key}={res.fields.get(f.field, '?')}" for f in w.figures)
+                log(f"round {r + 1}/{rounds} {w.name:10s} {name:13s} {shown}"
+                    f" lg_cpu={res.fields.get('lg_cpu_pct', '?')}%"
+                    f"{'' if res.complete else '  INCOMPLETE'}")
+
+
+def medians_of(samples: Samples) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, bool]]]:
+    """Median of each figure's complete runs, and whether all its runs completed."""
+    medians: dict[str, dict[str, float]] = {}
+    complete: dict[str, dict[str, bool]] = {}
+    for name, figs in samples.items():
+        medians[name], complete[name] = {}, {}
+        for key, values in figs.items():
+            good = [v for v in values if not math.isnan(v)]
+            medians[name][key] = statistics.median(good) if good else math.nan
+            complete[name][key] = len(good) == len(values)
+    return medians, complete
+
+
+def start_brokers(names: Sequence[str], failures: dict[str, list[str]]) -> dict[str, RunningBroker]:
+    """Starts each available broker; those that cannot run are reported and left out."""
+    running: dict[str, RunningBroker] = {}
+    for name in names:
+        spec = SPECS[name]
+        reason = spec.unavailable()
+        if reason:
+            log(f"skipping {name}: {reason}")
+            failures[name].append(f"not run: {reason}")
+            continue
+        broker = RunningBroker(spec)
+        try:
+            secs = broker.start()
+        except BrokerStartError as exc:
+            log(str(exc))
+            failures[name].append(str(exc))
+            broker.cleanup()
+            continue
+        log(f"{name}: serving on 127.0.0.1:{broker.port} (pid {broker.pid}, {secs:.2f} s)")
+        running[name] = broker
+    return running
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options (see the module docstring)."""
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1",
+                   help="one short round (also BENCH_QUICK=1)")
+    p.add_argument("--rounds", type=int, help="rounds of the message workloads (default 3, quick 1)")
+    p.add_argument("--brokers", default=",".join(SPECS),
+                   help=f"comma-separated subset of {','.join(SPECS)}")
+    p.add_argument("--json", type=Path, help="also write every sample and median to this file")
+    p.add_argument("--no-resources", action="store_true",
+                   help="skip memory, idle CPU and cold start")
+    args = p.parse_args(argv)
+    args.brokers = [b for b in args.brokers.split(",") if b]
+    unknown = [b for b in args.brokers if b not in SPECS]
+    if unknown:
+        p.error(f"unknown broker(s): {', '.join(unknown)}")
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the benchmark and prints the table; exit status 0 even when targets are missed
+    (the table says which), 1 when no broker could run at all."""
+    args = parse_args(argv)
+    t0 = time.monotonic()
+    loadgen.build()
+    failures: dict[str, list[str]] = {b: [] for b in args.brokers}
+    samples: Samples = {}
+    running = start_brokers(args.brokers, failures)
+    if not running:
+        log("no broker could be started")
+        return 1
+    samples.update({name: {} for name in running})
+    try:
+        run_workloads(running, args.rounds, args.quick, samples, failures)
+    finally:
+        for broker in running.values():
+            broker.cleanup()
+    rows: list[Figure] = figures()
+    if not args.no_resources:
+        settings = resources.ResourceSettings.quick() if args.quick else resources.ResourceSettings()
+        for name in running:
+            log(f"{name}: cold start, memory and idle CPU")
+            figs, notes = resources.measure(SPECS[name], settings)
+            for key, value in figs.items():
+                samples[name][key] = [value]
+            failures[name] += notes
+        rows += resources.FIGURES
+    medians, complete = medians_of(samples)
+    info = describe()
+    mode = "quick" if args.quick else "full"
+    print(f"{info['date']}  {info['nproc']} cores  {info['cpu']}  kernel {info['kernel']}  "
+          f"load {info['load_average']}  ({mode}, {args.rounds} round(s), "
+          f"{time.monotonic() - t0:.0f} s)")
+    print(report.render(rows, list(running), medians, complete))
+    for name, notes in failures.items():
+        for note in notes:
+            print(f"  {name}: {note}")
+    for ours in report.OURS:
+        if ours in running:
+            missed = report.missed(rows, ours, medians, complete)
+            print(f"{ours}: {'all targets met' if not missed else 'missed: ' + '; '.join(missed)}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": info, "mode": mode, "rounds": args.rounds,
+                                         "samples": samples, "medians": medians,
+                                         "complete": complete, "failures": failures},
+                                        indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
