@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 RANGES = {"24h": DAY, "7d": WEEK}
 PLOT_POINTS = 288  # 5-minute buckets over a day: about one per pixel column on a phone
+# Typed request keys arrived in aiohttp 3.14 (plain strings warn there); older ones take str.
+_USER: Any = web.RequestKey("user", str) if hasattr(web, "RequestKey") else "user"
 _PUBLIC = ("/login", "/static/", "/manifest.webmanifest", "/favicon.ico")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -197,7 +199,7 @@ class Dashboard:
             raise web.HTTPFound("/login")
         if request.method == "POST" and not _same_origin(request):
             return web.json_response({"error": "cross-origin request refused"}, status=403)
-        request["user"] = user
+        request[_USER] = user
         return await handler(request)
 
     async def _user_of(self, request: web.Request) -> str | None:
@@ -270,7 +272,7 @@ class Dashboard:
             "entities": self.catalog.snapshot(),
             "health": self.health(),
             "now": time.time(),
-            "user": request.get("user"),
+            "user": request.get(_USER),
         }
 
     async def _history(self, request: web.Request) -> web.StreamResponse:
@@ -302,7 +304,7 @@ class Dashboard:
         payload = self.catalog.payload_for(topic, on)
         # Commands are never retained: a restarted relay driver must not replay one.
         self.broker.publish(command, payload, qos=1, retain=False)
-        log.info("dashboard: %s set %s to %s", request.get("user"), topic, payload)
+        log.info("dashboard: %s set %s to %s", request.get(_USER), topic, payload)
         return web.json_response({"command_topic": command, "payload": payload}, status=202)
 
     async def _live(self, request: web.Request) -> web.StreamResponse:

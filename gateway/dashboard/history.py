@@ -121,10 +121,11 @@ class HistoryStore:
                 pass
             self._timer = None
         await self.flush()
-        await asyncio.get_running_loop().run_in_executor(self._worker, self._close)
+        await asyncio.get_running_loop().run_in_executor(self._worker, self.close)
         self._worker.shutdown(wait=True)
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Close the database (blocking; :meth:`stop` does it on the worker thread)."""
         if self._db is not None:
             self._db.close()
             self._db = None

@@ -103,7 +103,8 @@ function entityRow(entity) {
     if (entity.switchable) {
       const button = h("button", { type: "button", class: "toggle", role: "switch", "aria-checked": "false",
                                    onclick: () => toggle(entity.topic) }, h("span", { class: "knob" }));
-      row.querySelector(".line").append(button);
+      // Before the age, which takes a line of its own under name and value.
+      row.querySelector(".line").insertBefore(button, row.querySelector(".age"));
     }
     if (entity.kind === "sensor" || entity.kind === "binary_sensor") {
       row.append(h("div", { class: "plot-box" }));

@@ -4,8 +4,7 @@
 
 const Plot = (() => {
   const NS = "http://www.w3.org/2000/svg";
-  const HEIGHT = 112;
-  const PAD = { left: 38, right: 8, top: 8, bottom: 18 };
+  const PAD = { right: 10, top: 8, bottom: 18 };
 
   function el(name, attrs, text) {
     const node = document.createElementNS(NS, name);
@@ -39,15 +38,20 @@ const Plot = (() => {
       const date = new Date(t * 1000);
       const label = step === 86400
         ? date.toLocaleDateString(undefined, { weekday: "short" })
-        : date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+        : date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
       out.push([t, label]);
     }
     return out;
   }
 
-  // points: [[t, avg, min, max], ...] in seconds, sorted; opts: {span, now, step, unit}
+  // points: [[t, avg, min, max], ...] in seconds, sorted;
+  // opts: {span, now, step (on/off data), onLabel, offLabel, label}
   function render(container, points, opts) {
     const width = Math.max(160, Math.floor(container.clientWidth || 300));
+    // On/off plots need less height; their left margin fits the longer of their words.
+    const HEIGHT = opts.step ? 64 : 104;
+    const words = opts.step ? Math.max((opts.onLabel || "on").length, (opts.offLabel || "off").length) : 5;
+    const left = Math.max(30, 7 * words + 6);
     const end = opts.now;
     const start = end - opts.span;
     const shown = points.filter((p) => p[0] >= start - 1);
@@ -55,12 +59,14 @@ const Plot = (() => {
       width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, class: "plot",
       role: "img", "aria-label": opts.label || "history",
     });
-    const x0 = PAD.left, x1 = width - PAD.right, y0 = HEIGHT - PAD.bottom, y1 = PAD.top;
+    const x0 = left, x1 = width - PAD.right, y0 = HEIGHT - PAD.bottom, y1 = PAD.top;
     const x = (t) => x0 + ((t - start) / (end - start)) * (x1 - x0);
     svg.appendChild(el("line", { x1: x0, y1: y0, x2: x1, y2: y0, class: "axis" }));
     for (const [t, label] of ticks(start, end)) {
       svg.appendChild(el("line", { x1: x(t), y1: y1, x2: x(t), y2: y0, class: "grid" }));
-      svg.appendChild(el("text", { x: x(t), y: HEIGHT - 4, class: "tick", "text-anchor": "middle" }, label));
+      // Labels near an edge are anchored inside the plot so they are never cut off.
+      const anchor = x(t) > x1 - 24 ? "end" : x(t) < x0 + 24 ? "start" : "middle";
+      svg.appendChild(el("text", { x: x(t), y: HEIGHT - 4, class: "tick", "text-anchor": anchor }, label));
     }
     if (!shown.length) {
       svg.appendChild(el("text", { x: (x0 + x1) / 2, y: HEIGHT / 2, class: "empty", "text-anchor": "middle" },
