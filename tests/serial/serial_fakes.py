@@ -118,3 +118,31 @@ class ScriptedNode:
 
     def types(self) -> list[int]:
         return [f.type for f in self.frames]
+
+
+def _mqtt_string(text: str) -> bytes:
+    raw = text.encode()
+    return len(raw).to_bytes(2, "big") + raw
+
+
+def _mqtt_packet(first_byte: int, body: bytes) -> bytes:
+    length = bytearray()
+    n = len(body)
+    while True:
+        byte, n = n % 128, n // 128
+        length.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes((first_byte,)) + bytes(length) + body
+
+
+def mqtt_connect(client_id: str, will_topic: str, will_message: str, keepalive: int = 30) -> bytes:
+    """An MQTT 3.1.1 CONNECT with a retained QoS 0 will, clean session."""
+    flags = 0x02 | 0x04 | 0x20
+    body = (_mqtt_string("MQTT") + bytes((4, flags)) + keepalive.to_bytes(2, "big")
+            + _mqtt_string(client_id) + _mqtt_string(will_topic) + _mqtt_string(will_message))
+    return _mqtt_packet(0x10, body)
+
+
+def mqtt_publish(topic: str, payload: bytes, retain: bool = False) -> bytes:
+    """An MQTT QoS 0 PUBLISH."""
+    return _mqtt_packet(0x30 | (1 if retain else 0), _mqtt_string(topic) + payload)
