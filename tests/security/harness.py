@@ -165,83 +165,46 @@ class Client:
             self.client.loop_stop()
 
 
-class CertCnProtocol(asyncio.Protocol):
-    """Wraps the broker's connection protocol and fills ``ClientInfo.cert_cn`` from TLS.
-
-    A stand-in for the hook the server's TLS listener will have (see the issue report): the
-    broker core does not yet read the client certificate itself.
-    """
-
-    def __init__(self, inner: asyncio.Protocol) -> None:
-        self.inner = inner
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        from broker.transports.tls import peer_common_name
-
-        self.inner.connection_made(transport)
-        self.inner.conn.info.cert_cn = peer_common_name(transport)  # type: ignore[attr-defined]
-
-    def data_received(self, data: bytes) -> None:
-        self.inner.data_received(data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
-
-
 class RunningBroker:
-    """Our broker, plus WebSocket / TLS / WSS listeners made from this package's transports.
+    """Our broker with real listeners from its configuration, all on 127.0.0.1, free ports.
 
-    ``tls``: a TlsOptions for the ``tls`` and ``wss`` listeners (None: plain tcp and ws only).
-    All listeners bind 127.0.0.1 on free ports; ``ports`` maps listener name to port.
+    ``listeners``: ListenerConfig keyword dicts (``name`` required, ``port`` defaults to 0).
+    Without it: ``tcp`` and ``ws``, plus ``tls`` and ``wss`` when ``tls`` (a dict of the
+    listener TLS keys: certfile, keyfile, cafile, ...) is given. ``policy`` (optional)
+    replaces the per-listener policies. ``ports`` maps listener name to bound port.
     """
 
-    def __init__(self, *, policy: Any = None, tls: Any = None, **config: Any) -> None:
+    def __init__(
+        self,
+        *,
+        policy: Any = None,
+        tls: dict | None = None,
+        listeners: list[dict] | None = None,
+        **config: Any,
+    ) -> None:
+        if listeners is None:
+            listeners = [{"name": "tcp", "kind": "tcp"}, {"name": "ws", "kind": "ws"}]
+            if tls is not None:
+                listeners += [
+                    {"name": "tls", "kind": "tls", **tls},
+                    {"name": "wss", "kind": "wss", **tls},
+                ]
+        self.listeners = [{"host": "127.0.0.1", "port": 0, **lc} for lc in listeners]
         self.policy = policy
-        self.tls = tls
         self.config = config
         self.ports: dict[str, int] = {}
         self.broker: Any = None
-        self._servers: list[asyncio.AbstractServer] = []
 
     async def start(self) -> RunningBroker:
         from broker import Broker, BrokerConfig
-        from broker.transports.tls import server_context
-        from broker.transports.websocket import start_websocket_server
 
-        settings = {"host": "127.0.0.1", "port": 0, "sys_interval": 0, **self.config}
-        self.broker = broker = Broker(BrokerConfig(policy=self.policy, **settings))
-        await broker.start()
-        self.ports["tcp"] = broker.port
-        ws = await start_websocket_server(lambda: broker.protocol_factory("ws"), "127.0.0.1", 0)
-        self._add("ws", ws)
-        if self.tls is not None:
-            context = server_context(self.tls)
-            loop = asyncio.get_running_loop()
-            tls = await loop.create_server(
-                lambda: CertCnProtocol(broker.protocol_factory("tls")), "127.0.0.1", 0,
-                ssl=context,
-            )
-            self._add("tls", tls)
-            wss = await start_websocket_server(
-                lambda: CertCnProtocol(broker.protocol_factory("wss")), "127.0.0.1", 0,
-                ssl_context=context,
-            )
-            self._add("wss", wss)
+        settings = {"sys_interval": 0, **self.config}
+        self.broker = Broker(
+            BrokerConfig(policy=self.policy, listeners=self.listeners, **settings)
+        )
+        await self.broker.start()
+        self.ports = dict(self.broker.ports)
         return self
 
-    def _add(self, name: str, server: asyncio.AbstractServer) -> None:
-        self._servers.append(server)
-        self.ports[name] = server.sockets[0].getsockname()[1]
-
     async def stop(self) -> None:
-        for server in self._servers:
-            server.close()
         await self.broker.stop()
-        for server in self._servers:
-            await server.wait_closed()

@@ -14,7 +14,6 @@ import pytest
 
 from broker.auth.passwords import PasswordFile
 from broker.auth.policy import FilePolicy
-from broker.transports.tls import TlsOptions
 
 from .harness import Client
 
@@ -47,6 +46,11 @@ def policy(tmp_path: Path) -> FilePolicy:
         allow_anonymous=True,
         use_identity_as_username=True,
     )
+
+
+def server_tls(pki, **extra) -> dict:
+    """TLS keys of a listener serving the test CA's server certificate."""
+    return {"certfile": str(pki.server_cert), "keyfile": str(pki.server_key), **extra}
 
 
 def connected(port: int, **kw) -> Client:
@@ -136,8 +140,7 @@ needs_mosquitto_pub = pytest.mark.skipif(
 
 @needs_mosquitto_pub
 def test_tls_with_mosquitto_pub(broker_thread, policy, pki) -> None:
-    options = TlsOptions(certfile=pki.server_cert, keyfile=pki.server_key)
-    running = broker_thread(policy=policy, tls=options)
+    running = broker_thread(policy=policy, tls=server_tls(pki))
     alice = connected(running.ports["tcp"], username="alice", password="wonder")
     try:
         assert alice.subscribe("home/#", qos=1) == [1]
@@ -153,11 +156,9 @@ def test_tls_with_mosquitto_pub(broker_thread, policy, pki) -> None:
 
 @needs_mosquitto_pub
 def test_client_certificate_cn_is_the_username(broker_thread, policy, pki) -> None:
-    options = TlsOptions(
-        certfile=pki.server_cert, keyfile=pki.server_key, cafile=pki.ca_cert,
-        require_certificate=True, use_identity_as_username=True,
-    )
-    running = broker_thread(policy=policy, tls=options)
+    tls = server_tls(pki, cafile=str(pki.ca_cert), require_certificate=True,
+                     use_identity_as_username=True)
+    running = broker_thread(policy=policy, tls=tls)
     cert, key = pki.client("sensor-1")
     alice = connected(running.ports["tcp"], username="alice", password="wonder")
     try:
@@ -176,8 +177,7 @@ def test_client_certificate_cn_is_the_username(broker_thread, policy, pki) -> No
 
 @pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5])
 def test_paho_over_wss(broker_thread, policy, pki, protocol: int) -> None:
-    options = TlsOptions(certfile=pki.server_cert, keyfile=pki.server_key)
-    wss = broker_thread(policy=policy, tls=options).ports["wss"]
+    wss = broker_thread(policy=policy, tls=server_tls(pki)).ports["wss"]
     kw = {"transport": "websockets", "protocol": protocol, "tls": {"ca_certs": str(pki.ca_cert)}}
     sub = connected(wss, username="alice", password="wonder", **kw)
     pub = connected(wss, username="alice", password="wonder", **kw)
