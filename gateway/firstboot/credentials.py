@@ -31,20 +31,27 @@ class UserUpdate:
     generated: dict[str, str]
 
 
-def sync_users(users: Iterable[MqttUser], passwd: Path, known_generated: dict[str, str]) -> UserUpdate:
+def sync_users(
+    users: Iterable[MqttUser], passwd: Path, known_generated: dict[str, str], managed: set[str]
+) -> UserUpdate:
     """Bring the password file in line with ``users``.
 
     A user without a password keeps the hash it already has (its password was generated on an
     earlier boot), otherwise gets a new one. A given password is rehashed only when it no
     longer matches, so an unchanged boot file rewrites nothing (the SD card is spared).
-    Users no longer listed are removed. ``known_generated`` are the passwords the credentials
-    file lists from earlier boots; those still in use stay listed.
+    ``managed`` are the users an earlier boot took from the boot file: those no longer listed
+    are removed; users added by hand (``gateway passwd add``) stay. ``known_generated`` are
+    the passwords the credentials file lists from earlier boots; those still in use stay listed.
     """
     try:
         current = PasswordFile.load(passwd) if passwd.exists() else PasswordFile()
     except PasswordFileError:
         current = PasswordFile()  # unreadable: rebuilt from the boot file below
-    result = PasswordFile()
+    users = list(users)
+    listed = {user.username for user in users}
+    result = PasswordFile(
+        {name: entry for name, entry in current.entries.items() if name not in listed | managed}
+    )
     generated: dict[str, str] = {}
     changed = False
     for user in users:

@@ -26,6 +26,8 @@ ERROR_FILE = "gateway-error.txt"
 CREDENTIALS_FILE = "gateway-credentials.txt"
 ETC_CONFIG = "etc/sensor-gateway/gateway.toml"
 PASSWD = "etc/sensor-gateway/passwd"
+# Which users came from the boot file, so that only those are removed when they leave it.
+MANAGED_USERS = "var/lib/sensor-gateway-firstboot/users"
 def run(boot: Path, host: Host) -> bool:
     """Apply ``boot``/gateway.toml to ``host``; False when the file was rejected (the error
     file then says why, and nothing but the once-only steps changed)."""
@@ -53,10 +55,13 @@ def run(boot: Path, host: Host) -> bool:
         log.info("%d SSH key(s) for root", len(system.ssh_authorized_keys))
 
     credentials = boot / CREDENTIALS_FILE
-    update = sync_users(system.users, host.path(PASSWD), read_credentials(credentials))
+    managed_path = host.path(MANAGED_USERS)
+    managed = set(managed_path.read_text().split()) if managed_path.exists() else set()
+    update = sync_users(system.users, host.path(PASSWD), read_credentials(credentials), managed)
     if update.passwd_text is not None:
         write_if_changed(host.path(PASSWD), update.passwd_text, mode=0o640, group=SERVICE_GROUP)
-        log.info("MQTT users: %s", ", ".join(u.username for u in system.users))
+        log.info("MQTT users from %s: %s", BOOT_FILE, ", ".join(u.username for u in system.users))
+    write_if_changed(managed_path, "".join(f"{u.username}\n" for u in system.users), mode=0o600)
     if update.generated:
         port = mqtt_port(config.gateway["broker"])
         # Never logged: this file on the boot partition is the one place the password shows.

@@ -28,7 +28,7 @@ WPA_UNIT = "wpa_supplicant@wlan0.service"
 WPA_WANTS = "etc/systemd/system/sys-subsystem-net-devices-wlan0.device.wants"
 WPA_CONF = "etc/wpa_supplicant/wpa_supplicant-wlan0.conf"
 SSH_KEYS = "etc/ssh/gateway_authorized_keys/root"
-GROWN_FLAG = "var/lib/sensor-gateway/root-grown"
+GROWN_FLAG = "var/lib/sensor-gateway-firstboot/root-grown"
 
 
 @dataclass

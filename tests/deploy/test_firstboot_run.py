@@ -181,3 +181,13 @@ def test_port_setting_moves_the_default_listener(boot: Path, host: Host) -> None
     etc = tomllib.loads(host.path(ETC_CONFIG).read_text())
     assert etc["broker"]["listeners"][0]["port"] == 1999
     assert "port: 1999" in (boot / CREDENTIALS_FILE).read_text()
+
+
+def test_users_added_by_hand_survive_the_next_boot(boot: Path, host: Host) -> None:
+    (boot / "gateway.toml").write_text(CONFIG)
+    assert run(boot, host)
+    users = PasswordFile.load(host.path(PASSWD))
+    users.set_password("alice", "by-hand-password")  # what `gateway passwd add` does
+    users.save(host.path(PASSWD))
+    assert run(boot, host)
+    assert PasswordFile.load(host.path(PASSWD)).verify("alice", "by-hand-password")
