@@ -103,7 +103,7 @@ class Broker:
             await self.persistence.drain()  # acknowledgements written below must be durable
         for conn in list(self.engine.connections):
             transport = conn.shell
-            conn.close()
+            conn.disconnect(0x8B, "server shutting down")
             if transport is not None:
                 self._flush_one(conn)
                 transport.close()  # type: ignore[attr-defined]
