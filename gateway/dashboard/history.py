@@ -82,6 +82,7 @@ class HistoryStore:
         self.clock = clock
         self._pending: list[tuple[int, str, float]] = []  # (t_ms, topic, value)
         self._ids: dict[str, int] = {}
+        self._last_ms: dict[str, int] = {}
         self._db: sqlite3.Connection | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
         self._timer: asyncio.Task[None] | None = None
@@ -142,6 +143,12 @@ class HistoryStore:
         if not math.isfinite(value):
             return
         t_ms = int(round((self.clock() if at is None else at) * 1000))
+        # (t, series) is the key: two samples of one topic in the same millisecond would
+        # overwrite each other, so a later one moves on by a millisecond.
+        last = self._last_ms.get(topic)
+        if last is not None and t_ms <= last:
+            t_ms = last + 1
+        self._last_ms[topic] = t_ms
         self._pending.append((t_ms, topic, float(value)))
         if len(self._pending) > self.max_pending:
             # A flood (or a stuck disk) must not grow memory without bound: keep the newest.
