@@ -7,6 +7,7 @@ afterwards so a running broker reads the change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -33,6 +34,13 @@ _ITERATIONS = click.option(
     show_default=True,
     help="PBKDF2 rounds: more is slower to guess and slower to check.",
 )
+
+
+def _password_args(func: Callable[..., None]) -> Callable[..., None]:
+    """PASSWORD_FILE USERNAME [--password] [--iterations]: what add and change take."""
+    for decorate in (_ITERATIONS, _PASSWORD, _USER, _FILE):
+        func = decorate(func)
+    return func
 
 
 def _load(path: Path, *, must_exist: bool) -> PasswordFile:
@@ -74,10 +82,7 @@ def passwd_command() -> None:
 
 
 @passwd_command.command("add")
-@_FILE
-@_USER
-@_PASSWORD
-@_ITERATIONS
+@_password_args
 def add(password_file: Path, username: str, password: str | None, iterations: int) -> None:
     """Add USERNAME (creates PASSWORD_FILE when missing)."""
     _set(password_file, username, password, iterations, new=True)
@@ -85,10 +90,7 @@ def add(password_file: Path, username: str, password: str | None, iterations: in
 
 
 @passwd_command.command("change")
-@_FILE
-@_USER
-@_PASSWORD
-@_ITERATIONS
+@_password_args
 def change(password_file: Path, username: str, password: str | None, iterations: int) -> None:
     """Set a new password for an existing USERNAME."""
     _set(password_file, username, password, iterations, new=False)
