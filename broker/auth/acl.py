@@ -87,13 +87,30 @@ class Rule:
         return "/".join(out)
 
 
+@dataclass(frozen=True)
+class ClientRules:
+    """The filters that apply to one client, by what they do (patterns substituted)."""
+
+    deny: tuple[str, ...]
+    read: tuple[str, ...]
+    write: tuple[str, ...]
+
+
+_CACHE_LIMIT = 4096  # clients whose compiled rules are kept; more than a house has
+
+
 @dataclass
 class Acl:
-    """A parsed ACL file."""
+    """A parsed ACL file. Treated as immutable once parsed: a reload builds a new one."""
 
     anonymous: list[Rule] = field(default_factory=list)
     users: dict[str, list[Rule]] = field(default_factory=dict)
     patterns: list[Rule] = field(default_factory=list)
+    # Rules per (username, client id), compiled on first use: every delivery asks can_read,
+    # and re-substituting the patterns each time would dominate its cost.
+    _compiled: dict[tuple[str | None, str], ClientRules] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     # -- parsing -----------------------------------------------------------------------
 
@@ -140,12 +157,29 @@ class Acl:
                 out.append((rule.access, text))
         return out
 
+    def client_rules(self, username: str | None, client_id: str) -> ClientRules:
+        """This client's rules grouped by access, cached."""
+        key = (username, client_id)
+        rules = self._compiled.get(key)
+        if rules is None:
+            found = self.rules_for(username, client_id)
+            rules = ClientRules(
+                deny=tuple(f for a, f in found if a is Access.DENY),
+                read=tuple(f for a, f in found if a & Access.READ),
+                write=tuple(f for a, f in found if a & Access.WRITE),
+            )
+            if len(self._compiled) >= _CACHE_LIMIT:
+                self._compiled.clear()  # client ids churn; start over rather than grow
+            self._compiled[key] = rules
+        return rules
+
     def allows(self, username: str | None, client_id: str, topic: str, want: Access) -> bool:
         """May this client read (``Access.READ``) or write (``Access.WRITE``) ``topic``?"""
-        rules = self.rules_for(username, client_id)
-        if any(a is Access.DENY and topic_matches(f, topic) for a, f in rules):
+        rules = self.client_rules(username, client_id)
+        if any(topic_matches(f, topic) for f in rules.deny):
             return False
-        return any(a & want and topic_matches(f, topic) for a, f in rules)
+        grants = rules.read if want is Access.READ else rules.write
+        return any(topic_matches(f, topic) for f in grants)
 
     def can_read(self, username: str | None, client_id: str, topic: str) -> bool:
         """May this client receive messages published on ``topic``?"""
@@ -165,10 +199,10 @@ class Acl:
         except ValueError:
             return False
         sub = split_filter(topic_filter)
-        rules = [(a, split_filter(f)) for a, f in self.rules_for(username, client_id)]
-        if any(a is Access.DENY and covers(lv, sub) for a, lv in rules):
+        rules = self.client_rules(username, client_id)
+        if any(covers(split_filter(f), sub) for f in rules.deny):
             return False
-        return any(a & Access.READ and overlaps(lv, sub) for a, lv in rules)
+        return any(overlaps(split_filter(f), sub) for f in rules.read)
 
 
 def _parse_rule(rest: str, *, is_pattern: bool, where: str) -> Rule:

@@ -183,3 +183,12 @@ def test_readme_acl_example_means_what_it_says() -> None:
     assert acl.can_read("alice", "c", "$SYS/broker/uptime")
     assert acl.can_write("anyone", "node-7", "nodes/node-7/temperature")
     assert not acl.can_write("anyone", "node-7", "nodes/node-8/temperature")
+
+
+def test_compiled_rules_are_cached_and_bounded(acl: Acl) -> None:
+    first = acl.client_rules("alice", "a")
+    assert acl.client_rules("alice", "a") is first
+    assert first.deny == () and "cmd/+/set" in first.write and "cmd/+/set" not in first.read
+    for i in range(5000):  # client ids churn (auto-assigned ids, reconnect loops)
+        assert acl.can_write(None, f"node-{i}", f"nodes/node-{i}/status")
+    assert len(acl._compiled) <= 4096
