@@ -100,10 +100,14 @@ def mqttjs() -> Callable[..., dict]:
         if done.returncode != 0:
             pytest.skip(f"could not install MQTT.js: {done.stderr[-500:]}")
 
-    def run(url: str, version: int, topic: str, *credentials: str) -> dict:
+    def run(url: str, version: int, topic: str, *credentials: str, ca: Path | None = None) -> dict:
+        """``ca``: a CA certificate node should trust (for wss:// to the test CA)."""
+        import os
+
+        env = dict(os.environ, NODE_EXTRA_CA_CERTS=str(ca)) if ca else None
         done = subprocess.run(
             ["node", str(JS_DIR / "roundtrip.js"), url, str(version), topic, *credentials],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=120, env=env,
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])

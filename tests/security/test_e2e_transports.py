@@ -213,3 +213,14 @@ def test_wrong_passwords_slow_down_over_the_network(broker_thread, tmp_path: Pat
     assert backoff.wait_remaining("127.0.0.1") > 500
     backoff.record_success("127.0.0.1")  # (the wait passing, without waiting 10 minutes)
     assert attempt("wonder") == 0
+
+
+def test_mqttjs_over_wss(broker_thread, policy, pki, mqttjs) -> None:
+    wss = broker_thread(policy=policy, tls=server_tls(pki)).ports["wss"]
+    ok = mqttjs(f"wss://127.0.0.1:{wss}/mqtt", 5, "home/wss-js", "alice", "wonder", ca=pki.ca_cert)
+    assert ok == {
+        "connack": 0, "granted": [1], "topic": "home/wss-js", "received": "hello from MQTT.js"
+    }
+    # without trusting the CA, MQTT.js refuses the server's certificate
+    untrusted = mqttjs(f"wss://127.0.0.1:{wss}/mqtt", 5, "home/wss-js", "alice", "wonder")
+    assert "error" in untrusted
