@@ -1,0 +1,114 @@
+"""What the dashboard makes of broker messages: discovery configs (both spellings),
+availability, node status, values without discovery, names without the room."""
+
+from __future__ import annotations
+
+import json
+
+from gateway.dashboard.catalog import Catalog
+from gateway.dashboard.discovery import parse_config
+from gateway.dashboard.health import BrokerHealth
+
+
+def feed(catalog: Catalog, topic: str, payload: object, retained: bool = True) -> list[str]:
+    data = payload if isinstance(payload, bytes) else (
+        json.dumps(payload) if isinstance(payload, dict) else str(payload)).encode()
+    return catalog.handle(topic, data, retained)
+
+
+def test_abbreviated_config_with_base_topic() -> None:
+    config = parse_config("homeassistant/switch/node/pump/config", json.dumps({
+        "~": "home/garden/pump", "name": "Garden pump", "stat_t": "~", "cmd_t": "~/set",
+        "avty": [{"t": "home/garden/node/status"}], "pl_on": "1", "pl_off": "0",
+        "dev": {"name": "Garden node", "sa": "Garden"}}).encode())
+    assert config is not None
+    assert (config.state_topic, config.command_topic) == ("home/garden/pump",
+                                                          "home/garden/pump/set")
+    assert config.availability == (("home/garden/node/status", "online", "offline"),)
+    assert (config.payload_on, config.payload_off, config.area) == ("1", "0", "Garden")
+
+
+def test_unusable_configs_are_ignored() -> None:
+    for topic, payload in (
+        ("homeassistant/sensor/x/y/config", b"{not json"),
+        ("homeassistant/sensor/x/y/config", b"[1, 2]"),
+        ("homeassistant/sensor/x/y/config", json.dumps({"name": "no state topic"}).encode()),
+        ("homeassistant/camera/x/y/config", json.dumps({"state_topic": "a/b"}).encode()),
+        ("homeassistant/sensor/x/y/other", json.dumps({"state_topic": "a/b"}).encode()),
+        ("homeassistant/sensor/x/y/config", b"\xff\xfe"),
+    ):
+        assert parse_config(topic, payload) is None, payload
+
+
+def test_discovery_availability_all_and_removal() -> None:
+    catalog = Catalog(clock=lambda: 100.0)
+    feed(catalog, "home/living_room/temperature", "21.4")
+    feed(catalog, "homeassistant/sensor/gw/living_room_temperature/config", {
+        "name": "Living room temperature", "state_topic": "home/living_room/temperature",
+        "unit_of_measurement": "°C", "suggested_area": "Living room",
+        "availability": [{"topic": "home/gw/status"},
+                         {"topic": "home/living_room/temperature/availability"}],
+        "availability_mode": "all"})
+    entity = catalog.entities["home/living_room/temperature"]
+    view = catalog.entity_json(entity)
+    assert (view["name"], view["room_title"], view["unit"]) == ("Temperature", "Living room",
+                                                                "°C")
+    assert view["online"] is None and view["updated"] is None  # nothing said, retained
+    feed(catalog, "home/gw/status", "online")
+    feed(catalog, "home/living_room/temperature/availability", "online")
+    assert catalog.online(entity) is True
+    changed = feed(catalog, "home/living_room/temperature/availability", "offline")
+    assert changed == ["home/living_room/temperature"] and catalog.online(entity) is False
+    assert feed(catalog, "home/living_room/temperature", "21.6", retained=False)
+    assert entity.updated == 100.0 and entity.number() == 21.6
+    # The availability topic is no value of its own, and commands are not states.
+    feed(catalog, "home/hall/light/set", "ON", retained=False)
+    assert set(catalog.entities) == {"home/living_room/temperature"}
+    assert feed(catalog, "homeassistant/sensor/gw/living_room_temperature/config", b"") == [
+        "home/living_room/temperature"]
+    assert catalog.entities == {}
+
+
+def test_values_without_discovery_and_node_status() -> None:
+    catalog = Catalog()
+    feed(catalog, "home/attic/temperature", "17.2")
+    feed(catalog, "home/attic/window", "ON")
+    feed(catalog, "home/attic/espnode/status", "online")
+    feed(catalog, "home/gw/status", "offline")
+    feed(catalog, "home/attic/temperature/availability", "offline")
+    kinds = {t: e.kind for t, e in catalog.entities.items()}
+    assert kinds == {"home/attic/temperature": "sensor", "home/attic/window": "binary_sensor"}
+    assert catalog.entities["home/attic/window"].number() == 1.0
+    assert catalog.online(catalog.entities["home/attic/temperature"]) is False
+    assert catalog.nodes() == {"home/attic/espnode/status": True, "home/gw/status": False}
+    assert catalog.command_topic("home/attic/window") is None  # not a switch
+
+
+def test_sorted_by_room_then_kind_then_name() -> None:
+    catalog = Catalog()
+    for topic, value in (("home/hall/light", "OFF"), ("home/hall/door", "OFF"),
+                         ("home/hall/temperature", "20"), ("home/attic/humidity", "50")):
+        feed(catalog, topic, value)
+    feed(catalog, "homeassistant/switch/gw/hall_light/config", {
+        "name": "Hall light", "state_topic": "home/hall/light",
+        "command_topic": "home/hall/light/set"})
+    order = [e["topic"] for e in catalog.snapshot()]
+    assert order == ["home/attic/humidity", "home/hall/temperature", "home/hall/door",
+                     "home/hall/light"]
+    assert catalog.command_topic("home/hall/light") == "home/hall/light/set"
+    assert catalog.payload_for("home/hall/light", True) == "ON"
+
+
+def test_message_rates_from_sys_counters() -> None:
+    now = [0.0]
+    health = BrokerHealth(clock=lambda: now[0])
+    health.handle("$SYS/broker/messages/received", b"100")
+    health.handle("$SYS/broker/uptime", b"42 seconds")
+    assert health.as_json()["received_per_s"] is None  # one sample is no rate
+    now[0] = 10.0
+    health.handle("$SYS/broker/messages/received", b"350")
+    view = health.as_json()
+    assert view["received_per_s"] == 25.0 and view["broker_uptime"] == 42.0
+    now[0] = 20.0
+    health.handle("$SYS/broker/messages/received", b"5")  # broker restarted: no negative
+    assert health.as_json()["received_per_s"] is None

@@ -1,0 +1,124 @@
+"""The history store: batched writes, raw samples for a day, minute averages for a week,
+on a fake clock so days pass in milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from gateway.dashboard.history import DAY, WEEK, HistoryStore
+
+T0 = 1_800_000_000.0  # a fixed "now", on a whole hour
+TOPIC = "home/kitchen/temperature"
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def store_at(path: Path, clock: Clock, **options: float) -> HistoryStore:
+    return HistoryStore(path / "history.sqlite3", clock=clock, flush_interval=3600,
+                        **options)
+
+
+def rows(path: Path, table: str) -> int:
+    with sqlite3.connect(path / "history.sqlite3") as db:
+        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_samples_are_written_in_batches_not_one_by_one(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = store_at(tmp_path, clock)
+        await store.start()
+        for i in range(100):
+            clock.now = T0 + i
+            store.add(TOPIC, 20 + i / 100)
+        assert store.commits == 0 and rows(tmp_path, "raw") == 0  # nothing on disk yet
+        points = await store.query(TOPIC, DAY)  # ...but already plotted from memory
+        assert sum(1 for _ in points) >= 1 and points[-1].max == 20.99
+        await store.flush()
+        assert store.commits == 1 and rows(tmp_path, "raw") == 100
+        await store.stop()
+
+    asyncio.run(scenario())
+
+
+def test_day_is_raw_week_is_minute_averages_older_is_gone(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = Clock(T0 - 8 * DAY)
+        store = store_at(tmp_path, clock, compact_interval=3600)
+        await store.start()
+        # Eight days of a reading every 20 s: 10 at even minutes, 20 at odd ones... plus
+        # one outlier per hour, so minute min/max are checked too.
+        while clock.now < T0:
+            minute = int(clock.now // 60)
+            value = 10.0 if minute % 2 == 0 else 20.0
+            if int(clock.now) % 3600 == 0:
+                value = 100.0
+            store.add(TOPIC, value)
+            clock.now += 20
+            if int(clock.now) % 3600 == 0:
+                await store.flush()  # hourly: writes and compacts
+        await store.flush()
+        assert rows(tmp_path, "minute") <= WEEK / 60 + 61
+        raw = rows(tmp_path, "raw")
+        assert DAY / 20 <= raw <= (DAY + 3600) / 20 + 1  # one day (+ up to an hour) of raw
+        day = await store.query(TOPIC, DAY, points=24)
+        week = await store.query(TOPIC, WEEK, points=7 * 24)
+        # Hour buckets over a day: 89 tens, 90 twenties and one 100 each hour.
+        assert 23 <= len(day) <= 25
+        for p in day[1:-1]:
+            assert p.min == 10.0 and p.max == 100.0
+            assert abs(p.avg - (89 * 10 + 90 * 20 + 100) / 180) < 0.01
+        # The week comes from minute averages (weighted by count), the same answer.
+        assert 7 * 24 - 1 <= len(week) <= 7 * 24 + 1
+        for p in week[1:-1]:
+            assert p.min == 10.0 and p.max == 100.0
+            assert abs(p.avg - (89 * 10 + 90 * 20 + 100) / 180) < 0.01
+        with sqlite3.connect(tmp_path / "history.sqlite3") as db:
+            oldest_minute, = db.execute("SELECT min(t) FROM minute").fetchone()
+            oldest_raw, = db.execute("SELECT min(t) FROM raw").fetchone()
+        assert oldest_minute >= (T0 - WEEK - 3600) * 1000  # the eighth day is gone
+        assert oldest_raw >= (T0 - DAY - 3600) * 1000
+        await store.stop()
+
+    asyncio.run(scenario())
+
+
+def test_history_survives_a_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = store_at(tmp_path, clock)
+        await store.start()
+        store.add(TOPIC, 21.5)
+        clock.now += 30
+        store.add("home/hall/door", 1.0)
+        await store.stop()  # writes what is buffered
+
+        clock.now += 600
+        again = store_at(tmp_path, clock)
+        await again.start()
+        assert await again.last_samples() == {TOPIC: (T0, 21.5),
+                                               "home/hall/door": (T0 + 30, 1.0)}
+        assert [p.avg for p in await again.query(TOPIC, DAY)] == [21.5]
+        await again.stop()
+
+    asyncio.run(scenario())
+
+
+def test_non_numbers_and_floods_do_not_grow_the_buffer(tmp_path: Path) -> None:
+    store = store_at(tmp_path, Clock(), max_pending=100)
+    store.add(TOPIC, float("nan"))
+    store.add(TOPIC, float("inf"))
+    for i in range(1000):
+        store.add(TOPIC, float(i))
+    assert len(store._pending) == 100
+    assert store._pending[-1][2] == 999.0  # the newest are kept
+    # Same millisecond twice: the second moves on, nothing overwritten.
+    assert len({t for t, _, _ in store._pending}) == 100
