@@ -40,6 +40,15 @@ class AllowAll:
     restricts_publish = False
     restricts_read = False
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that overrides a check must have it called: without this, it would
+        # inherit "cannot fail" and the engine would silently skip its can_publish/can_read.
+        if "restricts_publish" not in cls.__dict__:
+            cls.restricts_publish = cls.can_publish is not AllowAll.can_publish
+        if "restricts_read" not in cls.__dict__:
+            cls.restricts_read = cls.can_read is not AllowAll.can_read
+
     def authenticate(
         self, client: ClientInfo, username: str | None, password: bytes | None
     ) -> bool:
