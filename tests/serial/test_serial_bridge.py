@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from ptycable import PtyCable, wait_until
 from serial_fakes import CONNACK, CONNECT, PINGREQ, RecordingBroker, ScriptedNode
 
 from gateway.serial import SerialBridge, find_ports
 from gateway.serial.framing import Frame, FrameType
+
+
+@pytest.fixture
+def cable(tmp_path: Path) -> Iterator[PtyCable]:
+    cable = PtyCable(tmp_path / "node0")
+    yield cable
+    cable.close()
+
+
+@contextlib.asynccontextmanager
+async def running(broker: RecordingBroker, **options: Any) -> AsyncIterator[SerialBridge]:
+    """A started SerialBridge that rescans quickly; stopped on the way out."""
+    options.setdefault("rescan_interval", 0.1)
+    bridge = SerialBridge(broker, **options)
+    await bridge.start()
+    try:
+        yield bridge
+    finally:
+        await bridge.stop()
 
 
 async def connect_node(cable: PtyCable, node: ScriptedNode) -> None:
@@ -30,16 +53,13 @@ def run(coro) -> None:
     asyncio.run(asyncio.wait_for(coro, 120))
 
 
-def test_configured_port_carries_a_connection(tmp_path: Path) -> None:
-    cable = PtyCable(tmp_path / "node0")
+def test_configured_port_carries_a_connection(cable: PtyCable) -> None:
     broker = RecordingBroker()
+    node = ScriptedNode()
 
-    async def scenario() -> None:
-        bridge = SerialBridge(broker, ports=[str(cable.path)], autodetect=False, rescan_interval=0.1)
-        await bridge.start()
-        try:
+    async def scenario() -> SerialBridge:
+        async with running(broker, ports=[str(cable.path)], autodetect=False) as bridge:
             assert bridge.open_ports == [str(cable.path)]
-            node = ScriptedNode()
             await connect_node(cable, node)
             proto = broker.protocols[0]
             assert bytes(proto.data) == CONNECT
@@ -47,31 +67,24 @@ def test_configured_port_carries_a_connection(tmp_path: Path) -> None:
             assert proto.transport.get_extra_info("peername") == f"serial:{cable.path}"
             await cable.write(node.data_frame(PINGREQ))
             await wait_until(lambda: bytes(proto.data).endswith(PINGREQ), what="PINGREQ")
-        finally:
-            await bridge.stop()
-        # stop() tells the node and ends the connection.
-        node.receive(cable.read())
-        assert node.frames[-1] == Frame(FrameType.CLOSE, b"")
-        assert proto.lost == [None]
-        counters = bridge.counters()[str(cable.path)]
-        assert counters.connections == 1
-        assert counters.frames_in == 3
-        assert counters.port_opens == 1
+        return bridge
 
-    try:
-        run(scenario())
-    finally:
-        cable.close()
+    bridge = asyncio.run(asyncio.wait_for(scenario(), 120))
+    # stop() tells the node and ends the connection.
+    node.receive(cable.read())
+    assert node.frames[-1] == Frame(FrameType.CLOSE, b"")
+    assert broker.protocols[0].lost == [None]
+    counters = bridge.counters()[str(cable.path)]
+    assert counters.connections == 1
+    assert counters.frames_in == 3
+    assert counters.port_opens == 1
 
 
-def test_hot_plug_loses_and_regains_the_node(tmp_path: Path) -> None:
-    cable = PtyCable(tmp_path / "node0")
+def test_hot_plug_loses_and_regains_the_node(cable: PtyCable) -> None:
     broker = RecordingBroker()
 
     async def scenario() -> None:
-        bridge = SerialBridge(broker, ports=[str(cable.path)], autodetect=False, rescan_interval=0.1)
-        await bridge.start()
-        try:
+        async with running(broker, ports=[str(cable.path)], autodetect=False) as bridge:
             await connect_node(cable, ScriptedNode())
             first = broker.protocols[0]
             cable.unplug()
@@ -86,13 +99,8 @@ def test_hot_plug_loses_and_regains_the_node(tmp_path: Path) -> None:
             counters = bridge.counters()[str(cable.path)]
             assert counters.port_losses == 1
             assert counters.port_opens == 2
-        finally:
-            await bridge.stop()
 
-    try:
-        run(scenario())
-    finally:
-        cable.close()
+    run(scenario())
 
 
 def test_autodetect_several_nodes_at_once(tmp_path: Path) -> None:
@@ -100,11 +108,7 @@ def test_autodetect_several_nodes_at_once(tmp_path: Path) -> None:
     broker = RecordingBroker()
 
     async def scenario() -> None:
-        bridge = SerialBridge(
-            broker, patterns=[str(tmp_path / "ttyUSB*")], rescan_interval=0.1
-        )
-        await bridge.start()
-        try:
+        async with running(broker, patterns=[str(tmp_path / "ttyUSB*")]) as bridge:
             assert sorted(bridge.open_ports) == sorted(str(c.path) for c in cables)
             nodes = [ScriptedNode() for _ in cables]
             await asyncio.gather(*(connect_node(c, n) for c, n in zip(cables, nodes, strict=True)))
@@ -117,25 +121,20 @@ def test_autodetect_several_nodes_at_once(tmp_path: Path) -> None:
             cables.append(late)
             await wait_until(lambda: str(late.path) in bridge.open_ports, what="late node")
             await connect_node(late, ScriptedNode())
-        finally:
-            await bridge.stop()
 
     try:
         run(scenario())
     finally:
-        for cable in cables:
-            cable.close()
+        for c in cables:
+            c.close()
 
 
-def test_garbage_wrong_baud_and_flood_never_crash(tmp_path: Path) -> None:
-    cable = PtyCable(tmp_path / "node0")
+def test_garbage_wrong_baud_and_flood_never_crash(cable: PtyCable) -> None:
     broker = RecordingBroker()
     rng = random.Random(8)
 
     async def scenario() -> None:
-        bridge = SerialBridge(broker, ports=[str(cable.path)], autodetect=False, rescan_interval=0.1)
-        await bridge.start()
-        try:
+        async with running(broker, ports=[str(cable.path)], autodetect=False) as bridge:
             link = bridge.link(str(cable.path))
             # Line noise and a wrong baud rate look alike: random bytes, some zeros.
             for _ in range(20):
@@ -155,13 +154,8 @@ def test_garbage_wrong_baud_and_flood_never_crash(tmp_path: Path) -> None:
             # Through all that, the port stayed open and a real node still gets in.
             await connect_node(cable, ScriptedNode())
             assert bridge.open_ports == [str(cable.path)]
-        finally:
-            await bridge.stop()
 
-    try:
-        run(scenario())
-    finally:
-        cable.close()
+    run(scenario())
 
 
 def test_missing_and_unopenable_ports_are_retried(tmp_path: Path) -> None:
@@ -169,24 +163,21 @@ def test_missing_and_unopenable_ports_are_retried(tmp_path: Path) -> None:
     path = tmp_path / "later"
     not_a_tty = tmp_path / "plainfile"
     not_a_tty.write_text("not a serial port")
+    cables: list[PtyCable] = []
 
     async def scenario() -> None:
-        bridge = SerialBridge(
-            broker, ports=[str(path), str(not_a_tty)], autodetect=False, rescan_interval=0.1
-        )
-        await bridge.start()
-        cable = None
-        try:
+        ports = [str(path), str(not_a_tty)]
+        async with running(broker, ports=ports, autodetect=False) as bridge:
             assert bridge.open_ports == []
-            cable = PtyCable(path)
+            cables.append(PtyCable(path))
             await wait_until(lambda: bridge.open_ports == [str(path)], what="late port")
-            await connect_node(cable, ScriptedNode())
-        finally:
-            await bridge.stop()
-            if cable:
-                cable.close()
+            await connect_node(cables[0], ScriptedNode())
 
-    run(scenario())
+    try:
+        run(scenario())
+    finally:
+        for c in cables:
+            c.close()
 
 
 def test_find_ports_dedupes_names_and_honours_exclude(tmp_path: Path) -> None:
@@ -203,5 +194,5 @@ def test_find_ports_dedupes_names_and_honours_exclude(tmp_path: Path) -> None:
         # Excluding the device excludes all its names.
         assert find_ports(patterns, exclude=[os.path.realpath(cables[0].path)]) == found[1:]
     finally:
-        for cable in cables:
-            cable.close()
+        for c in cables:
+            c.close()

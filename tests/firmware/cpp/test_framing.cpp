@@ -5,18 +5,9 @@
 
 #include "check.h"
 #include "gwlink.h"
-
-typedef std::vector<uint8_t> Bytes;
+#include "wire.h"
 
 namespace {
-
-struct VectorSink {
-  Bytes out;
-  size_t write(const uint8_t* data, size_t n) {
-    out.insert(out.end(), data, data + n);
-    return n;
-  }
-};
 
 Bytes encode(const Bytes& in) {
   VectorSink sink;
@@ -51,15 +42,7 @@ uint32_t next_random() {
   return rng;
 }
 
-// Encodes a frame of `type` around `body` into wire bytes.
-Bytes frame(uint8_t type, const Bytes& body) {
-  Bytes scratch(1 + body.size() + 2);
-  scratch[0] = type;
-  for (size_t i = 0; i < body.size(); ++i) scratch[1 + i] = body[i];
-  VectorSink sink;
-  gwlink::write_frame(sink, scratch.data(), body.size());
-  return sink.out;
-}
+Bytes frame(uint8_t type, const Bytes& body) { return wire_frame(type, body); }
 
 struct Seen {
   std::vector<Bytes> frames;

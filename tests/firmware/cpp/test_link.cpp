@@ -7,8 +7,7 @@
 #include "../../../firmware/host/arduino_client.h"
 #include "check.h"
 #include "gwlink.h"
-
-typedef std::vector<uint8_t> Bytes;
+#include "wire.h"
 
 namespace {
 
@@ -31,14 +30,6 @@ struct FakeUart {
   void flush() { ++flushes; }
 };
 
-struct VectorSink {
-  Bytes out;
-  size_t write(const uint8_t* data, size_t n) {
-    out.insert(out.end(), data, data + n);
-    return n;
-  }
-};
-
 struct Frame {
   uint8_t type;
   Bytes body;
@@ -55,14 +46,7 @@ struct FakeGateway {
   bool accept_opens = true;
   int accept_nonce_offset = 0;
 
-  void send(uint8_t type, const Bytes& body) {
-    Bytes scratch(1 + body.size() + 2);
-    scratch[0] = type;
-    for (size_t i = 0; i < body.size(); ++i) scratch[1 + i] = body[i];
-    VectorSink sink;
-    gwlink::write_frame(sink, scratch.data(), body.size());
-    uart->incoming.insert(uart->incoming.end(), sink.out.begin(), sink.out.end());
-  }
+  void send(uint8_t type, const Bytes& body) { send_raw(wire_frame(type, body)); }
 
   void send_raw(const Bytes& raw) { uart->incoming.insert(uart->incoming.end(), raw.begin(), raw.end()); }
 
