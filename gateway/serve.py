@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,9 +50,11 @@ def data_dir_for(config: Config, override: str | None) -> Path:
 
 
 async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = None,
-              hardware: Hardware | None = None) -> None:
+              hardware: Hardware | None = None,
+              on_ready: Callable[[], None] | None = None) -> None:
     """Run until ``stop`` is set or SIGINT/SIGTERM arrives (signals only when on the main
-    thread). ``hardware`` replaces the detected hardware (tests pass a MockFactory)."""
+    thread). ``hardware`` replaces the detected hardware (tests pass a MockFactory);
+    ``on_ready`` is called once the broker, the bus and every driver are running."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,6 +78,8 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
             else f"embedded broker on {options.host or config.broker.get('host')}:{broker.port}"
         log.info("gateway running: %d sensors, %s%s", len(config.sensors), where,
                  " (simulated hardware)" if hardware.simulated else "")
+        if on_ready is not None:
+            on_ready()
         await stop.wait()
     finally:
         log.info("stopping")

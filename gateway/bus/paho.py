@@ -62,13 +62,14 @@ class PahoBus(Bus):
         self.client.connect_async(self.url.host, self.url.port, self.keepalive)
         self.client.loop_start()
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            await self.wait_connected(timeout)
         except TimeoutError:
             log.warning("broker %s not reachable yet; retrying in the background", self.url)
 
     async def wait_connected(self, timeout: float) -> None:
-        """Wait until the bus is connected (again)."""
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        """Wait until the bus is connected (again); TimeoutError after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
 
     async def stop(self) -> None:
         if self.connected:

@@ -19,6 +19,9 @@ EVENTS = {
     "contact": ((60.0, 240.0), 20.0),
     "binary": ((60.0, 240.0), 10.0),
 }
+#: kinds whose resting state is the flipped idle level: a door is mostly shut, which
+#: pulls its pulled-up line low
+START_FLIPPED = {"contact"}
 
 
 async def simulate_inputs(pin_factory: object, sensors: list[SensorConfig],
@@ -37,6 +40,8 @@ async def simulate_inputs(pin_factory: object, sensors: list[SensorConfig],
 async def _events(pin_factory: object, sensor: SensorConfig, rng: random.Random) -> None:
     (low, high), hold = EVENTS[sensor.driver]
     pin = pin_factory.pin(sensor.pin)  # type: ignore[attr-defined]
+    if sensor.driver in START_FLIPPED:
+        _flip(pin)
     while True:
         await asyncio.sleep(rng.uniform(low, high))
         log.debug("simulating %s on GPIO %s", sensor.driver, sensor.pin)

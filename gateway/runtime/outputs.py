@@ -68,7 +68,8 @@ class OutputRunner:
 
         subscription = self.bus.subscribe(self.publisher.topics.state, on_state)
         try:
-            return await asyncio.wait_for(found, RESTORE_WAIT)
+            async with asyncio.timeout(RESTORE_WAIT):
+                return await found
         except TimeoutError:
             log.info("%s: no retained state to restore; starting off",
                      self.publisher.topics.state)

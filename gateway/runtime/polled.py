@@ -122,7 +122,10 @@ class PolledRunner:
         # A read that outlives its timeout still finishes; fetch its outcome so asyncio
         # does not report an exception nobody retrieved.
         wrapped.add_done_callback(lambda f: f.cancelled() or f.exception())
-        return await asyncio.wait_for(asyncio.shield(wrapped), self.settings.read_timeout)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation that
+        # arrives as the read completes, and the poll loop would then never stop.
+        async with asyncio.timeout(self.settings.read_timeout):
+            return await asyncio.shield(wrapped)
 
     def _accept(self, values: dict[str, Value]) -> None:
         self.failures = 0

@@ -258,8 +258,6 @@ class RunningGateway:
         assert self._ready.wait(TIMEOUT), "gateway did not start"
         if self.error is not None:
             raise self.error
-        if self.port is not None:
-            wait_listening(self.port)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -271,10 +269,10 @@ class RunningGateway:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            self._ready.set()
             await run(self.config, RunOptions(broker_url=self.broker_url, host="127.0.0.1",
                                               port=self.port, data_dir=str(self.data_dir)),
-                      self._stop, hardware=self.hardware)  # type: ignore[arg-type]
+                      self._stop, hardware=self.hardware,  # type: ignore[arg-type]
+                      on_ready=self._ready.set)
 
         try:
             asyncio.run(main())

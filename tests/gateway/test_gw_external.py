@@ -1,0 +1,141 @@
+"""The drivers against an external broker (Debian's mosquitto) through paho-mqtt: state
+re-published after a broker restart, the last will, restore at boot, retained commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from gw_helpers import TIMEOUT, Recorder, RunningGateway, ScriptedDht, publish_once
+
+from gateway.hardware import Hardware
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = '''
+[[room.kitchen]]
+driver = "dht22"
+pin = 4
+interval = 2
+retry_delay = 0
+
+[[room.hall]]
+driver = "relay"
+name = "light"
+pin = 23
+boot_state = "{boot}"
+'''
+
+
+def hardware(factory) -> Hardware:  # noqa: ANN001
+    return Hardware(simulated=True, pin_factory=factory,
+                    dht_factory=lambda kind, pin: ScriptedDht([(21.5, 44.0)]))
+
+
+def test_gateway_republishes_state_after_a_broker_restart(tmp_path, pin_factory,  # noqa: ANN001
+                                                          mosquitto) -> None:  # noqa: ANN001
+    url = f"mqtt://127.0.0.1:{mosquitto.port}"
+    with RunningGateway(CONFIG.format(boot="off"), tmp_path, hardware(pin_factory),
+                        broker_url=url):
+        rec = Recorder(mosquitto.port, "#")
+        try:
+            rec.wait_for("home/gateway/status", "online", retained=True)
+            rec.wait_for("home/kitchen/temperature", "21.5")
+            publish_once(mosquitto.port, "home/hall/light/set", "ON")
+            rec.wait_for("home/hall/light", "ON")
+        finally:
+            rec.close()
+
+        mosquitto.stop()                 # no persistence: every retained message is gone
+        mosquitto.start()
+        after = Recorder(mosquitto.port, "#")
+        try:
+            after.wait_for("home/gateway/status", "online", timeout=TIMEOUT * 2)
+            after.wait_for("home/hall/light", "ON")
+            after.wait_for("home/kitchen/humidity/availability", "online")
+            after.wait_for("homeassistant/switch/gateway/hall_light/config")
+            after.wait_for("home/kitchen/temperature", "21.5")
+        finally:
+            after.close()
+        # and a late subscriber finds them retained
+        late = Recorder(mosquitto.port, "home/hall/light")
+        try:
+            late.wait_for("home/hall/light", "ON", retained=True)
+        finally:
+            late.close()
+
+
+def test_restore_boot_state_and_retained_commands_ignored(tmp_path, pin_factory,  # noqa: ANN001
+                                                          mosquitto) -> None:  # noqa: ANN001
+    url = f"mqtt://127.0.0.1:{mosquitto.port}"
+    # someone left a retained command behind: it must not switch the relay at boot
+    publish_once(mosquitto.port, "home/hall/light/set", "ON", retain=True)
+    with RunningGateway(CONFIG.format(boot="off"), tmp_path, hardware(pin_factory),
+                        broker_url=url):
+        rec = Recorder(mosquitto.port, "home/hall/#")
+        try:
+            rec.wait_for("home/hall/light", "OFF", retained=True)
+            assert pin_factory.pin(23).state is False
+            publish_once(mosquitto.port, "home/hall/light/set", "ON")
+            rec.wait_for("home/hall/light", "ON")
+        finally:
+            rec.close()
+        commands = Recorder(mosquitto.port, "home/hall/light/set")
+        try:
+            # the stale retained command was cleared from the broker
+            assert commands.find("home/hall/light/set", retained=True) is None
+        finally:
+            commands.close()
+    pin_factory.reset()
+    with RunningGateway(CONFIG.format(boot="restore"), tmp_path, hardware(pin_factory),
+                        broker_url=url):
+        rec = Recorder(mosquitto.port, "home/hall/light")
+        try:
+            rec.wait_for("home/hall/light", "ON", retained=True)
+            assert pin_factory.pin(23).state is True
+        finally:
+            rec.close()
+
+
+def run_gateway_process(config: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(config),
+                             "--hardware", "simulated", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def test_last_will_and_clean_stop_set_the_status(tmp_path, mosquitto) -> None:  # noqa: ANN001
+    config = tmp_path / "gw.toml"
+    config.write_text(CONFIG.format(boot="off"))
+    url = f"mqtt://127.0.0.1:{mosquitto.port}"
+    rec = Recorder(mosquitto.port, "home/gateway/status")
+    try:
+        proc = run_gateway_process(config, "--broker", url, "--data-dir", str(tmp_path))
+        try:
+            rec.wait_for("home/gateway/status", "online")
+            rec.clear()
+            proc.kill()                  # no goodbye: the broker publishes the will
+            proc.wait(TIMEOUT)
+            rec.wait_for("home/gateway/status", "offline")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        rec.clear()
+        proc = run_gateway_process(config, "--broker", url, "--data-dir", str(tmp_path))
+        try:
+            rec.wait_for("home/gateway/status", "online")
+            rec.clear()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(TIMEOUT) == 0, proc.stderr.read().decode() if proc.stderr else ""
+            rec.wait_for("home/gateway/status", "offline")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    finally:
+        rec.close()
