@@ -59,6 +59,9 @@ class GroupCommit:
         self._writer_tid = self._executor.submit(threading.get_native_id).result()
         self._busy: asyncio.Future | None = None
         self._waiting: list[Connection] = []
+        #: when_durable callbacks for the changes not yet taken, and for the batch in flight.
+        self._next_callbacks: list[Callable[[], None]] = []
+        self._busy_callbacks: list[Callable[[], None]] = []
         self._kick_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._failed = False
@@ -91,6 +94,15 @@ class GroupCommit:
             else:
                 held.append((conn, b""))
         self._start(self.journal.take(), held)
+
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once every change journaled so far is committed."""
+        if not self.hold_output or (self._busy is None and not self.journal.pending):
+            callback()
+        elif self.journal.pending:
+            self._next_callbacks.append(callback)
+        else:
+            self._busy_callbacks.append(callback)
 
     async def drain(self) -> None:
         """Commit everything journaled so far and release all held output."""
@@ -138,6 +150,7 @@ class GroupCommit:
             self._start(self.journal.take(), [])
 
     def _start(self, batch: Batch, held: list[_Held]) -> None:
+        self._busy_callbacks, self._next_callbacks = self._next_callbacks, []
         busy = self._busy = self.loop.run_in_executor(self._executor, self.db.apply, batch)
         busy.add_done_callback(partial(self._done, held))
 
@@ -163,6 +176,9 @@ class GroupCommit:
                 # Nothing newer to hold back: let the shell close it or resume reading.
                 # (Newer output woke the connection again; it is flushed after a later commit.)
                 write(conn)
+        callbacks, self._busy_callbacks = self._busy_callbacks, []
+        for callback in callbacks:
+            callback()
         if self.hold_output:
             waiting, self._waiting = self._waiting, []
             self.flush(waiting)

@@ -73,6 +73,10 @@ class Persistence:
         """The shell's per-turn flush: output goes out once the changes before it are durable."""
         self.commit.flush(dirty)
 
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the changes made so far are on disk (at once in low-wear)."""
+        self.commit.when_durable(callback)
+
     async def drain(self) -> None:
         """Commit everything so far and write all held output."""
         await self.commit.drain()
