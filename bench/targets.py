@@ -33,8 +33,8 @@ def _throughput(key: str, duration: bool = False) -> Check:
         return 1 / value if duration and value > 0 else value
 
     def check(ours: str, medians: Medians, complete: Complete) -> bool | None:
-        if ours not in complete:
-            return None
+        if key not in complete.get(ours, {}):
+            return None  # not measured (broker or workload not run)
         mine = speed(ours, medians)
         if math.isnan(mine) or not complete[ours].get(key, False):
             return False
