@@ -1,0 +1,84 @@
+"""The click CLI: every option documented, pub and sub against a real broker, URLs."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+from gw_helpers import Recorder
+
+from gateway.cli import main
+from gateway.mqtt_url import BrokerURL, parse_broker_url
+
+
+def test_every_command_and_option_is_documented() -> None:
+    ctx = click.Context(main)
+    names = set(main.list_commands(ctx))
+    assert {"run", "check", "sub", "pub", "broker"} <= names
+    for name in names:
+        command = main.get_command(ctx, name)
+        assert command is not None and command.help, f"{name} has no help"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.opts} has no help"
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0, result.output
+
+
+def test_run_help_lists_the_overrides() -> None:
+    result = CliRunner().invoke(main, ["run", "--help"])
+    for option in ("--config", "--broker", "--port", "--host", "--data-dir", "--hardware"):
+        assert option in result.output
+
+
+def test_pub_then_sub_a_retained_message(mosquitto) -> None:  # noqa: ANN001
+    url = f"mqtt://127.0.0.1:{mosquitto.port}"
+    runner = CliRunner()
+    rec = Recorder(mosquitto.port, "home/#")
+    try:
+        result = runner.invoke(main, ["pub", "home/hall/light/set", "ON", "--broker", url])
+        assert result.exit_code == 0, result.output
+        rec.wait_for("home/hall/light/set", "ON", retained=False)
+        result = runner.invoke(main, ["pub", "home/kitchen/temperature", "21.4", "--retain",
+                                      "--broker", url])
+        assert result.exit_code == 0, result.output
+    finally:
+        rec.close()
+    result = runner.invoke(main, ["sub", "home/#", "--broker", url, "--count", "1",
+                                  "--timeout", "20", "-r"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "home/kitchen/temperature 21.4 (retained)"
+
+
+def test_pub_to_a_closed_port_fails_cleanly() -> None:
+    from gw_helpers import free_port
+
+    result = CliRunner().invoke(main, ["pub", "a/b", "1", "--broker",
+                                       f"mqtt://127.0.0.1:{free_port()}"])
+    assert result.exit_code == 1
+    assert "cannot connect" in result.output
+
+
+def test_run_rejects_a_bad_config_before_starting(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "bad.toml"
+    path.write_text('[[room.a]]\ndriver = "relay"\n')
+    result = CliRunner().invoke(main, ["run", "--config", str(path)])
+    assert result.exit_code == 1
+    assert "missing key 'pin'" in result.output
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("mqtt://broker.lan", BrokerURL("broker.lan", 1883)),
+    ("broker.lan:1884", BrokerURL("broker.lan", 1884)),
+    ("mqtts://u:p%40ss@host", BrokerURL("host", 8883, tls=True, username="u",
+                                         password="p@ss")),
+])
+def test_broker_urls(text: str, expected: BrokerURL) -> None:
+    assert parse_broker_url(text) == expected
+
+
+@pytest.mark.parametrize("text", ["http://host", "mqtt://", "mqtt://host:99999",
+                                  "mqtt://host/path"])
+def test_bad_broker_urls(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_broker_url(text)

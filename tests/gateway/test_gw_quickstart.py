@@ -1,0 +1,68 @@
+"""The quick-start command, `gateway run --config gateway/example.toml`, as a user runs it
+(plus a free port, loopback only, and a scratch data directory), checked with paho."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gw_helpers import TIMEOUT, Recorder, free_port, publish_once, wait_listening
+
+from gateway.hardware import is_raspberry_pi
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def gateway_command() -> list[str]:
+    """The installed `gateway` script next to this Python (a venv), else `python -m`."""
+    script = Path(sys.executable).parent / "gateway"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway"]
+
+
+@pytest.mark.skipif(is_raspberry_pi(), reason="would drive the real pins of this Pi")
+def test_quick_start_runs_with_simulated_hardware(tmp_path: Path) -> None:
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    log = (tmp_path / "gateway.log").open("wb")
+    proc = subprocess.Popen(
+        [*gateway_command(), "run", "--config", "gateway/example.toml", "--port", str(port),
+         "--host", "127.0.0.1", "--data-dir", str(tmp_path / "state")],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(port)
+        rec = Recorder(port, "#")
+        try:
+            rec.wait_for("home/gateway/status", "online", retained=True)
+            temperature = float(rec.wait_for("home/living_room/temperature").payload)
+            humidity = float(rec.wait_for("home/living_room/humidity").payload)
+            assert 10.0 < temperature < 30.0 and 20.0 < humidity < 80.0
+            rec.wait_for("home/living_room/temperature/availability", "online")
+            rec.wait_for("home/hall/doorbell", "OFF")
+            rec.wait_for("home/hall/light", "OFF")
+            config = json.loads(rec.wait_for(
+                "homeassistant/sensor/gateway/living_room_temperature/config").payload)
+            assert config["state_topic"] == "home/living_room/temperature"
+            rec.wait_for("homeassistant/switch/gateway/hall_light/config")
+
+            publish_once(port, "home/hall/light/set", "ON")
+            rec.wait_for("home/hall/light", "ON")
+        finally:
+            rec.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    output = (tmp_path / "gateway.log").read_text()
+    assert "simulated" in output
+    assert "Traceback" not in output
+    # discovery was recorded, so a later run can remove what leaves the config
+    record = json.loads((tmp_path / "state" / "discovery.json").read_text())
+    assert "homeassistant/switch/gateway/hall_light/config" in record["topics"]
