@@ -10,14 +10,14 @@
 from broker.auth.acl import Acl, AclFileError
 from broker.auth.backoff import LoginBackoff
 from broker.auth.passwords import PasswordFile, PasswordFileError
-from broker.auth.policy import FilePolicy, install_sighup_reload
+from broker.auth.policy import FilePolicy, ListenerPolicies
 
 __all__ = [
     "Acl",
     "AclFileError",
     "FilePolicy",
+    "ListenerPolicies",
     "LoginBackoff",
     "PasswordFile",
     "PasswordFileError",
-    "install_sighup_reload",
 ]

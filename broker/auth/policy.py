@@ -1,7 +1,7 @@
 """The broker's ``Policy`` (docs/contracts.md) built from a password file and an ACL file.
 
 One :class:`FilePolicy` serves one listener. Both files are read at construction and again on
-:meth:`FilePolicy.reload` (SIGHUP, see :func:`install_sighup_reload`); a reload that fails to
+:meth:`FilePolicy.reload` (``Broker.reload``, on SIGHUP); a reload that fails to
 parse keeps the previous files in force and logs why, so a typo never locks everybody out
 or lets everybody in. Connected clients stay connected: later checks use the new rules.
 
@@ -19,11 +19,8 @@ Rules, as in Mosquitto:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import signal
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from broker.auth.acl import Acl
@@ -173,19 +170,3 @@ class ListenerPolicies:
         ]
         return all(results)
 
-
-def install_sighup_reload(
-    loop: asyncio.AbstractEventLoop, reloaders: list[Callable[[], object]]
-) -> None:
-    """Call every function in ``reloaders`` on SIGHUP (e.g. ``[policy.reload, ...]``).
-
-    The list is read at signal time, so listeners added later can append to it. Only one
-    SIGHUP handler exists per loop; whoever owns the process calls this once.
-    """
-
-    def on_hup() -> None:
-        log.info("SIGHUP: reloading security files")
-        for reload in list(reloaders):
-            reload()
-
-    loop.add_signal_handler(signal.SIGHUP, on_hup)

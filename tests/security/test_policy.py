@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +9,7 @@ import pytest
 
 from broker.auth.backoff import LoginBackoff
 from broker.auth.passwords import PasswordFile
-from broker.auth.policy import FilePolicy, install_sighup_reload
+from broker.auth.policy import FilePolicy
 
 
 @dataclass
@@ -120,30 +117,6 @@ def test_bad_files_stop_startup(tmp_path: Path) -> None:
         FilePolicy(acl_file=bad)
     with pytest.raises(OSError):
         FilePolicy(password_file=tmp_path / "missing")
-
-
-def test_sighup_reloads(files) -> None:
-    pw, acl = files
-    policy = FilePolicy(password_file=pw, acl_file=acl)
-
-    async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        reloaded = asyncio.Event()
-
-        def reload() -> None:
-            policy.reload()
-            reloaded.set()
-
-        install_sighup_reload(loop, [reload])
-        try:
-            acl.write_text("user alice\n")
-            os.kill(os.getpid(), signal.SIGHUP)
-            await asyncio.wait_for(reloaded.wait(), 30)
-        finally:
-            loop.remove_signal_handler(signal.SIGHUP)
-
-    asyncio.run(scenario())
-    assert not policy.can_read(Client(username="alice"), "home/x")
 
 
 def test_listener_policies(files) -> None:

@@ -1,4 +1,8 @@
-"""SIGHUP reloads the password and ACL files without dropping connected clients."""
+"""SIGHUP reloads the password and ACL files without dropping connected clients.
+
+The broker is configured the way the gateway configures it (a listener with password_file
+and acl_file) and SIGHUP calls ``Broker.reload``, as `gateway broker` installs it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import signal
 from pathlib import Path
 
 from broker.auth.passwords import PasswordFile
-from broker.auth.policy import FilePolicy, install_sighup_reload
 
 from .harness import Client, RunningBroker
 
@@ -20,15 +23,20 @@ def test_sighup_reload_keeps_clients(tmp_path: Path) -> None:
     users.save(tmp_path / "passwd")
     acl = tmp_path / "acl"
     acl.write_text("user alice\ntopic home/#\nuser bob\ntopic read home/#\n")
-    policy = FilePolicy(password_file=tmp_path / "passwd", acl_file=acl)
+    listener = {
+        "name": "lan", "kind": "tcp", "allow_anonymous": False,
+        "password_file": str(tmp_path / "passwd"), "acl_file": str(acl),
+    }
 
     async def scenario() -> None:
         # The broker runs on this (main) thread's loop: signal handlers need the main thread.
         loop = asyncio.get_running_loop()
-        running = await RunningBroker(policy=policy).start()
+        running = await RunningBroker(listeners=[listener]).start()
         reloads: asyncio.Queue[bool] = asyncio.Queue()
-        install_sighup_reload(loop, [lambda: reloads.put_nowait(policy.reload())])
-        port = running.ports["tcp"]
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: reloads.put_nowait(running.broker.reload())
+        )
+        port = running.ports["lan"]
         run = asyncio.to_thread
         alice = Client(port, username="alice", password="wonder")
         bob = Client(port, username="bob", password="builder")
