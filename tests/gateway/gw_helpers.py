@@ -181,6 +181,12 @@ class Recorder:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def publish_once(port: int, topic: str, payload: str | bytes, retain: bool = False) -> None:
     """Publish with QoS 1 from a short-lived paho client and wait for the ack."""

@@ -34,16 +34,13 @@ def test_run_help_lists_the_overrides() -> None:
 def test_pub_then_sub_a_retained_message(mosquitto) -> None:  # noqa: ANN001
     url = f"mqtt://127.0.0.1:{mosquitto.port}"
     runner = CliRunner()
-    rec = Recorder(mosquitto.port, "home/#")
-    try:
+    with Recorder(mosquitto.port, "home/#") as rec:
         result = runner.invoke(main, ["pub", "home/hall/light/set", "ON", "--broker", url])
         assert result.exit_code == 0, result.output
         rec.wait_for("home/hall/light/set", "ON", retained=False)
         result = runner.invoke(main, ["pub", "home/kitchen/temperature", "21.4", "--retain",
                                       "--broker", url])
         assert result.exit_code == 0, result.output
-    finally:
-        rec.close()
     result = runner.invoke(main, ["sub", "home/#", "--broker", url, "--count", "1",
                                   "--timeout", "20", "-r"])
     assert result.exit_code == 0, result.output

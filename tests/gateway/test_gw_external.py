@@ -3,10 +3,12 @@ re-published after a broker restart, the last will, restore at boot, retained co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from gw_helpers import TIMEOUT, Recorder, RunningGateway, ScriptedDht, publish_once
@@ -40,32 +42,23 @@ def test_gateway_republishes_state_after_a_broker_restart(tmp_path, pin_factory,
     url = f"mqtt://127.0.0.1:{mosquitto.port}"
     with RunningGateway(CONFIG.format(boot="off"), tmp_path, hardware(pin_factory),
                         broker_url=url):
-        rec = Recorder(mosquitto.port, "#")
-        try:
+        with Recorder(mosquitto.port, "#") as rec:
             rec.wait_for("home/gateway/status", "online", retained=True)
             rec.wait_for("home/kitchen/temperature", "21.5")
             publish_once(mosquitto.port, "home/hall/light/set", "ON")
             rec.wait_for("home/hall/light", "ON")
-        finally:
-            rec.close()
 
         mosquitto.stop()                 # no persistence: every retained message is gone
         mosquitto.start()
-        after = Recorder(mosquitto.port, "#")
-        try:
+        with Recorder(mosquitto.port, "#") as after:
             after.wait_for("home/gateway/status", "online", timeout=TIMEOUT * 2)
             after.wait_for("home/hall/light", "ON")
             after.wait_for("home/kitchen/humidity/availability", "online")
             after.wait_for("homeassistant/switch/gateway/hall_light/config")
             after.wait_for("home/kitchen/temperature", "21.5")
-        finally:
-            after.close()
         # and a late subscriber finds them retained
-        late = Recorder(mosquitto.port, "home/hall/light")
-        try:
+        with Recorder(mosquitto.port, "home/hall/light") as late:
             late.wait_for("home/hall/light", "ON", retained=True)
-        finally:
-            late.close()
 
 
 def test_restore_boot_state_and_retained_commands_ignored(tmp_path, pin_factory,  # noqa: ANN001
@@ -75,67 +68,53 @@ def test_restore_boot_state_and_retained_commands_ignored(tmp_path, pin_factory,
     publish_once(mosquitto.port, "home/hall/light/set", "ON", retain=True)
     with RunningGateway(CONFIG.format(boot="off"), tmp_path, hardware(pin_factory),
                         broker_url=url):
-        rec = Recorder(mosquitto.port, "home/hall/#")
-        try:
+        with Recorder(mosquitto.port, "home/hall/#") as rec:
             rec.wait_for("home/hall/light", "OFF", retained=True)
             assert pin_factory.pin(23).state is False
             publish_once(mosquitto.port, "home/hall/light/set", "ON")
             rec.wait_for("home/hall/light", "ON")
-        finally:
-            rec.close()
-        commands = Recorder(mosquitto.port, "home/hall/light/set")
-        try:
+        with Recorder(mosquitto.port, "home/hall/light/set") as commands:
             # the stale retained command was cleared from the broker
             assert commands.find("home/hall/light/set", retained=True) is None
-        finally:
-            commands.close()
     pin_factory.reset()
     with RunningGateway(CONFIG.format(boot="restore"), tmp_path, hardware(pin_factory),
                         broker_url=url):
-        rec = Recorder(mosquitto.port, "home/hall/light")
-        try:
+        with Recorder(mosquitto.port, "home/hall/light") as rec:
             rec.wait_for("home/hall/light", "ON", retained=True)
             assert pin_factory.pin(23).state is True
-        finally:
-            rec.close()
 
 
-def run_gateway_process(config: Path, *args: str) -> subprocess.Popen[bytes]:
+@contextlib.contextmanager
+def gateway_process(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`gateway run ARGS` as a subprocess; killed on the way out if still running."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(config),
-                             "--hardware", "simulated", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--hardware",
+                             "simulated", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_last_will_and_clean_stop_set_the_status(tmp_path, mosquitto) -> None:  # noqa: ANN001
     config = tmp_path / "gw.toml"
     config.write_text(CONFIG.format(boot="off"))
-    url = f"mqtt://127.0.0.1:{mosquitto.port}"
-    rec = Recorder(mosquitto.port, "home/gateway/status")
-    try:
-        proc = run_gateway_process(config, "--broker", url, "--data-dir", str(tmp_path))
-        try:
+    args = ("--config", str(config), "--broker", f"mqtt://127.0.0.1:{mosquitto.port}",
+            "--data-dir", str(tmp_path))
+    with Recorder(mosquitto.port, "home/gateway/status") as rec:
+        with gateway_process(*args) as proc:
             rec.wait_for("home/gateway/status", "online")
             rec.clear()
             proc.kill()                  # no goodbye: the broker publishes the will
             proc.wait(TIMEOUT)
             rec.wait_for("home/gateway/status", "offline")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         rec.clear()
-        proc = run_gateway_process(config, "--broker", url, "--data-dir", str(tmp_path))
-        try:
+        with gateway_process(*args) as proc:
             rec.wait_for("home/gateway/status", "online")
             rec.clear()
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(TIMEOUT) == 0, proc.stderr.read().decode() if proc.stderr else ""
+            assert proc.wait(TIMEOUT) == 0
             rec.wait_for("home/gateway/status", "offline")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    finally:
-        rec.close()

@@ -55,8 +55,7 @@ def wait_until(predicate, timeout: float = TIMEOUT) -> None:  # noqa: ANN001
 
 def test_button_pressed_reaches_a_paho_subscriber(tmp_path, pin_factory) -> None:  # noqa: ANN001
     with RunningGateway(INPUTS, tmp_path, hardware(pin_factory)) as gw:
-        rec = Recorder(gw.port, "home/#")
-        try:
+        with Recorder(gw.port, "home/#") as rec:
             rec.wait_for("home/hall/doorbell", "OFF", retained=True)
             pin = pin_factory.pin(17)
             pin.drive_low()                        # pressed: pulled-up button to ground
@@ -64,19 +63,13 @@ def test_button_pressed_reaches_a_paho_subscriber(tmp_path, pin_factory) -> None
             pin.drive_high()
             rec.clear()
             rec.wait_for("home/hall/doorbell", "OFF")
-        finally:
-            rec.close()
-        late = Recorder(gw.port, "home/hall/doorbell")
-        try:
+        with Recorder(gw.port, "home/hall/doorbell") as late:
             late.wait_for("home/hall/doorbell", "OFF", retained=True)
-        finally:
-            late.close()
 
 
 def test_contact_open_is_on_and_motion_is_debounced(tmp_path, pin_factory) -> None:  # noqa: ANN001
     with RunningGateway(INPUTS, tmp_path, hardware(pin_factory)) as gw:
-        rec = Recorder(gw.port, "home/hall/#")
-        try:
+        with Recorder(gw.port, "home/hall/#") as rec:
             # Nothing pulls the line low: the reed switch is open, so is the door.
             rec.wait_for("home/hall/front_door", "ON", retained=True)
             rec.wait_for("home/hall/motion", "OFF", retained=True)
@@ -92,14 +85,11 @@ def test_contact_open_is_on_and_motion_is_debounced(tmp_path, pin_factory) -> No
             time.sleep(0.6)                        # twice the debounce: nothing else comes
             values = [m.payload for m in rec.messages if m.topic == "home/hall/motion"]
             assert values == [b"OFF", b"ON"]
-        finally:
-            rec.close()
 
 
 def test_relay_switched_from_a_paho_client(tmp_path, pin_factory) -> None:  # noqa: ANN001
     with RunningGateway(RELAYS, tmp_path, hardware(pin_factory)) as gw:
-        rec = Recorder(gw.port, "home/#")
-        try:
+        with Recorder(gw.port, "home/#") as rec:
             rec.wait_for("home/hall/light", "OFF", retained=True)    # boot state: off
             # boot_state = "on" with an active-low board: pin low, state ON
             rec.wait_for("home/garage/relay", "ON", retained=True)
@@ -118,10 +108,5 @@ def test_relay_switched_from_a_paho_client(tmp_path, pin_factory) -> None:  # no
             publish_once(gw.port, "home/hall/light/set", "dim please")
             rec.wait_for("home/hall/light", "ON")                    # echoed, unchanged
             assert pin.state is True
-        finally:
-            rec.close()
-        check = Recorder(gw.port, "home/hall/light")
-        try:
+        with Recorder(gw.port, "home/hall/light") as check:
             check.wait_for("home/hall/light", "ON", retained=True)
-        finally:
-            check.close()

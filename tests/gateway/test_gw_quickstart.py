@@ -35,8 +35,7 @@ def test_quick_start_runs_with_simulated_hardware(tmp_path: Path) -> None:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_listening(port)
-        rec = Recorder(port, "#")
-        try:
+        with Recorder(port, "#") as rec:
             rec.wait_for("home/gateway/status", "online", retained=True)
             temperature = float(rec.wait_for("home/living_room/temperature").payload)
             humidity = float(rec.wait_for("home/living_room/humidity").payload)
@@ -51,8 +50,6 @@ def test_quick_start_runs_with_simulated_hardware(tmp_path: Path) -> None:
 
             publish_once(port, "home/hall/light/set", "ON")
             rec.wait_for("home/hall/light", "ON")
-        finally:
-            rec.close()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(TIMEOUT) == 0
     finally:
