@@ -104,7 +104,9 @@ ensure_user() {
 
 install_venv() {
   local venv="$DESTDIR$VENV_DIR"
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  # System site-packages: Raspberry Pi OS's own GPIO libraries (lgpio on the Pi 5) stay
+  # visible to gpiozero inside the venv.
+  [ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
   if [ -n "$WHEELHOUSE" ]; then
     "$venv/bin/pip" install -q --no-index --find-links "$WHEELHOUSE" --upgrade sensor-gateway
   else
@@ -115,7 +117,8 @@ install_venv() {
 
 # render TEMPLATE: the unit with this install's paths.
 render() {
-  sed -e "s|@VENV@|$VENV_DIR|g" -e "s|@CONFIG@|$CONFIG|g" -e "s|@BOOT@|$BOOT_DIR|g" "$1"
+  sed -e "s|@VENV@|$VENV_DIR|g" -e "s|@CONFIG@|$CONFIG|g" -e "s|@ETC@|$ETC_DIR|g" \
+    -e "s|@BOOT@|$BOOT_DIR|g" "$1"
 }
 
 # put SRC DEST MODE: install a file when its content differs; prints what changed.
@@ -147,13 +150,30 @@ do_install() {
   if [ ! -e "$DESTDIR$CONFIG" ]; then
     [ -f "$CONFIG_SRC" ] || { echo "no config to start from: $CONFIG_SRC" >&2; exit 1; }
     install -m 0640 "$CONFIG_SRC" "$DESTDIR$CONFIG"
+    if ! grep -q '^\[\[broker\.listeners\]\]' "$CONFIG_SRC"; then
+      # Clients on the network must log in: a listener that checks the password file.
+      cat >> "$DESTDIR$CONFIG" <<LISTENER
+
+# Added by deploy/install.sh: MQTT on every address, for the users in $ETC_DIR/passwd
+# (add one with: sudo $VENV_DIR/bin/gateway passwd add $ETC_DIR/passwd NAME).
+[[broker.listeners]]
+kind = "tcp"
+host = "0.0.0.0"
+port = 1883
+password_file = "$ETC_DIR/passwd"
+LISTENER
+    fi
     say "wrote $CONFIG (edit it, then: systemctl restart sensor-gateway)"
   fi
+  # An empty password file, so a listener that names it starts (and refuses everyone but
+  # loopback clients) until users are added.
+  [ -e "$DESTDIR$ETC_DIR/passwd" ] || install -m 0640 /dev/null "$DESTDIR$ETC_DIR/passwd"
+
   # The service user reads the config (it may hold the broker's settings); others may not.
   # Numeric gid from the target's own group file, which may not be this system's.
   local gid
   gid="$(grep "^$USER_NAME:" "$DESTDIR/etc/group" 2>/dev/null | cut -d: -f3 || true)"
-  [ -n "$gid" ] && chgrp "$gid" "$DESTDIR$CONFIG"
+  [ -n "$gid" ] && chgrp "$gid" "$DESTDIR$CONFIG" "$DESTDIR$ETC_DIR/passwd"
 
   if live_systemd; then systemctl daemon-reload; fi
   systemctl_ enable --quiet "${UNITS[@]}"

@@ -11,6 +11,7 @@ the sensors are simulated (no GPIO in QEMU) through the gateway's own driver cod
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import socket
@@ -49,12 +50,14 @@ def fat(image: Path) -> str:
 
 
 def prepare(image: Path, work: Path, boot_config: Path) -> tuple[Path, Path, Path]:
-    """A copy of the image with a bigger disk (first boot grows the root) and the test
-    gateway.toml on its boot partition; returns (disk, kernel, initrd)."""
+    """A copy of the image on a bigger disk (first boot grows the root; a power of two, as
+    QEMU's SD card wants) with the test gateway.toml on its boot partition; returns
+    (disk, kernel, initrd)."""
     work.mkdir(parents=True, exist_ok=True)
     disk = work / "disk.img"
     subprocess.run(["cp", "--sparse=always", str(image), str(disk)], check=True)
-    subprocess.run(["truncate", "-s", "+512M", str(disk)], check=True)
+    size = 1 << (image.stat().st_size + 256 * 2**20).bit_length()
+    os.truncate(disk, size)
     subprocess.run(["mcopy", "-o", "-i", fat(disk), str(boot_config), "::gateway.toml"], check=True)
     listing = subprocess.run(["mdir", "-b", "-i", fat(disk), "::"], check=True, text=True,
                              capture_output=True).stdout
@@ -83,18 +86,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_qemu(disk: Path, kernel: Path, initrd: Path, port: int, serial_log: Path) -> subprocess.Popen[bytes]:
-    """QEMU virt, 2 cores, MQTT forwarded to 127.0.0.1:port only."""
+def start_qemu(machine: str, disk: Path, kernel: Path, initrd: Path, port: int,
+               serial_log: Path) -> subprocess.Popen[bytes]:
+    """QEMU with MQTT forwarded to 127.0.0.1:port only. ``virt``: virtio disk and network,
+    2 cores. ``raspi3b``: the Pi 3's SoC with the image as its SD card and a USB network
+    adapter (the Pi 3's own Ethernet hangs off USB too); closer to the real board, slower."""
+    net = f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:1883"
+    append = "root=LABEL=RASPIROOT rw rootwait console=ttyAMA0 net.ifnames=0"
+    if machine == "virt":
+        board = [
+            "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024",
+            "-drive", f"file={disk},format=raw,if=none,id=hd0,cache=unsafe",
+            "-device", "virtio-blk-pci,drive=hd0",
+            "-netdev", net, "-device", "virtio-net-pci,netdev=net0",
+            "-object", "rng-random,filename=/dev/urandom,id=rng0",
+            "-device", "virtio-rng-pci,rng=rng0",
+        ]
+    else:
+        board = [
+            "-M", "raspi3b", "-dtb", str(disk.parent / "board.dtb"),
+            "-drive", f"file={disk},format=raw,if=sd,cache=unsafe",
+            "-netdev", net, "-device", "usb-net,netdev=net0",
+        ]
     argv = [
-        "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024",
-        "-kernel", str(kernel), "-initrd", str(initrd),
-        "-append", "root=LABEL=RASPIROOT rw rootwait console=ttyAMA0 net.ifnames=0",
-        "-drive", f"file={disk},format=raw,if=none,id=hd0,cache=unsafe",
-        "-device", "virtio-blk-pci,drive=hd0",
-        "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:1883",
-        "-device", "virtio-net-pci,netdev=net0",
-        "-object", "rng-random,filename=/dev/urandom,id=rng0",
-        "-device", "virtio-rng-pci,rng=rng0",
+        "qemu-system-aarch64", *board,
+        "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
         "-display", "none", "-monitor", "none", "-no-reboot",
         "-serial", f"file:{serial_log}",
     ]
@@ -174,16 +190,19 @@ def serial_problems(log: str) -> list[str]:
             if re.search(r"\bFAILED\b|Dependency failed|Failed to start", line)]
 
 
-def run(image: Path, work: Path, template: Path, timeout: float) -> int:
+def run(image: Path, work: Path, template: Path, timeout: float, machine: str) -> int:
     boot_config = work / "gateway.toml"
     work.mkdir(parents=True, exist_ok=True)
     boot_config.write_text(test_boot_config(template), encoding="utf-8")
     disk, kernel, initrd = prepare(image, work, boot_config)
+    if machine == "raspi3b":
+        subprocess.run(["mcopy", "-o", "-i", fat(disk), "::bcm2837-rpi-3-b.dtb",
+                        str(work / "board.dtb")], check=True)
     port = free_port()
     serial_log = work / "serial.log"
     serial_log.unlink(missing_ok=True)  # a log from an earlier run would pass for this one
     timings = Timings()
-    qemu = start_qemu(disk, kernel, initrd, port, serial_log)
+    qemu = start_qemu(machine, disk, kernel, initrd, port, serial_log)
     deadline = time.monotonic() + timeout
     try:
         return _check(disk, port, serial_log, timings, deadline, qemu)
@@ -254,12 +273,13 @@ def main() -> int:
     parser.add_argument("--image", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=here.parents[1] / "build/image/test")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole boot")
+    parser.add_argument("--machine", choices=("virt", "raspi3b"), default="virt")
     args = parser.parse_args()
     for tool in ("qemu-system-aarch64", "mcopy", "mtype", "mdir"):
         if shutil.which(tool) is None:
             print(f"missing {tool}: apt-get install qemu-system-arm mtools", file=sys.stderr)
             return 2
-    return run(args.image, args.work, here / "gateway.toml", args.timeout)
+    return run(args.image, args.work / args.machine, here / "gateway.toml", args.timeout, args.machine)
 
 
 if __name__ == "__main__":

@@ -58,5 +58,5 @@ rm -rf "$rootfs/tmp/sensor-gateway-src" "$rootfs/tmp/wheelhouse" "$rootfs/root/.
 # Nothing secret or machine-specific in the image: first boot makes its own.
 rm -f "$rootfs"/etc/ssh/ssh_host_* "$rootfs/var/lib/dbus/machine-id" "$rootfs/var/lib/systemd/random-seed"
 : > "$rootfs/etc/machine-id"
-test ! -e "$rootfs/etc/sensor-gateway/passwd" || die "a password file was baked into the image"
+test ! -s "$rootfs/etc/sensor-gateway/passwd" || die "MQTT users were baked into the image"
 if grep -q '^root:[^*!:]' "$rootfs/etc/shadow"; then die "root has a password in the image"; fi

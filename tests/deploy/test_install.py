@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,12 @@ def test_installs_units_avahi_config_and_user(root: Path, config: Path) -> None:
         assert (root / rel).is_symlink() or (root / rel).is_file(), rel
     link = root / INSTALLED[1]
     assert link.readlink() == Path("/etc/systemd/system/sensor-gateway.service")
-    assert (root / "etc/sensor-gateway/gateway.toml").read_text() == config.read_text()
+    installed = (root / "etc/sensor-gateway/gateway.toml").read_text()
+    assert installed.startswith(config.read_text())
+    listeners = tomllib.loads(installed)["broker"]["listeners"]
+    assert listeners == [{"kind": "tcp", "host": "0.0.0.0", "port": 1883,
+                          "password_file": "/etc/sensor-gateway/passwd"}]
+    assert (root / "etc/sensor-gateway/passwd").read_text() == ""  # no users baked in
     assert not (root / "etc/systemd/system/sensor-gateway-firstboot.service").exists()
     passwd = (root / "etc/passwd").read_text()
     assert "sensor-gateway:" in passwd and "/usr/sbin/nologin" in passwd
@@ -118,3 +124,10 @@ def test_unknown_option_is_refused(root: Path) -> None:
     result = subprocess.run(["bash", str(REPO / "deploy/install.sh"), "--destdir", str(root), "--bogus"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "unknown option: --bogus" in result.stderr
+
+
+def test_config_with_listeners_is_installed_unchanged(root: Path, tmp_path: Path) -> None:
+    own = tmp_path / "own.toml"
+    own.write_text('[[broker.listeners]]\nkind = "tcp"\nhost = "127.0.0.1"\n')
+    install(root, "--config", str(own))
+    assert (root / "etc/sensor-gateway/gateway.toml").read_text() == own.read_text()
