@@ -6,8 +6,8 @@ requests from loopback):
     GET  /                      the page (static/index.html)
     GET  /login, POST /login    sign in with a broker user; POST /logout signs out
     GET  /api/state             every entity and the gateway health
-    GET  /api/history?topic=T&range=24h|7d
-                                averaged points [t, avg, min, max] for a plot
+    GET  /api/history?topic=T[&topic=U...]&range=24h|7d
+                                averaged points [t, avg, min, max] per topic, for plots
     POST /api/switch            {"topic": T, "on": true|false}: publishes the command to
                                 T's command topic; the confirmed state arrives live
     GET  /api/live              WebSocket of changes (see live.py)
@@ -276,17 +276,19 @@ class Dashboard:
         }
 
     async def _history(self, request: web.Request) -> web.StreamResponse:
-        topic = request.query.get("topic", "")
+        topics = request.query.getall("topic", [])
         span_name = request.query.get("range", "24h")
         span = RANGES.get(span_name)
         if span is None:
             return web.json_response({"error": f"range must be one of {sorted(RANGES)}"},
                                      status=400)
-        if topic not in self.catalog.entities:
-            return web.json_response({"error": "unknown topic"}, status=404)
-        points = await self.history.query(topic, span, PLOT_POINTS)
-        return web.json_response({"topic": topic, "range": span_name,
-                                  "points": [p.as_list() for p in points]})
+        unknown = [t for t in topics if t not in self.catalog.entities]
+        if not topics or unknown:
+            return web.json_response({"error": "unknown topic", "topics": unknown},
+                                     status=404)
+        series = await self.history.query_many(topics, span, PLOT_POINTS)
+        return web.json_response({"range": span_name, "series": {
+            topic: [p.as_list() for p in points] for topic, points in series.items()}})
 
     async def _switch(self, request: web.Request) -> web.StreamResponse:
         try:

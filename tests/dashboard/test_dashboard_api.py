@@ -272,9 +272,14 @@ def test_history_returns_averaged_points(tmp_path: Path) -> None:
                 assert res.status == 400
             async with s.get(gw.url + "/api/history?topic=home/nowhere") as res:
                 assert res.status == 404
+            # All of a page's plots in one request.
+            async with s.get(url + "&topic=home/attic/humidity") as res:
+                both = (await res.json())["series"]
         assert day["range"] == "24h" and week["range"] == "7d"
+        assert both["home/kitchen/temperature"] == day["series"]["home/kitchen/temperature"]
+        assert both["home/attic/humidity"] == []  # only retained so far: no history
         for reply in (day, week):
-            points = reply["points"]
+            points = reply["series"]["home/kitchen/temperature"]
             # Five-minute (or 35-minute) buckets: the four readings fall in one or two.
             assert 1 <= len(points) <= 2
             total = sum(p[1] for p in points) / len(points)

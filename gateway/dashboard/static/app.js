@@ -14,6 +14,7 @@ const state = {
   pending: new Map(),    // topic -> {on, timer} for switches awaiting confirmation
   ws: null,
   retry: 1000,
+  rendering: false,      // true while renderAll builds the page (plots load in one go)
 };
 
 // Binary states in words that fit the thing: a door is open, a PIR sees motion.
@@ -110,7 +111,7 @@ function entityRow(entity) {
       row.append(h("div", { class: "plot-box" }));
     }
     roomCard(entity.room, entity.room_title).querySelector("ul").append(row);
-    if (row.querySelector(".plot-box")) loadHistory(entity.topic);
+    if (row.querySelector(".plot-box") && !state.rendering) loadHistory([entity.topic]);
   }
   return row;
 }
@@ -150,7 +151,10 @@ function removeEntity(topic) {
 
 function renderAll() {
   document.getElementById("rooms").replaceChildren();
+  state.rendering = true;
   for (const entity of state.entities.values()) renderEntity(entity);
+  state.rendering = false;
+  loadHistory(plotted());
   renderHealth();
 }
 
@@ -176,18 +180,27 @@ function renderHealth() {
 
 // --- history and plots -----------------------------------------------------------------
 
-async function loadHistory(topic) {
+// One request for any number of plots: the server reads them in one pass.
+async function loadHistory(topics) {
   const range = state.range;
+  if (!topics.length) return;
+  const query = topics.map((t) => `topic=${encodeURIComponent(t)}`).join("&");
   try {
-    const res = await fetch(`/api/history?topic=${encodeURIComponent(topic)}&range=${range}`);
+    const res = await fetch(`/api/history?${query}&range=${range}`);
     if (!res.ok) return;
     const data = await res.json();
     if (range !== state.range) return;
-    state.history.set(topic, data.points);
-    drawPlot(topic);
+    for (const [topic, points] of Object.entries(data.series)) {
+      state.history.set(topic, points);
+      drawPlot(topic);
+    }
   } catch (err) {
-    // The live connection shows the problem; the plot will load on the next attempt.
+    // The live connection shows the problem; the plots load on the next attempt.
   }
+}
+
+function plotted() {
+  return [...document.querySelectorAll(".plot-box")].map((b) => b.closest(".entity").dataset.topic);
 }
 
 function drawPlot(topic) {
@@ -218,10 +231,7 @@ function setRange(range) {
     b.setAttribute("aria-pressed", b.dataset.range === range ? "true" : "false");
   }
   state.history.clear();
-  for (const topic of state.entities.keys()) {
-    const row = document.getElementById(`e-${topic}`);
-    if (row && row.querySelector(".plot-box")) loadHistory(topic);
-  }
+  loadHistory(plotted());
 }
 
 // --- switches ----------------------------------------------------------------------------
