@@ -58,3 +58,8 @@ $(VENV)/.bench-installed: pyproject.toml
 .PHONY: bench-profile
 bench-profile: setup $(VENV)/.bench-installed
 	$(BIN)/python -m bench.profile
+
+# The README's dashboard screenshot (docs/dashboard.png), taken by the dashboard's browser test.
+.PHONY: dashboard-screenshot
+dashboard-screenshot: setup
+	DASHBOARD_SCREENSHOT=docs/dashboard.png $(BIN)/pytest tests/dashboard/test_dashboard_browser.py
