@@ -43,6 +43,7 @@ class PahoBus(Bus):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = asyncio.Event()
         self.connected = False
+        self._stopping = False
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                              protocol=mqtt.MQTTv311, clean_session=True)
         user = username or url.username
@@ -72,6 +73,7 @@ class PahoBus(Bus):
             await self._connected.wait()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self.connected:
             info = self.client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
             await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 5.0)
@@ -134,7 +136,7 @@ class PahoBus(Bus):
         self._run_connected_callbacks()
 
     def _disconnected_on_loop(self, reason: str) -> None:
-        if self.connected:
+        if self.connected and not self._stopping:
             log.warning("lost the broker %s (%s); reconnecting", self.url, reason)
         self.connected = False
         self._connected.clear()

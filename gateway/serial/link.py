@@ -158,11 +158,17 @@ class NodeLink:
             log.info("%s: node reopened the link (reset?): previous connection lost", self.name)
             self._end_session(ConnectionResetError("node reopened the serial link"), tell_node=False)
         node_max = int.from_bytes(body[2:4], "big") if len(body) >= 4 else DEFAULT_NODE_MAX_PACKET
+        try:
+            protocol = self._factory()
+        except Exception:
+            log.exception("%s: the broker could not take a connection", self.name)
+            self._send(FrameType.CLOSE)
+            return
         self._send(FrameType.ACCEPT, bytes((LINK_VERSION, body[1])))
-        protocol = self._factory()
         session = LinkTransport(self, protocol, node_max)
         self._session = session
         self.counters.connections += 1
+        log.info("%s: node connected (receives up to %d bytes)", self.name, node_max)
         try:
             protocol.connection_made(session)
         except Exception as exc:
@@ -209,6 +215,7 @@ class NodeLink:
             return
         self._session = None
         session._closing = True
+        log.info("%s: node connection ended (%s)", self.name, exc or "closed")
         if tell_node:
             self._send(FrameType.CLOSE)
         # Called directly, in order: the old connection is gone before a new OPEN's
@@ -222,6 +229,7 @@ class NodeLink:
         if self._session is not session:
             return
         self._session = None
+        log.info("%s: node connection closed by the broker", self.name)
         self.counters.closed_by_broker += 1
         self._send(FrameType.CLOSE)
         # The broker called close() from its own code: report the loss on the next loop
@@ -341,7 +349,8 @@ class LinkTransport(asyncio.Transport):
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self.protocol = protocol  # type: ignore[assignment]
 
-    # asyncio.ReadTransport
+    # asyncio.ReadTransport. Pausing stops reading the port; frames already read in the
+    # same chunk are still delivered (a few KB at most).
 
     def pause_reading(self) -> None:
         self.link.port.pause_reading()

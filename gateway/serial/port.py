@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
 
 import serial
+
+log = logging.getLogger("gateway.serial")
 
 # One read takes at most this much; at 115200 baud a second of input is ~11.5 KB.
 READ_CHUNK = 4096
@@ -110,7 +113,10 @@ class SerialPort:
             # Readable yet empty: the device went away (USB unplugged, pty closed).
             self._fail(ConnectionError(f"{self.path}: device disconnected"))
             return
-        self._on_data(data)
+        try:
+            self._on_data(data)
+        except Exception:  # a bug in handling one chunk must not stop the port
+            log.exception("%s: failed to handle input", self.path)
 
     # --- writing --------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from gw_helpers import Mosquitto
+from gw_helpers import BrokerProcess, Mosquitto, OurBroker
 
 
 @pytest.fixture
@@ -25,6 +25,21 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     if shutil.which("mosquitto") is None:
         pytest.fail("mosquitto is not installed (deploy/dev-deps.sh installs it)")
     server = Mosquitto(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["mosquitto", "ours"])
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerProcess]:
+    """An external broker the gateway reaches over TCP: Debian's mosquitto, and ours run
+    alone, so the paho path is checked against both."""
+    if request.param == "mosquitto":
+        if shutil.which("mosquitto") is None:
+            pytest.fail("mosquitto is not installed (deploy/dev-deps.sh installs it)")
+        server: BrokerProcess = Mosquitto(tmp_path)
+    else:
+        server = OurBroker()
     server.start()
     yield server
     server.stop()

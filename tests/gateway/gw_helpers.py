@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -215,18 +216,19 @@ def wait_listening(port: int, timeout: float = TIMEOUT) -> None:
             time.sleep(0.05)
 
 
-class Mosquitto:
-    """Debian's mosquitto on 127.0.0.1:port, without persistence; restartable."""
+class BrokerProcess:
+    """An MQTT broker in a subprocess on 127.0.0.1:port, without persistence, so a restart
+    loses every retained message; start() and stop() may be called repeatedly."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             "persistence false\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
     def start(self) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
+        self.proc = subprocess.Popen(self.command(), cwd=Path(__file__).resolve().parents[2],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_listening(self.port)
 
@@ -239,6 +241,27 @@ class Mosquitto:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+
+
+class Mosquitto(BrokerProcess):
+    """Debian's mosquitto."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(port)
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             "persistence false\n")
+
+    def command(self) -> list[str]:
+        return ["mosquitto", "-c", str(self.conf)]
+
+
+class OurBroker(BrokerProcess):
+    """This project's broker, run alone (`python -m broker`), state in memory only."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port",
+                str(self.port), "--sys-interval", "0"]
 
 
 class RunningGateway:

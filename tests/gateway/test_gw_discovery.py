@@ -161,3 +161,18 @@ def test_home_assistant_online_triggers_a_new_announcement(tmp_path, pin_factory
         await gateway.stop()
 
     asyncio.run(scenario())
+
+
+def test_heartbeat_republishes_an_unchanged_input(tmp_path, pin_factory) -> None:  # noqa: ANN001
+    text = '[[room.hall]]\ndriver = "button"\npin = 17\nfilters = { heartbeat = 1 }\n'
+
+    async def scenario() -> None:
+        gateway, bus = await started(text, tmp_path, pin_factory)
+        for _ in range(200):                    # up to 20 s on a busy machine
+            if len(bus.values("home/hall/button")) >= 3:
+                break
+            await asyncio.sleep(0.1)
+        assert bus.values("home/hall/button")[:3] == ["OFF", "OFF", "OFF"]
+        await gateway.stop()
+
+    asyncio.run(scenario())

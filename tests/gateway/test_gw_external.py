@@ -1,5 +1,6 @@
-"""The drivers against an external broker (Debian's mosquitto) through paho-mqtt: state
-re-published after a broker restart, the last will, restore at boot, retained commands."""
+"""The drivers against an external broker through paho-mqtt: state re-published after a
+broker restart (Debian's mosquitto and our broker run alone), the last will, restore at
+boot, retained commands ignored."""
 
 from __future__ import annotations
 
@@ -38,26 +39,26 @@ def hardware(factory) -> Hardware:  # noqa: ANN001
 
 
 def test_gateway_republishes_state_after_a_broker_restart(tmp_path, pin_factory,  # noqa: ANN001
-                                                          mosquitto) -> None:  # noqa: ANN001
-    url = f"mqtt://127.0.0.1:{mosquitto.port}"
+                                                          broker) -> None:  # noqa: ANN001
+    url = f"mqtt://127.0.0.1:{broker.port}"
     with RunningGateway(CONFIG.format(boot="off"), tmp_path, hardware(pin_factory),
                         broker_url=url):
-        with Recorder(mosquitto.port, "#") as rec:
+        with Recorder(broker.port, "#") as rec:
             rec.wait_for("home/gateway/status", "online", retained=True)
             rec.wait_for("home/kitchen/temperature", "21.5")
-            publish_once(mosquitto.port, "home/hall/light/set", "ON")
+            publish_once(broker.port, "home/hall/light/set", "ON")
             rec.wait_for("home/hall/light", "ON")
 
-        mosquitto.stop()                 # no persistence: every retained message is gone
-        mosquitto.start()
-        with Recorder(mosquitto.port, "#") as after:
+        broker.stop()                 # no persistence: every retained message is gone
+        broker.start()
+        with Recorder(broker.port, "#") as after:
             after.wait_for("home/gateway/status", "online", timeout=TIMEOUT * 2)
             after.wait_for("home/hall/light", "ON")
             after.wait_for("home/kitchen/humidity/availability", "online")
             after.wait_for("homeassistant/switch/gateway/hall_light/config")
             after.wait_for("home/kitchen/temperature", "21.5")
         # and a late subscriber finds them retained
-        with Recorder(mosquitto.port, "home/hall/light") as late:
+        with Recorder(broker.port, "home/hall/light") as late:
             late.wait_for("home/hall/light", "ON", retained=True)
 
 
