@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from broker.auth.backoff import LoginBackoff
-from gateway.dashboard.auth import COOKIE, SessionSigner, Users, is_loopback
+from gateway.dashboard.auth import COOKIE, SessionSigner, Users, is_loopback, is_loopback_host
 from gateway.dashboard.catalog import Catalog
 from gateway.dashboard.health import SYS_PREFIX, BrokerHealth, machine_health
 from gateway.dashboard.history import DAY, WEEK, HistoryStore
@@ -197,13 +197,18 @@ class Dashboard:
                 return web.json_response({"error": "login required"}, status=401,
                                          headers={"WWW-Authenticate": 'Basic realm="gateway"'})
             raise web.HTTPFound("/login")
-        if request.method == "POST" and not _same_origin(request):
+        # State changes and the live socket only for pages served from here: a page on
+        # another site cannot use the visitor's login (or loopback) to switch or listen.
+        if (request.method == "POST" or path == "/api/live") and not _same_origin(request):
             return web.json_response({"error": "cross-origin request refused"}, status=403)
         request[_USER] = user
         return await handler(request)
 
     async def _user_of(self, request: web.Request) -> str | None:
-        if self.trust_loopback and is_loopback(request.remote):
+        # Loopback is trusted only under a loopback name: a page whose own name was made to
+        # resolve to 127.0.0.1 (DNS rebinding) arrives from loopback with its name as Host.
+        if (self.trust_loopback and is_loopback(request.remote)
+                and is_loopback_host(request.host)):
             return "(local)"
         assert self._signer is not None
         user = self._signer.check(request.cookies.get(COOKIE))

@@ -43,6 +43,14 @@ def is_loopback(remote: str | None) -> bool:
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """True when a Host header names this machine's loopback: localhost, 127.x, [::1]."""
+    if not host:
+        return False
+    name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    return name.lower() == "localhost" or is_loopback(name)
+
+
 def password_file_of(broker_settings: Mapping[str, Any]) -> str | None:
     """The password file in a ``[broker]`` config table: its own ``password_file``, else
     the first listener's (the dashboard has one set of users, as a one-listener broker)."""

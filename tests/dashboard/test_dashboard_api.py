@@ -205,6 +205,18 @@ def test_loopback_needs_no_login(tmp_path: Path) -> None:
             async with s.get(gw.url + "/api/state") as res:
                 assert res.status == 200
                 assert (await res.json())["user"] == "(local)"
+            # ...but not for a page whose name was rebound to 127.0.0.1 (DNS rebinding).
+            async with s.get(gw.url + "/api/state", headers={"Host": "evil.example"}) as res:
+                assert res.status == 401
+            for host in ("localhost", f"localhost:{gw.dashboard.port}", "[::1]:80"):
+                async with s.get(gw.url + "/api/state", headers={"Host": host}) as res:
+                    assert res.status == 200, host
+            # Nor may another site's page open the live socket through the visitor's browser.
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                await s.ws_connect(gw.url + "/api/live", origin="http://evil.example")
+            assert err.value.status == 403
+            async with s.ws_connect(gw.url + "/api/live", origin=gw.url) as ws:
+                assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "state"
 
     run(scenario, tmp_path)
 

@@ -69,7 +69,10 @@ function bytes(n) {
 
 function valueText(entity) {
   if (entity.value == null) return "–";
-  if (entity.kind === "sensor") return entity.unit ? `${entity.value} ${entity.unit}` : entity.value;
+  if (entity.kind === "sensor") {
+    if (entity.device_class === "duration" && entity.unit === "s") return duration(Number(entity.value));
+    return entity.unit ? `${entity.value} ${entity.unit}` : entity.value;
+  }
   if (entity.on == null) return entity.value;
   const [on, off] = entity.kind === "binary_sensor" ? words(entity) : ["On", "Off"];
   return entity.on ? on : off;
