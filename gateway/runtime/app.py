@@ -14,9 +14,9 @@ from gateway.config.model import Config, SensorConfig
 from gateway.discovery import AnnouncementRecord, Entity, discovery_messages
 from gateway.drivers.base import (
     Channel,
+    Device,
     DriverSpec,
     InputDevice,
-    OutputDevice,
     PolledDevice,
     driver_spec,
 )
@@ -64,6 +64,7 @@ class Gateway:
                 device = spec.build(sensor, self.hardware)
             except Exception as exc:  # a missing or busy pin must not stop the other sensors
                 log.error("%s (%s): cannot start: %s", sensor.key, sensor.driver, exc)
+                self._unavailable(sensor, spec)
                 continue
             await self._wire(sensor, spec, device)
         self._discovery = discovery_messages(self.config.gateway, self.entities)
@@ -74,8 +75,14 @@ class Gateway:
         self._started = True
         self.announce()
 
-    async def _wire(self, sensor: SensorConfig, spec: DriverSpec,
-                    device: PolledDevice | InputDevice | OutputDevice) -> None:
+    def _unavailable(self, sensor: SensorConfig, spec: DriverSpec) -> None:
+        """Keep a sensor that failed to start in discovery (so Home Assistant does not drop
+        it) and, where it has an availability topic, publish it offline."""
+        for channel in spec.channels(sensor.driver):
+            if self._enabled(sensor, channel):
+                self._publisher(sensor, spec, channel).set_available(False)
+
+    async def _wire(self, sensor: SensorConfig, spec: DriverSpec, device: Device) -> None:
         if isinstance(device, PolledDevice):
             publishers = {c.key: self._publisher(sensor, spec, c) for c in device.channels
                           if self._enabled(sensor, c)}

@@ -76,6 +76,7 @@ class MemoryBus(Bus):
     def reconnect(self) -> None:
         """Pretend the broker restarted without persistence, and we reconnected."""
         self.retained.clear()
+        self.publish(self.status_topic, ONLINE, retain=True)
         self._run_connected_callbacks()
 
     def values(self, topic: str) -> list[str]:

@@ -182,3 +182,22 @@ def test_simulated_dht_goes_through_the_same_loop(tmp_path) -> None:  # noqa: AN
         assert sim.closed
 
     asyncio.run(scenario())
+
+
+def test_a_sensor_that_cannot_start_is_announced_offline(tmp_path) -> None:  # noqa: ANN001
+    def broken(kind: str, pin: int) -> ScriptedDht:
+        raise RuntimeError("Unable to set line 4 to input")
+
+    async def scenario() -> None:
+        config = parse_config(CONFIG.format(extra=""))
+        bus = MemoryBus()
+        gateway = Gateway(config, bus, Hardware(simulated=True, dht_factory=broken), tmp_path,
+                          clock=FakeClock())
+        await bus.start()
+        await gateway.start()
+        assert bus.retained[AVAIL] == b"offline"
+        assert "homeassistant/sensor/gateway/kitchen_temperature/config" in bus.retained
+        assert gateway.polled == []
+        await gateway.stop()
+
+    asyncio.run(scenario())

@@ -176,3 +176,18 @@ def test_heartbeat_republishes_an_unchanged_input(tmp_path, pin_factory) -> None
         await gateway.stop()
 
     asyncio.run(scenario())
+
+
+def test_reconnect_republishes_every_state(tmp_path, pin_factory) -> None:  # noqa: ANN001
+    async def scenario() -> None:
+        gateway, bus = await started(CONFIG, tmp_path, pin_factory)
+        for _ in range(200):                    # the first DHT read runs in a thread
+            if "home/living_room/temperature" in bus.retained:
+                break
+            await asyncio.sleep(0.05)
+        before = dict(bus.retained)
+        bus.reconnect()                         # the broker lost everything
+        assert bus.retained == before
+        await gateway.stop()
+
+    asyncio.run(scenario())
