@@ -53,7 +53,8 @@ def discovery_payload(gateway: GatewaySettings, entity: Entity) -> dict[str, Any
     payload: dict[str, Any] = {
         "name": entity.title,
         "unique_id": f"{gateway.node_id}_{entity.room}_{entity.object_id}",
-        "object_id": f"{entity.room}_{entity.object_id}",
+        # Home Assistant 2025.10 replaced object_id with default_entity_id (domain.slug).
+        "default_entity_id": f"{channel.component}.{entity.room}_{entity.object_id}",
         "state_topic": entity.topics.state,
         "availability": availability,
         "availability_mode": "all",

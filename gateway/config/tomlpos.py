@@ -38,6 +38,25 @@ def _split(dotted: str) -> list[str]:
     return parts
 
 
+def _strip_comment(line: str) -> str:
+    """The line without its ``# comment`` (a ``#`` inside a string is not one)."""
+    quote: str | None = None
+    escaped = False
+    for index, char in enumerate(line):
+        if quote is None:
+            if char == "#":
+                return line[:index]
+            if char in "\"'":
+                quote = char
+        elif escaped:
+            escaped = False
+        elif char == "\\" and quote == '"':
+            escaped = True
+        elif char == quote:
+            quote = None
+    return line
+
+
 class KeyLines:
     """Maps key paths of one TOML text to 1-based line numbers."""
 
@@ -65,7 +84,7 @@ class KeyLines:
                 if line.count(in_multiline) % 2 == 1:
                     in_multiline = None
                 continue
-            stripped = line.split("#", 1)[0] if '"' not in line and "'" not in line else line
+            stripped = _strip_comment(line)
             header = _HEADER.match(stripped)
             if header:
                 parts = _split(header.group(2))

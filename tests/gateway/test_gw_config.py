@@ -169,3 +169,10 @@ def test_key_lines_follow_arrays_of_tables_and_inline_tables() -> None:
     assert lines.line(("room", "b c")) == 10
     assert lines.line(("room", "a", 1, "missing")) == 8
     assert format_path(("room", "b c", 0, "pin")) == 'room."b c"[0].pin'
+
+
+def test_key_lines_ignore_comments_but_not_hashes_in_strings() -> None:
+    lines = KeyLines('# old: { name = "x" }\n[gateway]\nname = "a # b"  # note = 1\n')
+    assert lines.line(("name",)) is None
+    assert lines.line(("note",)) is None
+    assert lines.line(("gateway", "name")) == 3

@@ -68,7 +68,7 @@ def test_payloads_field_by_field(tmp_path, pin_factory) -> None:  # noqa: ANN001
         assert temperature == {
             "name": "Living Room temperature",
             "unique_id": "attic_pi_living_room_temperature",
-            "object_id": "living_room_temperature",
+            "default_entity_id": "sensor.living_room_temperature",
             "state_topic": "home/living_room/temperature",
             "availability": [{"topic": "home/attic_pi/status"},
                              {"topic": "home/living_room/temperature/availability"}],
@@ -99,6 +99,7 @@ def test_payloads_field_by_field(tmp_path, pin_factory) -> None:  # noqa: ANN001
         assert (relay["payload_on"], relay["payload_off"], relay["state_on"],
                 relay["state_off"]) == ("ON", "OFF", "ON", "OFF")
         assert relay["unique_id"] == "attic_pi_hall_light"
+        assert relay["default_entity_id"] == "switch.hall_light"
 
         led = config_of(bus, "homeassistant/light/attic_pi/hall_led/config")
         assert led["command_topic"] == "home/hall/led/set"
