@@ -41,6 +41,9 @@ class ListenerConfig:
     require_certificate: bool = False
     use_identity_as_username: bool = False
     path: str = "/mqtt"
+    #: ws/wss: Origin headers accepted (e.g. ["http://gateway.local:8080"]); None: any. Set it
+    #: so a web page a browser on the LAN happens to load cannot use the broker.
+    allowed_origins: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -133,6 +136,7 @@ async def start_listener(
             lc.port or 0,
             ssl_context=ssl_context,
             paths=(lc.path,),
+            allowed_origins=lc.allowed_origins,
         )
     return await loop.create_server(
         lambda: factory(lc.name),

@@ -110,3 +110,16 @@ def test_allow_anonymous_on_the_network_is_warned(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="broker"):
         listener_policy(ListenerConfig("tcp", "127.0.0.1", 1883, name="lo", allow_anonymous=True))
     assert "accepts anonymous" not in caplog.text  # loopback: nothing to warn about
+
+
+def test_websocket_origin_allow_list(broker_thread) -> None:
+    from .test_websocket import raw_upgrade, read_all
+
+    listeners = [{"name": "web", "kind": "ws", "allowed_origins": ["http://gateway.local"]}]
+    port = broker_thread(listeners=listeners).ports["web"]
+    for origin, status in (("http://evil.example", b"403"), ("http://gateway.local", b"101")):
+        sock = raw_upgrade(port, origin=origin)
+        sock.settimeout(30)
+        head = sock.recv(4096) if status == b"101" else read_all(sock)
+        assert head.startswith(b"HTTP/1.1 " + status), head
+        sock.close()

@@ -49,12 +49,14 @@ def test_paho_over_websockets(ws_front: int, protocol: int) -> None:
         pub.close()
 
 
-def raw_upgrade(port: int, path: str = "/mqtt") -> socket.socket:
+def raw_upgrade(port: int, path: str = "/mqtt", origin: str | None = None) -> socket.socket:
+    """A socket that has sent a WebSocket upgrade request (the response is left unread)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    extra = f"Origin: {origin}\r\n" if origin else ""
     sock.sendall(
         f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        "Sec-WebSocket-Protocol: mqtt\r\n\r\n".encode()
+        f"Sec-WebSocket-Protocol: mqtt\r\n{extra}\r\n".encode()
     )
     return sock
 
