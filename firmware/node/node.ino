@@ -164,8 +164,8 @@ static void sleepIfDone(uint32_t now) {
 
 void setup() {
 #if NODE_TRANSPORT == NODE_TRANSPORT_SERIAL
-  Serial.begin(SERIAL_BAUD);
   Serial.setRxBufferSize(1024);  // two full frames: loop() may be busy with a DHT read
+  Serial.begin(SERIAL_BAUD);
   DEBUG_PORT.begin(115200);
   WiFi.mode(WIFI_OFF);  // no radio needed: saves ~70 mA
 #else

@@ -19,6 +19,7 @@ class PortCounters:
     bad_cobs: int = 0
     too_long: int = 0  # a segment longer than any frame: a flood or garbage
     too_short: int = 0
+    stalled: int = 0  # a frame that stopped mid-way: noise on an idle line, a cut cable
     unknown_frames: int = 0  # good CRC, unknown type or version
     stray_data: int = 0  # DATA outside a connection (answered with CLOSE)
     connections: int = 0  # MQTT connections opened over this port
@@ -36,7 +37,7 @@ class PortCounters:
 
     @property
     def bad_frames(self) -> int:
-        return self.bad_crc + self.bad_cobs + self.too_long + self.too_short
+        return self.bad_crc + self.bad_cobs + self.too_long + self.too_short + self.stalled
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -52,4 +53,5 @@ _BAD_FRAME_COUNTER = {
     BadFrame.COBS: "bad_cobs",
     BadFrame.TOO_LONG: "too_long",
     BadFrame.TOO_SHORT: "too_short",
+    BadFrame.STALLED: "stalled",
 }

@@ -34,6 +34,7 @@ class BadFrame(enum.Enum):
     COBS = "cobs"  # a segment cut short inside a COBS block
     TOO_LONG = "too_long"  # longer than the decoder's limit: dropped whole
     TOO_SHORT = "too_short"  # shorter than type + CRC
+    STALLED = "stalled"  # the line went quiet in the middle of a frame (noise on an idle line)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,10 @@ DEFAULT_HIGH_WATER = 64 * 1024
 STRAY_CLOSE_INTERVAL = 0.2
 # Bad frames are logged once, then summarised at most this often.
 BAD_FRAME_LOG_INTERVAL = 30.0
+# Senders write a frame in one go, so a line quiet this long in the middle of a frame means
+# the "frame" was noise: end it now rather than when the node's next frame arrives (which
+# would then be lost too). Far longer than any gap inside a frame, even at 9600 baud.
+FRAME_GAP_TIMEOUT = 0.25
 
 
 class PortIO(Protocol):
@@ -58,6 +62,9 @@ class PortIO(Protocol):
     def write(self, data: bytes) -> None: ...
 
     def write_buffer_size(self) -> int: ...
+
+    def poll(self) -> None:
+        """Reads (into the link) whatever input is waiting, without blocking."""
 
     def pause_reading(self) -> None: ...
 
@@ -80,6 +87,8 @@ class NodeLink:
         *,
         max_packet: int = DEFAULT_MAX_PACKET,
         clock: Callable[[], float] = time.monotonic,
+        call_later: Callable[[float, Callable[[], None]], object] | None = None,
+        frame_gap: float = FRAME_GAP_TIMEOUT,
     ) -> None:
         self.name = name
         self.port = port
@@ -91,6 +100,10 @@ class NodeLink:
         self._last_stray_close = -STRAY_CLOSE_INTERVAL
         self._last_bad_log = -BAD_FRAME_LOG_INTERVAL
         self._bad_since_log = 0
+        self._call_later = call_later
+        self._frame_gap = frame_gap
+        self._last_input = 0.0
+        self._gap_timer_armed = False
 
     @property
     def session(self) -> LinkTransport | None:
@@ -102,12 +115,34 @@ class NodeLink:
     def data_received(self, data: bytes) -> None:
         """Feeds raw bytes read from the port."""
         self.counters.bytes_in += len(data)
+        self._last_input = self._clock()
         for event in self._decoder.feed(data):
             if isinstance(event, Frame):
                 self.counters.frames_in += 1
                 self._on_frame(event)
             else:
                 self._on_bad_frame(event)
+        if self._decoder.in_frame and not self._gap_timer_armed:
+            self._arm_gap_timer(self._frame_gap)
+
+    def _arm_gap_timer(self, delay: float) -> None:
+        call_later = self._call_later or asyncio.get_running_loop().call_later
+        self._gap_timer_armed = True
+        call_later(delay, self._check_gap)
+
+    def _check_gap(self) -> None:
+        self._gap_timer_armed = False
+        # Input may be waiting behind this timer (uvloop runs timers before I/O): read it
+        # first, so a busy loop is never mistaken for a quiet line.
+        self.port.poll()
+        if not self._decoder.in_frame or self._gap_timer_armed:
+            return
+        quiet = self._clock() - self._last_input
+        if quiet < self._frame_gap:
+            self._arm_gap_timer(self._frame_gap - quiet)
+            return
+        self._decoder.reset()
+        self._on_bad_frame(BadFrame.STALLED)
 
     def port_lost(self, exc: Exception | None) -> None:
         """The port is gone (unplugged, I/O error): the connection is lost, no CLOSE sent."""

@@ -11,6 +11,7 @@ import asyncio
 import errno
 import logging
 import os
+import select
 from collections.abc import Callable
 from typing import Any
 
@@ -100,6 +101,16 @@ class SerialPort:
         if not self._reading and not self._closed:
             self._reading = True
             self._loop.add_reader(self._fd, self._readable)  # type: ignore[union-attr]
+
+    def poll(self) -> None:
+        """Reads what is waiting now, if anything, without blocking."""
+        if not self._reading or self._closed:
+            return
+        # pyserial sets VMIN=0: read() on an idle tty returns b"" rather than raising
+        # EAGAIN, and b"" from a readable fd is how an unplugged device shows. Ask first.
+        readable, _, _ = select.select([self._fd], [], [], 0)
+        if readable:
+            self._readable()
 
     def _readable(self) -> None:
         try:

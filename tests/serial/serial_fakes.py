@@ -69,6 +69,7 @@ class FakePort:
         self.written = bytearray()
         self.buffered = 0
         self.reading = True
+        self.polls = 0
 
     def write(self, data: bytes) -> None:
         self.written += data
@@ -81,6 +82,9 @@ class FakePort:
 
     def resume_reading(self) -> None:
         self.reading = True
+
+    def poll(self) -> None:
+        self.polls += 1
 
 
 class ScriptedNode:

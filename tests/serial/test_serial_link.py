@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from serial_fakes import CONNACK, CONNECT, PINGREQ, FakePort, RecordingBroker, ScriptedNode
@@ -12,11 +13,24 @@ from gateway.serial.link import NodeLink
 
 
 class Clock:
+    """A manual clock that is also the link's timer: run_timers() fires what is due."""
+
     def __init__(self) -> None:
         self.now = 1000.0
+        self.timers: list[tuple[float, Callable[[], None]]] = []
 
     def __call__(self) -> float:
         return self.now
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        self.timers.append((self.now + delay, fn))
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        due = [t for t in self.timers if t[0] <= self.now]
+        self.timers = [t for t in self.timers if t[0] > self.now]
+        for _, fn in due:
+            fn()
 
 
 @pytest.fixture
@@ -25,7 +39,8 @@ def rig() -> tuple[NodeLink, FakePort, RecordingBroker, ScriptedNode, Clock]:
     broker = RecordingBroker()
     clock = Clock()
     link = NodeLink(
-        "/dev/ttyUSB9", port, lambda: broker.protocol_factory(listener="serial"), clock=clock
+        "/dev/ttyUSB9", port, lambda: broker.protocol_factory(listener="serial"), clock=clock,
+        call_later=clock.call_later,
     )
     return link, port, broker, ScriptedNode(max_packet=256), clock
 
@@ -226,3 +241,42 @@ def test_broker_exception_ends_only_that_connection(rig) -> None:
     assert isinstance(proto.lost[0], RuntimeError)
     link.data_received(node.open_frame())
     assert link.session is not None
+
+
+def test_broker_that_cannot_take_a_connection_gets_node_closed(rig) -> None:
+    link, port, broker, node, _ = rig
+
+    def refuse(listener: str = "serial"):
+        raise RuntimeError("too many connections")
+
+    broker.protocol_factory = refuse  # type: ignore[method-assign]
+    link.data_received(node.open_frame())
+    assert from_gateway(port, node) == [Frame(FrameType.CLOSE, b"")]
+    assert link.session is None
+
+
+def test_noise_on_an_idle_line_ends_the_connection_after_a_gap(rig) -> None:
+    link, port, broker, node, clock = rig
+    link.data_received(node.open_frame())
+    from_gateway(port, node)
+    link.data_received(b"\x00\x37\x91\x22")  # noise, and then the line stays quiet
+    assert link.session is not None  # not yet: more of a frame could still come
+    clock.advance(0.1)
+    link.data_received(b"\x44")  # still arriving: the gap starts again
+    clock.advance(0.2)
+    assert link.session is not None
+    clock.advance(0.1)
+    assert port.polls >= 1  # waiting input is read before the line is called quiet
+    assert link.session is None
+    assert isinstance(broker.protocols[0].lost[0], ConnectionError)
+    assert from_gateway(port, node) == [Frame(FrameType.CLOSE, b"")]
+    assert link.counters.stalled == 1
+    # The node's next frames decode normally.
+    link.data_received(node.open_frame())
+    assert link.session is not None
+
+
+def test_whole_frames_arm_no_gap_timer(rig) -> None:
+    link, port, broker, node, clock = rig
+    link.data_received(node.open_frame() + node.data_frame(CONNECT))
+    assert clock.timers == []

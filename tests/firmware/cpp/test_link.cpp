@@ -277,3 +277,35 @@ TEST(reconnect_restarts_with_new_nonce) {
   CHECK_EQ(rig.gateway.count(gwlink::kFrameClose), 1);
   CHECK(rig.gateway.frames[0].body[1] != rig.gateway.frames[2].body[1]);
 }
+
+TEST(noise_on_an_idle_line_ends_connection_after_a_gap) {
+  Rig rig;
+  CHECK(rig.open());
+  rig.gateway.send_raw(Bytes{0x00, 0x37, 0x91});  // noise, then silence
+  CHECK(rig.client.connected());                 // more of a frame could still come
+  fake_now += 100;
+  rig.gateway.send_raw(Bytes{0x44});             // still arriving: the gap starts again
+  CHECK(rig.client.connected());
+  fake_now += 200;
+  CHECK(rig.client.connected());
+  fake_now += 60;
+  CHECK(!rig.client.connected());
+  CHECK_EQ(rig.link.counters().stalled_frames, 1);
+  rig.gateway.step();
+  CHECK_EQ(rig.gateway.count(gwlink::kFrameClose), 1);
+  CHECK(rig.open());  // the next frames decode normally
+}
+
+TEST(unread_data_is_not_a_stalled_frame) {
+  Rig rig;
+  CHECK(rig.open());
+  rig.gateway.send(gwlink::kFrameData, kConnack);
+  rig.gateway.send(gwlink::kFrameData, Bytes{0xD0, 0x00});
+  CHECK_EQ(rig.client.available(), 4);  // the second frame waits in the UART meanwhile
+  fake_now += 1000;
+  CHECK(rig.client.connected());
+  uint8_t buf[8];
+  CHECK_EQ(rig.client.read(buf, sizeof(buf)), 4);
+  CHECK_EQ(rig.client.read(buf, sizeof(buf)), 2);
+  CHECK_EQ(rig.link.counters().stalled_frames, 0);
+}

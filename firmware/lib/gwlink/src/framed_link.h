@@ -32,7 +32,13 @@ struct LinkCounters {
   uint32_t closes_received = 0;   // connections the gateway ended
   uint32_t aborts = 0;            // connections this side ended on an error
   uint32_t oversize_packets = 0;  // outgoing packets larger than MaxPacket
+  uint32_t stalled_frames = 0;    // frames that stopped mid-way (also in bad_frames)
 };
+
+// Senders write a frame in one go, so this much silence inside a frame means it was noise
+// (the gateway's bridge uses the same rule): drop it and, if connected, end the connection
+// now instead of losing the next good frame to it too.
+const uint32_t kFrameGapMs = 250;
 
 // Uart: anything with `int available()`, `int read()`, `size_t write(const uint8_t*, size_t)`
 // and `void flush()` (Arduino's HardwareSerial; a file descriptor on the host).
@@ -170,18 +176,34 @@ class FramedLink {
   // Feeds UART bytes to the decoder until a DATA frame is waiting to be read: the decoder's
   // buffer holds that frame, so nothing more is decoded until the reader has consumed it.
   void pump() {
+    bool got_input = false;
     while (rx_pos_ >= rx_len_ && uart_.available() > 0) {
       int c = uart_.read();
       if (c < 0) break;
+      got_input = true;
       FrameDecoder::Event event = decoder_.push(static_cast<uint8_t>(c));
       if (event == FrameDecoder::kFrame) {
         ++counters_.frames_in;
         on_frame();
       } else if (event != FrameDecoder::kNone) {
-        ++counters_.bad_frames;
-        if (state_ == kOpen) abort_connection();
+        on_bad_frame();
       }
     }
+    uint32_t now = static_cast<uint32_t>(millis_());
+    if (got_input) {
+      last_input_ms_ = now;
+    } else if (rx_pos_ >= rx_len_ && decoder_.in_frame() && now - last_input_ms_ >= kFrameGapMs) {
+      // Only while the UART is drained and nothing waits to be read: otherwise a slow
+      // reader, not a quiet line, would be what stopped the frame.
+      decoder_.reset();
+      ++counters_.stalled_frames;
+      on_bad_frame();
+    }
+  }
+
+  void on_bad_frame() {
+    ++counters_.bad_frames;
+    if (state_ == kOpen) abort_connection();
   }
 
   void on_frame() {
@@ -235,6 +257,7 @@ class FramedLink {
   size_t rx_len_ = 0;
   size_t tx_len_ = 0;
   size_t tx_expect_ = 0;
+  uint32_t last_input_ms_ = 0;
   State state_ = kClosed;
   uint8_t nonce_ = 0;
   LinkCounters counters_;
