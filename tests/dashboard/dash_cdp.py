@@ -145,12 +145,17 @@ class Chromium:
     async def wait_for(self, expression: str, timeout: float | None = None) -> Any:
         """Poll until ``expression`` is truthy; returns its value."""
         deadline = asyncio.get_running_loop().time() + (timeout or self.timeout)
+        error: CDPError | None = None
         while True:
-            value = await self.evaluate(expression)
-            if value:
-                return value
+            try:
+                value = await self.evaluate(expression)
+                if value:
+                    return value
+            except CDPError as exc:  # e.g. the page navigated while evaluating: retry
+                error = exc
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"not true in time: {expression}\nconsole: {self.console}")
+                raise AssertionError(f"not true in time: {expression}\nlast error: {error}"
+                                     f"\nconsole: {self.console}")
             await asyncio.sleep(0.1)
 
     async def phone(self, width: int = 390, height: int = 844, scale: float = 2.0) -> None:

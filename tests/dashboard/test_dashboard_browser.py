@@ -18,10 +18,20 @@ import time
 from pathlib import Path
 
 from dash_cdp import Chromium
-from dash_helpers import free_port, save_small_png, screenshot_problems, wait_listening
+from dash_helpers import (
+    PASSWORD,
+    USER,
+    free_port,
+    save_small_png,
+    screenshot_problems,
+    wait_listening,
+    write_users,
+)
 from gpiozero.pins.mock import MockFactory
 
+from broker import Broker, BrokerConfig
 from gateway.config import parse_config
+from gateway.dashboard import Dashboard
 from gateway.dashboard.history import HistoryStore
 from gateway.hardware import Hardware
 from gateway.serve import RunOptions, run
@@ -183,3 +193,39 @@ async def _until(predicate, what: str, timeout: float = 30.0) -> None:  # noqa: 
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, f"not reached in time: {what}"
         await asyncio.sleep(0.05)
+
+
+def test_phone_signs_in_with_a_broker_user(tmp_path: Path) -> None:
+    """As from a phone on the network (loopback not trusted): the page asks for a login,
+    refuses a wrong password, and shows the house after the right one."""
+    asyncio.run(asyncio.wait_for(_sign_in(tmp_path), 180))
+
+
+async def _sign_in(tmp_path: Path) -> None:
+    broker = Broker(BrokerConfig(host="127.0.0.1", port=0))
+    await broker.start()
+    broker.publish(TEMPERATURE, "21.4", retain=True)
+    dashboard = Dashboard(broker, 0, "127.0.0.1", tmp_path / "data",
+                          write_users(tmp_path / "passwd"), trust_loopback=False)
+    await dashboard.start()
+    try:
+        async with Chromium() as page:
+            await page.phone(*PHONE)
+            await page.goto(f"http://127.0.0.1:{dashboard.port}/")
+            await page.wait_for("location.pathname === '/login'")
+            for password, landed in (
+                    ("wrong", "location.search === '?failed=1' && "
+                              "!document.getElementById('failed').hidden"),
+                    (PASSWORD, "location.pathname === '/'")):
+                await page.evaluate(
+                    "(() => { const f = document.forms[0];"
+                    f" f.username.value = {json.dumps(USER)};"
+                    f" f.password.value = {json.dumps(password)}; }})()")
+                await page.click("form button[type=submit]")
+                await page.wait_for(f"{landed} && document.readyState === 'complete'")
+            await page.wait_for(f"{text_of(TEMPERATURE)} === '21.4'")
+            # Signed in from the network, the page offers to sign out.
+            await page.wait_for("!document.getElementById('logout').hidden")
+    finally:
+        await dashboard.stop()
+        await broker.stop()
