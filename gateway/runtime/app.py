@@ -66,7 +66,14 @@ class Gateway:
                 log.error("%s (%s): cannot start: %s", sensor.key, sensor.driver, exc)
                 self._unavailable(sensor, spec)
                 continue
-            await self._wire(sensor, spec, device)
+            self._wire(sensor, spec, device)
+        # Outputs restoring their state wait for the broker; let them wait together.
+        results = await asyncio.gather(*(runner.start() for runner in self.outputs),
+                                       return_exceptions=True)
+        for runner, result in zip(self.outputs, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("%s: cannot set the boot state: %s", runner.publisher.topics.state,
+                          result)
         self._discovery = discovery_messages(self.config.gateway, self.entities)
         self._forget_removed()
         prefix = self.config.gateway.discovery_prefix
@@ -82,7 +89,7 @@ class Gateway:
             if self._enabled(sensor, channel):
                 self._publisher(sensor, spec, channel).set_available(False)
 
-    async def _wire(self, sensor: SensorConfig, spec: DriverSpec, device: Device) -> None:
+    def _wire(self, sensor: SensorConfig, spec: DriverSpec, device: Device) -> None:
         if isinstance(device, PolledDevice):
             publishers = {c.key: self._publisher(sensor, spec, c) for c in device.channels
                           if self._enabled(sensor, c)}
@@ -102,7 +109,6 @@ class Gateway:
                                       self._publisher(sensor, spec, device.channel),
                                       sensor.options["boot_state"])
             self.outputs.append(runner_out)
-            await runner_out.start()
 
     @staticmethod
     def _enabled(sensor: SensorConfig, channel: Channel) -> bool:
