@@ -71,6 +71,12 @@ class PortIO(Protocol):
     def resume_reading(self) -> None: ...
 
 
+class Cancellable(Protocol):
+    """A scheduled call (asyncio.TimerHandle)."""
+
+    def cancel(self) -> None: ...
+
+
 class NodeLink:
     """Link protocol of one serial port; hands each node connection to the broker.
 
@@ -87,7 +93,7 @@ class NodeLink:
         *,
         max_packet: int = DEFAULT_MAX_PACKET,
         clock: Callable[[], float] = time.monotonic,
-        call_later: Callable[[float, Callable[[], None]], object] | None = None,
+        call_later: Callable[[float, Callable[[], None]], Cancellable] | None = None,
         frame_gap: float = FRAME_GAP_TIMEOUT,
     ) -> None:
         self.name = name
@@ -103,7 +109,7 @@ class NodeLink:
         self._call_later = call_later
         self._frame_gap = frame_gap
         self._last_input = 0.0
-        self._gap_timer_armed = False
+        self._gap_timer: Cancellable | None = None
 
     @property
     def session(self) -> LinkTransport | None:
@@ -122,20 +128,24 @@ class NodeLink:
                 self._on_frame(event)
             else:
                 self._on_bad_frame(event)
-        if self._decoder.in_frame and not self._gap_timer_armed:
+        if self._decoder.in_frame and self._gap_timer is None:
             self._arm_gap_timer(self._frame_gap)
 
     def _arm_gap_timer(self, delay: float) -> None:
         call_later = self._call_later or asyncio.get_running_loop().call_later
-        self._gap_timer_armed = True
-        call_later(delay, self._check_gap)
+        self._gap_timer = call_later(delay, self._check_gap)
+
+    def _cancel_gap_timer(self) -> None:
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
 
     def _check_gap(self) -> None:
-        self._gap_timer_armed = False
+        self._gap_timer = None
         # Input may be waiting behind this timer (uvloop runs timers before I/O): read it
         # first, so a busy loop is never mistaken for a quiet line.
         self.port.poll()
-        if not self._decoder.in_frame or self._gap_timer_armed:
+        if not self._decoder.in_frame or self._gap_timer is not None:
             return
         quiet = self._clock() - self._last_input
         if quiet < self._frame_gap:
@@ -146,11 +156,13 @@ class NodeLink:
 
     def port_lost(self, exc: Exception | None) -> None:
         """The port is gone (unplugged, I/O error): the connection is lost, no CLOSE sent."""
+        self._cancel_gap_timer()
         self._decoder.reset()
         self._end_session(exc or ConnectionError(f"{self.name}: serial port lost"), tell_node=False)
 
     def close(self) -> None:
         """The bridge is stopping: tell the node and end its connection."""
+        self._cancel_gap_timer()
         self._end_session(None, tell_node=True)
 
     # --- frames ---------------------------------------------------------------------------

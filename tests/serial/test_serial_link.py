@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from serial_fakes import CONNACK, CONNECT, PINGREQ, FakePort, RecordingBroker, ScriptedNode
@@ -17,20 +18,33 @@ class Clock:
 
     def __init__(self) -> None:
         self.now = 1000.0
-        self.timers: list[tuple[float, Callable[[], None]]] = []
+        self.timers: list[Timer] = []
 
     def __call__(self) -> float:
         return self.now
 
-    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
-        self.timers.append((self.now + delay, fn))
+    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
+        timer = Timer(self.now + delay, fn)
+        self.timers.append(timer)
+        return timer
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-        due = [t for t in self.timers if t[0] <= self.now]
-        self.timers = [t for t in self.timers if t[0] > self.now]
-        for _, fn in due:
-            fn()
+        due = [t for t in self.timers if t.when <= self.now]
+        self.timers = [t for t in self.timers if t.when > self.now]
+        for timer in due:
+            if not timer.cancelled:
+                timer.fn()
+
+
+@dataclass
+class Timer:
+    when: float
+    fn: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 @pytest.fixture
@@ -280,3 +294,11 @@ def test_whole_frames_arm_no_gap_timer(rig) -> None:
     link, port, broker, node, clock = rig
     link.data_received(node.open_frame() + node.data_frame(CONNECT))
     assert clock.timers == []
+
+
+def test_closing_the_link_cancels_the_gap_timer(rig) -> None:
+    link, port, broker, node, clock = rig
+    link.data_received(b"\x00\x37")
+    (timer,) = clock.timers
+    link.close()
+    assert timer.cancelled
