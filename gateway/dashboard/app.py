@@ -166,7 +166,9 @@ class Dashboard:
                 number = entity.number()
                 if number is not None:
                     self.history.add(topic, number)
-            self.live.broadcast({"type": "entity", "entity": self.catalog.entity_json(entity)})
+            if len(self.live):  # no page open: no JSON to build
+                self.live.broadcast({"type": "entity",
+                                     "entity": self.catalog.entity_json(entity)})
 
     def health(self) -> dict[str, Any]:
         """Broker figures, machine figures and node status for the health card."""

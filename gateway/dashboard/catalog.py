@@ -94,6 +94,9 @@ class Catalog:
     _configs: dict[str, str] = field(default_factory=dict)  # config topic -> state topic
     _seq: itertools.count = field(default_factory=itertools.count)
     _discovered_availability: set[str] = field(default_factory=set)
+    _areas: dict[str, str] = field(default_factory=dict)  # room -> suggested_area
+    #: a client publishing endless new topics under home/ must not grow memory without end
+    max_entities: int = 2000
 
     # --- feeding ------------------------------------------------------------------------
 
@@ -122,7 +125,7 @@ class Catalog:
         entity = self.entities.get(topic)
         if entity is None:
             levels = topic.split("/")
-            if len(levels) < 3:
+            if len(levels) < 3 or len(self.entities) >= self.max_entities:
                 return []
             entity = Entity(topic, levels[1], _guess_config(topic, text))
             self.entities[topic] = entity
@@ -151,6 +154,8 @@ class Catalog:
             self.entities[config.state_topic] = entity
         entity.config = config
         entity.discovered = True
+        if config.area:
+            self._areas[entity.room] = config.area
         changed.append(entity.topic)
         self._index_availability()
         return changed
@@ -221,10 +226,7 @@ class Catalog:
 
     def room_title(self, room: str) -> str:
         """A room's display name: a discovery ``suggested_area``, else its topic level."""
-        for entity in self.entities.values():
-            if entity.room == room and entity.config.area:
-                return entity.config.area
-        return room.replace("_", " ").capitalize()
+        return self._areas.get(room) or room.replace("_", " ").capitalize()
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every entity, sorted by room title, kind and name."""

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 SYS_PREFIX = "$SYS/broker/"
+#: clients connected through the serial bridge (listener "serial"), when the broker says
+SERIAL_CLIENTS = "listeners/serial/clients/connected"
 _COUNTERS = ("messages/received", "messages/sent")
 
 
@@ -43,7 +45,7 @@ class BrokerHealth:
         self.values[key] = text
         if key in _COUNTERS:
             self._count(key, text)
-        return key in _COUNTERS or key in ("uptime", "clients/connected")
+        return key in _COUNTERS or key in ("uptime", "clients/connected", SERIAL_CLIENTS)
 
     def _count(self, key: str, text: str) -> None:
         try:
@@ -58,10 +60,12 @@ class BrokerHealth:
         self._rates[key] = rate
 
     def as_json(self) -> dict[str, Any]:
-        """Uptime (s), connected clients and message rates (per second), None if unknown."""
+        """Uptime (s), connected clients (all, and over serial) and message rates (per
+        second); None where unknown."""
         return {
             "broker_uptime": _leading_number(self.values.get("uptime")),
             "clients": _leading_number(self.values.get("clients/connected")),
+            "serial_clients": _leading_number(self.values.get(SERIAL_CLIENTS)),
             "received_per_s": self._per_second("messages/received"),
             "sent_per_s": self._per_second("messages/sent"),
         }

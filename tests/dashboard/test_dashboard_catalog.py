@@ -112,3 +112,15 @@ def test_message_rates_from_sys_counters() -> None:
     now[0] = 20.0
     health.handle("$SYS/broker/messages/received", b"5")  # broker restarted: no negative
     assert health.as_json()["received_per_s"] is None
+    assert health.as_json()["serial_clients"] is None  # until the broker publishes it
+    assert health.handle("$SYS/broker/listeners/serial/clients/connected", b"2")
+    assert health.as_json()["serial_clients"] == 2.0
+
+
+def test_a_flood_of_new_topics_is_capped() -> None:
+    catalog = Catalog(max_entities=50)
+    for i in range(500):
+        feed(catalog, f"home/spam/topic{i}", "1")
+    assert len(catalog.entities) == 50
+    feed(catalog, "home/spam/topic3", "2")  # known ones still update
+    assert catalog.entities["home/spam/topic3"].value == "2"

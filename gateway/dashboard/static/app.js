@@ -175,6 +175,7 @@ function renderHealth() {
     ["Broker clients", b.clients == null ? "–" : String(b.clients)],
     ["Messages in / out", `${rate(b.received_per_s)} / ${rate(b.sent_per_s)}`],
     ["Nodes online", nodes.length ? `${online} of ${nodes.length}` : "–"],
+    ...(b.serial_clients == null ? [] : [["Serial nodes", String(b.serial_clients)]]),
     ["Disk free", `${bytes(m.disk_free)} of ${bytes(m.disk_total)}`],
   ];
   document.getElementById("health-list").replaceChildren(
