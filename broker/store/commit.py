@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("broker.store")
 
+#: Seconds a commit nobody waits for may be put off (see GroupCommit._wake).
+LAZY_COMMIT_DELAY = 0.05
+
 # (connection, its output detached when the batch was taken)
 _Held = tuple["Connection", bytes]
 
@@ -63,6 +66,8 @@ class GroupCommit:
         self._next_callbacks: list[Callable[[], None]] = []
         self._busy_callbacks: list[Callable[[], None]] = []
         self._kick_scheduled = False
+        #: Connections whose held output rides on the commit in flight.
+        self._holding: set[Connection] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._failed = False
         if hold_output:
@@ -73,27 +78,40 @@ class GroupCommit:
     # --- the shell's side ----------------------------------------------------------------
 
     def flush(self, dirty: list[Connection]) -> None:
-        """Write these connections' output once the changes made before it are durable."""
+        """Write these connections' output once the changes made before it are durable.
+
+        Only output that promises durability waits: acknowledgements of QoS 1/2 messages,
+        QoS 2 traffic and SUBACK/UNSUBACK. QoS 0/1 PUBLISH packets to subscribers go out at
+        once (a crash before the commit can only cause a QoS 1 duplicate), so a subscriber
+        that acknowledges quickly cancels the delivery's row before it is ever written.
+        """
         if not self.hold_output:
             for conn in dirty:
                 self.write(conn)
             return
-        if self._busy is not None:
-            self._waiting.extend(dirty)
-            return
-        if not self.journal.pending:
-            for conn in dirty:
-                self.write(conn)
-            return
-        held: list[_Held] = []
+        busy = self._busy is not None
+        holding = self._holding
+        to_hold: list[Connection] = []
         for conn in dirty:
-            out = conn.out
-            if out:
+            if conn in holding or must_wait(conn.out):
+                if busy:
+                    self._waiting.append(conn)
+                elif conn not in to_hold:
+                    to_hold.append(conn)
+            else:
+                self.write(conn)
+        if busy:
+            return
+        if to_hold:
+            held: list[_Held] = []
+            for conn in to_hold:
+                out = conn.out
                 conn.out = []  # later output waits for a later commit
                 held.append((conn, b"".join(out)))
-            else:
-                held.append((conn, b""))
-        self._start(self.journal.take(), held)
+                holding.add(conn)
+            self._start(self.journal.take(), held)
+        elif self.journal.pending:
+            self._kick_later()
 
     def when_durable(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once every change journaled so far is committed."""
@@ -101,6 +119,7 @@ class GroupCommit:
             callback()
         elif self.journal.pending:
             self._next_callbacks.append(callback)
+            self._kick_soon()
         else:
             self._busy_callbacks.append(callback)
 
@@ -136,13 +155,25 @@ class GroupCommit:
     # --- internals ---------------------------------------------------------------------------
 
     def _wake(self) -> None:
+        # Changes without anyone waiting on them (an in-process publish to an offline
+        # session, a delivery to a fast subscriber): commit a little later. Meanwhile the
+        # subscriber's PUBACK usually cancels the row, and more changes share the commit.
+        self._kick_later()
+
+    def _kick_later(self) -> None:
+        if not self._kick_scheduled:
+            self._kick_scheduled = True
+            self.loop.call_later(LAZY_COMMIT_DELAY, self._kick)
+
+    def _kick_soon(self) -> None:
         if not self._kick_scheduled:
             self._kick_scheduled = True
             self.loop.call_soon(self._kick)
 
     def _kick(self) -> None:
         self._kick_scheduled = False
-        self.flush([])
+        if self._busy is None and self.journal.pending:
+            self._start(self.journal.take(), [])
 
     def _periodic(self) -> None:
         self._timer = self.loop.call_later(self.interval, self._periodic)
@@ -167,6 +198,7 @@ class GroupCommit:
             self._failed = False
         write = self.write
         for conn, data in held:
+            self._holding.discard(conn)
             transport = conn.shell
             if transport is None:
                 continue
@@ -182,3 +214,34 @@ class GroupCommit:
         if self.hold_output:
             waiting, self._waiting = self._waiting, []
             self.flush(waiting)
+
+
+def must_wait(out: list[bytes]) -> bool:
+    """Whether queued output holds a packet that may only be sent once the store committed.
+
+    Everything but QoS 0/1 PUBLISH, CONNACK and PINGRESP waits. Walks packet boundaries
+    (not chunk boundaries), so it does not matter how the engine split its writes.
+    """
+    for chunk in out:
+        pos = 0
+        end = len(chunk)
+        while pos < end:
+            first = chunk[pos]
+            kind = first >> 4
+            if kind == 3:
+                if first & 0x04:  # QoS 2
+                    return True
+            elif kind != 2 and kind != 13:
+                return True
+            length = 0
+            shift = 0
+            pos += 1
+            while True:
+                byte = chunk[pos]
+                pos += 1
+                length |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+            pos += length
+    return False

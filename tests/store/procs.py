@@ -186,7 +186,14 @@ class Publisher(Recorder):
 
     def acked(self) -> set[bytes]:
         """Payloads whose PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived."""
-        return {payload for payload, info in self.sent if info.is_published()}
+        return {payload for payload, info in self.sent if _published(info)}
 
     def all_acked(self) -> bool:
-        return all(info.is_published() for _, info in self.sent)
+        return all(_published(info) for _, info in self.sent)
+
+
+def _published(info: mqtt.MQTTMessageInfo) -> bool:
+    # is_published() raises for a message queued while disconnected (rc NO_CONN), although
+    # paho sends it after reconnecting and marks it published on its PUBACK/PUBCOMP.
+    with info._condition:
+        return info._published
