@@ -94,7 +94,15 @@ class Dashboard:
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the history, subscribe to the broker, and start serving HTTP."""
+        """Open the history, subscribe to the broker, and start serving HTTP; on failure
+        (the port is taken, say) everything started is stopped again and the error raised."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._signer = SessionSigner.from_data_dir(self.data_dir, self.users)
         await self.history.start()
@@ -112,9 +120,8 @@ class Dashboard:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        server = site._server  # aiohttp keeps the bound sockets here
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        if self._runner.addresses:
+            self.port = self._runner.addresses[0][1]
         self._health_task = asyncio.create_task(self._health_loop(), name="dashboard-health")
         log.info("dashboard on http://%s:%d/", self.host or "*", self.port)
 
@@ -136,7 +143,7 @@ class Dashboard:
         await self.history.stop()
 
     def make_app(self) -> web.Application:
-        """The aiohttp application (also used directly by tests)."""
+        """The aiohttp application: routes, static files, the login check."""
         app = web.Application(middlewares=[self._auth_middleware])
         app.router.add_get("/", self._index)
         app.router.add_get("/login", self._login_page)

@@ -121,7 +121,8 @@ class HistoryStore:
             except asyncio.CancelledError:
                 pass
             self._timer = None
-        await self.flush()
+        if self._db is not None:
+            await self.flush()
         await asyncio.get_running_loop().run_in_executor(self._worker, self.close)
         self._worker.shutdown(wait=True)
 

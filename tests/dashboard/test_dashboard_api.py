@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -362,5 +363,26 @@ def test_live_socket_sends_state_then_changes(tmp_path: Path) -> None:
                                   retain=True)
                 assert await ws.receive_json(timeout=TIMEOUT) == {
                     "type": "remove", "topic": "home/attic/humidity"}
+
+    run(scenario, tmp_path)
+
+
+def test_a_taken_port_fails_start_cleanly(tmp_path: Path) -> None:
+    async def scenario(tmp: Path) -> None:
+        broker = Broker(BrokerConfig(host="127.0.0.1", port=0))
+        await broker.start()
+        try:
+            with socket.socket() as taken:
+                taken.bind(("127.0.0.1", 0))
+                taken.listen()
+                busy = Dashboard(broker, taken.getsockname()[1], "127.0.0.1", tmp / "data")
+                with pytest.raises(OSError):
+                    await busy.start()
+            # Nothing left behind: the same data directory serves a new dashboard.
+            again = Dashboard(broker, 0, "127.0.0.1", tmp / "data")
+            await again.start()
+            await again.stop()
+        finally:
+            await broker.stop()
 
     run(scenario, tmp_path)
