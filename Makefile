@@ -34,7 +34,7 @@ security-js:
 	cd tests/security/js && npm ci --no-audit --no-fund
 
 # SD card image for Raspberry Pi 3/4 in out/ (needs root; ~8 min the first time, about
-# 2 min once build/image holds the cached base). See deploy/image/build.sh.
+# 2 min once ~/.cache/sensor-gateway-image holds the cached base). See deploy/image/build.sh.
 .PHONY: image image-test
 image: setup
 	PYTHON=$(abspath $(BIN)/python) bash deploy/image/build.sh
@@ -43,7 +43,7 @@ image: setup
 # home/# with the credentials first boot generated and no unit failed (README: Flash and boot).
 image-test: setup
 	PYTHON=$(abspath $(BIN)/python) bash deploy/image/build.sh --no-compress
-	$(BIN)/python deploy/image/image_test.py --image build/image/sensor-gateway.img
+	$(BIN)/python deploy/image/image_test.py
 
 # Side-by-side benchmark: this broker (uvloop and asyncio), Mosquitto, amqtt; prints the table
 # of issue 3 (about 10 minutes; BENCH_QUICK=1 for a rough one-round check). bench/README.md.

@@ -1,10 +1,11 @@
 # Shared helpers for the image build scripts; sourced, never run.
-# Paths: the build cache lives in build/image (git-ignored), the output in out/.
+# Paths: the build cache (base tarball, wheelhouse, root directory, raw image) lives outside
+# the work tree, so `make clean` does not throw away the slow base; the output goes to out/.
 
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_DIR="$(cd "$DEPLOY_DIR/.." && pwd)"
 IMAGE_DIR="$DEPLOY_DIR/image"
-CACHE_DIR="${CACHE_DIR:-$REPO_DIR/build/image}"
+CACHE_DIR="${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sensor-gateway-image}"
 OUT_DIR="${OUT_DIR:-$REPO_DIR/out}"
 SUITE="${SUITE:-bookworm}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"

@@ -2,7 +2,7 @@
 credentials into a file on the boot partition, a real MQTT client logs in with them and gets
 readings under home/#, a wrong password is refused, and the serial log shows no failed unit.
 
-Usage (root, after deploy/image/build.sh): python3 deploy/image/image_test.py --image IMG
+Usage (root, after deploy/image/build.sh --no-compress): python3 deploy/image/image_test.py
 
 QEMU's ``virt`` machine with Debian's generic arm64 kernel from the image's boot partition;
 the sensors are simulated (no GPIO in QEMU) through the gateway's own driver code.
@@ -270,8 +270,12 @@ def _fail(reason: str, serial_log: Path) -> int:
 def main() -> int:
     here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", type=Path, required=True)
-    parser.add_argument("--work", type=Path, default=here.parents[1] / "build/image/test")
+    # The same cache directory as deploy/image/common.sh.
+    cache = Path(os.environ.get("CACHE_DIR") or
+                 Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sensor-gateway-image")
+    parser.add_argument("--image", type=Path, default=cache / "sensor-gateway.img",
+                        help="raw image from deploy/image/build.sh --no-compress")
+    parser.add_argument("--work", type=Path, default=cache / "test")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole boot")
     parser.add_argument("--machine", choices=("virt", "raspi3b"), default="virt")
     args = parser.parse_args()
