@@ -104,7 +104,9 @@ async def _start_dashboard(config: Config, options: RunOptions, broker: Broker) 
     dashboard = Dashboard(broker, options.dashboard_port or 0,
                           None if host in ("", "0.0.0.0", "::") else host,
                           data_dir_for(config, options.data_dir),
-                          password_file_of(config.broker))
+                          password_file_of(config.broker),
+                          topic_prefix=config.gateway.topic_prefix,
+                          discovery_prefix=config.gateway.discovery_prefix)
     await dashboard.start()
     return dashboard
 

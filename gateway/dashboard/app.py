@@ -70,6 +70,8 @@ class Dashboard:
         password_file: str | Path | None = None,
         *,
         trust_loopback: bool = True,
+        topic_prefix: str = "home",
+        discovery_prefix: str = "homeassistant",
         history_flush: float = 300.0,
         health_interval: float = 10.0,
     ) -> None:
@@ -80,7 +82,7 @@ class Dashboard:
         self.trust_loopback = trust_loopback
         self.health_interval = health_interval
         self.users = Users(password_file)
-        self.catalog = Catalog()
+        self.catalog = Catalog(prefix=topic_prefix, discovery_prefix=discovery_prefix)
         self.broker_health = BrokerHealth()
         self.history = HistoryStore(self.data_dir / "history.sqlite3",
                                     flush_interval=history_flush)
@@ -107,7 +109,8 @@ class Dashboard:
         self._signer = SessionSigner.from_data_dir(self.data_dir, self.users)
         await self.history.start()
         # $SYS is not matched by '#' (MQTT hides $-topics from wildcards), hence three.
-        for topic_filter in ("home/#", "homeassistant/#", SYS_PREFIX + "#"):
+        for topic_filter in (self.catalog.prefix + "/#", self.catalog.discovery_prefix + "/#",
+                             SYS_PREFIX + "#"):
             self._subscriptions.append(self.broker.subscribe(topic_filter, self._on_message))
         # Retained values carry no time; the history knows when the last one was taken.
         for topic, (at, value) in (await self.history.last_samples()).items():

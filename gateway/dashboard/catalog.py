@@ -88,6 +88,8 @@ class Catalog:
     """Entities by state topic, availability flags and node status, fed message by message."""
 
     clock: Callable[[], float] = time.time
+    prefix: str = HOME                           # [gateway] topic_prefix
+    discovery_prefix: str = DISCOVERY_PREFIX     # [gateway] discovery_prefix
     entities: dict[str, Entity] = field(default_factory=dict)
     #: availability and status topics -> last payload
     availability: dict[str, _Availability] = field(default_factory=dict)
@@ -103,9 +105,9 @@ class Catalog:
     def handle(self, topic: str, payload: bytes, retained: bool) -> list[str]:
         """Take one message; returns the state topics of the entities whose display changed
         (a topic no longer in :attr:`entities` was removed)."""
-        if topic.startswith(DISCOVERY_PREFIX + "/"):
+        if topic.startswith(self.discovery_prefix + "/"):
             return self._discovery(topic, payload)
-        if not topic.startswith(HOME + "/") or topic.endswith(COMMAND_SUFFIX):
+        if not topic.startswith(self.prefix + "/") or topic.endswith(COMMAND_SUFFIX):
             return []
         text = payload.decode("utf-8", errors="replace")
         if self._is_availability(topic, text):
@@ -135,7 +137,7 @@ class Catalog:
         return [topic]
 
     def _discovery(self, config_topic: str, payload: bytes) -> list[str]:
-        config = parse_config(config_topic, payload)
+        config = parse_config(config_topic, payload, self.discovery_prefix)
         old_state = self._configs.pop(config_topic, None)
         changed: list[str] = []
         if old_state is not None and (config is None or config.state_topic != old_state):
@@ -149,7 +151,7 @@ class Catalog:
         entity = self.entities.get(config.state_topic)
         if entity is None:
             levels = config.state_topic.split("/")
-            room = levels[1] if len(levels) >= 3 and levels[0] == HOME else "other"
+            room = levels[1] if len(levels) >= 3 and levels[0] == self.prefix else "other"
             entity = Entity(config.state_topic, room, config)
             self.entities[config.state_topic] = entity
         entity.config = config

@@ -65,18 +65,18 @@ class EntityConfig:
     device_name: str | None = None
 
 
-def component_of(config_topic: str) -> str | None:
-    """The component of a discovery config topic, or None when it is not one."""
+def component_of(config_topic: str, prefix: str = PREFIX) -> str | None:
+    """The component of a discovery config topic under ``prefix``, or None."""
     levels = config_topic.split("/")
-    if len(levels) not in (4, 5) or levels[0] != PREFIX or levels[-1] != "config":
+    if len(levels) not in (4, 5) or levels[0] != prefix or levels[-1] != "config":
         return None
     return levels[1]
 
 
-def parse_config(config_topic: str, payload: bytes) -> EntityConfig | None:
+def parse_config(config_topic: str, payload: bytes, prefix: str = PREFIX) -> EntityConfig | None:
     """The entity a discovery message describes; None when it is removed, unusable or of a
     component the dashboard does not show. Never raises on bad input from the network."""
-    component = component_of(config_topic)
+    component = component_of(config_topic, prefix)
     if component not in COMPONENTS or not payload:
         return None
     try:

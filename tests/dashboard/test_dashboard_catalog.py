@@ -124,3 +124,14 @@ def test_a_flood_of_new_topics_is_capped() -> None:
     assert len(catalog.entities) == 50
     feed(catalog, "home/spam/topic3", "2")  # known ones still update
     assert catalog.entities["home/spam/topic3"].value == "2"
+
+
+def test_other_prefixes() -> None:
+    catalog = Catalog(prefix="house", discovery_prefix="ha")
+    feed(catalog, "home/attic/temperature", "17.2")  # not ours
+    feed(catalog, "house/attic/temperature", "17.4")
+    feed(catalog, "ha/sensor/gw/attic_temperature/config", {
+        "name": "Attic temperature", "state_topic": "house/attic/temperature",
+        "unit_of_measurement": "°C"})
+    assert list(catalog.entities) == ["house/attic/temperature"]
+    assert catalog.entities["house/attic/temperature"].config.unit == "°C"
