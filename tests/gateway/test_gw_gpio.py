@@ -60,8 +60,8 @@ def test_button_pressed_reaches_a_paho_subscriber(tmp_path, pin_factory) -> None
             pin = pin_factory.pin(17)
             pin.drive_low()                        # pressed: pulled-up button to ground
             rec.wait_for("home/hall/doorbell", "ON")
-            pin.drive_high()
             rec.clear()
+            pin.drive_high()
             rec.wait_for("home/hall/doorbell", "OFF")
         with Recorder(gw.port, "home/hall/doorbell") as late:
             late.wait_for("home/hall/doorbell", "OFF", retained=True)
