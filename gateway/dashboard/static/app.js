@@ -80,15 +80,16 @@ function valueText(entity) {
 
 // --- rendering -------------------------------------------------------------------------
 
-function roomCard(room, title) {
+function roomCard(room, title, diagnostic) {
   const id = `room-${room}`;
   let card = document.getElementById(id);
   if (!card) {
-    card = h("section", { class: "card room", id, "data-room": room },
+    // Rooms in title order; a room of only the Pi's own figures after the house.
+    const key = `${diagnostic ? 1 : 0}${title}`;
+    card = h("section", { class: "card room", id, "data-room": room, "data-key": key },
       h("h2", {}, title), h("ul", { class: "entities" }));
-    // Keep the cards in title order.
     const rooms = document.getElementById("rooms");
-    const after = [...rooms.children].find((c) => c.querySelector("h2").textContent.localeCompare(title) > 0);
+    const after = [...rooms.children].find((c) => c.dataset.key.localeCompare(key) > 0);
     rooms.insertBefore(card, after || null);
   }
   return card;
@@ -110,10 +111,12 @@ function entityRow(entity) {
       // Before the age, which takes a line of its own under name and value.
       row.querySelector(".line").insertBefore(button, row.querySelector(".age"));
     }
-    if (entity.kind === "sensor" || entity.kind === "binary_sensor") {
+    // Diagnostic figures (the Pi's load, memory...) get no plot: the house comes first.
+    if ((entity.kind === "sensor" || entity.kind === "binary_sensor") && entity.category !== "diagnostic") {
       row.append(h("div", { class: "plot-box" }));
     }
-    roomCard(entity.room, entity.room_title).querySelector("ul").append(row);
+    roomCard(entity.room, entity.room_title, entity.category === "diagnostic")
+      .querySelector("ul").append(row);
     if (row.querySelector(".plot-box") && !state.rendering) loadHistory([entity.topic]);
   }
   return row;
