@@ -28,7 +28,10 @@ from broker.bridge.client import ClientOptions, MQTTClient
 from broker.protocol.packets import SubscriptionOptions
 
 MODES = ("off", "full", "low-wear")
+SOURCES = ("network", "in-process")
 TOPIC = "bench/persist"
+CONTROL = "bench/control"
+PAYLOAD = b"x" * 64
 
 
 # --- the broker side (a subprocess) ---------------------------------------------------------
@@ -47,8 +50,17 @@ async def _serve(port: int, data_dir: str, mode: str) -> None:
     )
     broker = Broker(config)
     await broker.start()
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    async def publish_locally(n: int) -> None:
+        # A driver publishing in-process: no PUBACK waits on the store.
+        for i in range(n):
+            broker.publish(TOPIC, PAYLOAD, qos=1)
+            if i % 50 == 49:
+                await asyncio.sleep(0.001)
+
+    broker.subscribe(CONTROL, lambda m: loop.create_task(publish_locally(int(m.payload))))
+    stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     print("ready", flush=True)
     await stop.wait()
@@ -64,8 +76,12 @@ async def _serve(port: int, data_dir: str, mode: str) -> None:
 # --- the load side --------------------------------------------------------------------------
 
 
-async def _load(port: int, messages: int, publishers: int, payload: bytes) -> float:
-    """Publish ``messages`` QoS 1 messages; seconds until the subscriber has them all."""
+async def _load(port: int, messages: int, publishers: int, source: str) -> float:
+    """Publish ``messages`` QoS 1 messages; seconds until the subscriber has them all.
+
+    ``source`` "network": ``publishers`` MQTT clients publish; "in-process": the broker's
+    own process publishes (as the gateway's drivers do), asked to by a control message.
+    """
     got = 0
     all_in = asyncio.Event()
 
@@ -90,13 +106,16 @@ async def _load(port: int, messages: int, publishers: int, payload: bytes) -> fl
     share = messages // publishers
 
     async def publish_all(client: MQTTClient, n: int) -> None:
-        futures = [await client.publish(TOPIC, payload, 1) for _ in range(n)]
+        futures = [await client.publish(TOPIC, PAYLOAD, 1) for _ in range(n)]
         await asyncio.gather(*futures)
 
     start = time.perf_counter()
-    counts = [share] * publishers
-    counts[0] += messages - share * publishers
-    await asyncio.gather(*(publish_all(c, n) for c, n in zip(pubs, counts, strict=True)))
+    if source == "in-process":
+        await (await pubs[0].publish(CONTROL, b"%d" % messages, 1))
+    else:
+        counts = [share] * publishers
+        counts[0] += messages - share * publishers
+        await asyncio.gather(*(publish_all(c, n) for c, n in zip(pubs, counts, strict=True)))
     await asyncio.wait_for(all_in.wait(), 300)
     elapsed = time.perf_counter() - start
     for client in [*pubs, sub]:
@@ -110,7 +129,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_mode(mode: str, messages: int, publishers: int, payload_size: int) -> dict:
+def run_mode(mode: str, messages: int, publishers: int, source: str = "network") -> dict:
     """One broker, one run; returns the figures of this mode."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="bench-store-") as data:
@@ -125,7 +144,7 @@ def run_mode(mode: str, messages: int, publishers: int, payload_size: int) -> di
             proc.kill()
             raise RuntimeError(f"broker ({mode}) did not start")
         try:
-            elapsed = asyncio.run(_load(port, messages, publishers, b"x" * payload_size))
+            elapsed = asyncio.run(_load(port, messages, publishers, source))
         finally:
             proc.send_signal(signal.SIGTERM)
             out, _ = proc.communicate(timeout=120)
@@ -133,6 +152,7 @@ def run_mode(mode: str, messages: int, publishers: int, payload_size: int) -> di
     written = report["bytes_written"] or 0
     return {
         "mode": mode,
+        "source": source,
         "messages": messages,
         "msgs_per_s": round(messages / elapsed),
         "bytes_written": written,
@@ -145,7 +165,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--publishers", type=int, default=4)
-    parser.add_argument("--payload", type=int, default=64, help="payload bytes")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--serve", nargs=3, metavar=("PORT", "DIR", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -159,15 +178,19 @@ def main() -> None:
         port, data, mode = args.serve
         asyncio.run(_serve(int(port), data, mode))
         return
-    results = [run_mode(m, args.messages, args.publishers, args.payload) for m in MODES]
-    base = results[0]["msgs_per_s"]
-    print(f"QoS 1, {args.messages} messages of {args.payload} bytes, {args.publishers} "
-          "publishers, 1 persistent subscriber")  # fmt: skip
-    print(f"{'store':<10} {'msg/s':>8} {'vs off':>7} {'commits':>8} {'bytes/1000 msgs':>16}")
+    results = [
+        run_mode(m, args.messages, args.publishers, source) for source in SOURCES for m in MODES
+    ]
+    print(f"QoS 1, {args.messages} messages of {len(PAYLOAD)} bytes, 1 persistent subscriber; "
+          f"network: {args.publishers} publishers, in-process: broker.publish()")  # fmt: skip
+    print(f"{'source':<11} {'store':<9} {'msg/s':>8} {'vs off':>7} {'commits':>8} "
+          f"{'bytes written/1000 msgs':>24}")  # fmt: skip
+    base = {}
     for r in results:
-        ratio = r["msgs_per_s"] / base if base else 0.0
-        print(f"{r['mode']:<10} {r['msgs_per_s']:>8} {ratio:>7.0%} {r['commits']:>8} "
-              f"{r['bytes_per_1000']:>16}")  # fmt: skip
+        base.setdefault(r["source"], r["msgs_per_s"])
+        ratio = r["msgs_per_s"] / base[r["source"]] if base[r["source"]] else 0.0
+        print(f"{r['source']:<11} {r['mode']:<9} {r['msgs_per_s']:>8} {ratio:>7.0%} "
+              f"{r['commits']:>8} {r['bytes_per_1000']:>24}")  # fmt: skip
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -29,7 +29,7 @@ def fmt(value: float) -> str:
 def _cell(medians: Medians, complete: Complete, broker: str, key: str) -> str:
     value = medians.get(broker, {}).get(key, math.nan)
     if math.isnan(value) and broker in complete and not complete[broker].get(key, True):
-        return "stalled"
+        return "incomplete"
     return fmt(value)
 
 
@@ -45,27 +45,30 @@ def _met(result: bool | None) -> str:
 
 
 def render(figures: Sequence[Figure], brokers: Sequence[str], medians: Medians,
-           complete: Complete) -> str:
+           complete: Complete, with_targets: bool = True) -> str:
     """The table as text: one row per figure, a column per broker, our ratio to each peer,
-    the target and whether ours (uvloop, then asyncio's loop) meets it."""
+    and (``with_targets``) the target and whether ours (uvloop, then asyncio's loop) meets it."""
     ours = [b for b in OURS if b in brokers]
     peers = [b for b in PEERS if b in brokers]
     others = [b for b in brokers if b not in OURS and b not in PEERS]
     shown = [*ours, *peers, *others]
     ratio_cols = [(o, p) for o in ours for p in peers]
-    header = ["figure", "unit", *shown, *(f"{o}/{p}" for o, p in ratio_cols), "target",
-              *(f"met:{o}" for o in ours)]
+    header = ["figure", "unit", *shown, *(f"{o}/{p}" for o, p in ratio_cols)]
+    if with_targets:
+        header += ["target", *(f"met:{o}" for o in ours)]
     rows = [header]
     for fig in figures:
         row = [fig.label, fig.unit]
         row += [_cell(medians, complete, b, fig.key) for b in shown]
         row += [_ratio(medians, o, p, fig.key) for o, p in ratio_cols]
-        target = TARGETS.get(fig.key)
-        row.append(target.text if target else "")
-        row += [_met(verdict(fig.key, o, medians, complete)) if target else "" for o in ours]
+        if with_targets:
+            target = TARGETS.get(fig.key)
+            row.append(target.text if target else "")
+            row += [_met(verdict(fig.key, o, medians, complete)) if target else "" for o in ours]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    text_cols = {0, 1, len(header) - 1 - len(ours)}  # left-aligned; figures align right
+    # names, units and target texts align left, figures right
+    text_cols = {0, 1, len(header) - 1 - len(ours) if with_targets else 0}
     lines = []
     for n, r in enumerate(rows):
         cells = [c.ljust(w) if i in text_cols else c.rjust(w)

@@ -87,8 +87,10 @@ def test_table_shows_ratios_verdicts_and_stalls() -> None:
     lines = {line.split("  ")[0]: line for line in text.splitlines()}
     fanin = lines["fan-in QoS 0, 10 -> 1"]
     assert "2.00x" in fanin and "20.00x" in fanin and fanin.rstrip().endswith("yes")
-    assert "stalled" in lines["fan-in QoS 2, 10 -> 1"]
+    assert "incomplete" in lines["fan-in QoS 2, 10 -> 1"]
     assert missed(rows, "ours", medians, complete) == []
+    plain = render(rows[:1], ["ours", "mosquitto"], medians, complete, with_targets=False)
+    assert "target" not in plain and "2.00x" in plain
     assert fmt(NAN) == "-" and fmt(123456.0) == "123,456" and fmt(0.01234) == "0.012"
 
 
