@@ -70,7 +70,8 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path: Path, trust_loopback: bool = False) -> AsyncIterator[Running]:
+async def running(tmp_path: Path, trust_loopback: bool = False,
+                  **options: float) -> AsyncIterator[Running]:
     """A broker with the HOUSE retained, and a dashboard on a free port."""
     broker = Broker(BrokerConfig(host="127.0.0.1", port=0, sys_interval=1))
     await broker.start()
@@ -78,7 +79,7 @@ async def running(tmp_path: Path, trust_loopback: bool = False) -> AsyncIterator
         broker.publish(topic, payload, retain=True)
     users = write_users(tmp_path / "passwd")
     dashboard = Dashboard(broker, 0, "127.0.0.1", tmp_path / "data", users,
-                          trust_loopback=trust_loopback)
+                          trust_loopback=trust_loopback, **options)  # type: ignore[arg-type]
     await dashboard.start()
     try:
         yield Running(broker, dashboard, f"http://127.0.0.1:{dashboard.port}", users)
@@ -98,6 +99,14 @@ async def login(session: aiohttp.ClientSession, url: str, password: str = PASSWO
                             allow_redirects=False) as res:
         assert res.status == 302
         return res.headers["Location"]
+
+
+async def next_event(ws: aiohttp.ClientWebSocketResponse) -> dict[str, object]:
+    """The next entity or remove event (health events come every few seconds between)."""
+    while True:
+        event = await ws.receive_json(timeout=TIMEOUT)
+        if event["type"] != "health":
+            return event
 
 
 def client(**options: object) -> aiohttp.ClientSession:
@@ -353,7 +362,7 @@ def test_live_socket_sends_state_then_changes(tmp_path: Path) -> None:
                 assert hello["type"] == "state"
                 assert any(e["topic"] == "home/hall/light" for e in hello["entities"])
                 gw.broker.publish("home/kitchen/temperature", "19.5", retain=True)
-                event = await ws.receive_json(timeout=TIMEOUT)
+                event = await next_event(ws)
                 assert event["type"] == "entity"
                 assert (event["entity"]["topic"], event["entity"]["value"]) == (
                     "home/kitchen/temperature", "19.5")
@@ -361,8 +370,21 @@ def test_live_socket_sends_state_then_changes(tmp_path: Path) -> None:
                 # A sensor removed from the gateway config leaves the page.
                 gw.broker.publish("homeassistant/sensor/gw/attic_humidity/config", "",
                                   retain=True)
-                assert await ws.receive_json(timeout=TIMEOUT) == {
-                    "type": "remove", "topic": "home/attic/humidity"}
+                assert await next_event(ws) == {"type": "remove", "topic": "home/attic/humidity"}
+
+    run(scenario, tmp_path)
+
+
+def test_live_socket_sends_health_now_and_then(tmp_path: Path) -> None:
+    async def scenario(tmp: Path) -> None:
+        async with running(tmp, health_interval=0.2) as gw, client() as s:
+            await login(s, gw.url)
+            async with s.ws_connect(gw.url + "/api/live") as ws:
+                assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "state"
+                event = await ws.receive_json(timeout=TIMEOUT)
+                assert event["type"] == "health"
+                assert event["health"]["live_clients"] == 1
+                assert event["health"]["machine"]["disk_total"] > 0
 
     run(scenario, tmp_path)
 
