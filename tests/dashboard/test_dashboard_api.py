@@ -79,7 +79,7 @@ async def running(tmp_path: Path, trust_loopback: bool = False,
         broker.publish(topic, payload, retain=True)
     users = write_users(tmp_path / "passwd")
     dashboard = Dashboard(broker, 0, "127.0.0.1", tmp_path / "data", users,
-                          trust_loopback=trust_loopback, **options)  # type: ignore[arg-type]
+                          trust_loopback=trust_loopback, **options)
     await dashboard.start()
     try:
         yield Running(broker, dashboard, f"http://127.0.0.1:{dashboard.port}", users)
@@ -385,6 +385,27 @@ def test_live_socket_sends_health_now_and_then(tmp_path: Path) -> None:
                 assert event["type"] == "health"
                 assert event["health"]["live_clients"] == 1
                 assert event["health"]["machine"]["disk_total"] > 0
+
+    run(scenario, tmp_path)
+
+
+def test_after_a_restart_retained_values_keep_their_age(tmp_path: Path) -> None:
+    async def scenario(tmp: Path) -> None:
+        broker = Broker(BrokerConfig(host="127.0.0.1", port=0))
+        await broker.start()
+        try:
+            first = Dashboard(broker, 0, "127.0.0.1", tmp / "data")
+            await first.start()
+            broker.publish("home/kitchen/temperature", "21.7", retain=True)
+            taken = first.catalog.entities["home/kitchen/temperature"].updated
+            await first.stop()  # writes the buffered history
+            second = Dashboard(broker, 0, "127.0.0.1", tmp / "data")
+            await second.start()  # sees the value only as a retained message
+            entity = second.catalog.entities["home/kitchen/temperature"]
+            assert taken is not None and entity.updated == pytest.approx(taken, abs=0.002)
+            await second.stop()
+        finally:
+            await broker.stop()
 
     run(scenario, tmp_path)
 
