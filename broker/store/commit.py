@@ -182,7 +182,15 @@ class GroupCommit:
 
     def _start(self, batch: Batch, held: list[_Held]) -> None:
         self._busy_callbacks, self._next_callbacks = self._next_callbacks, []
-        busy = self._busy = self.loop.run_in_executor(self._executor, self.db.apply, batch)
+        try:
+            self.db.stage(batch)
+        except Exception as exc:
+            failed: asyncio.Future = self.loop.create_future()
+            failed.set_exception(exc)
+            self._busy = failed
+            self.loop.call_soon(self._done, held, failed)
+            return
+        busy = self._busy = self.loop.run_in_executor(self._executor, self.db.commit)
         busy.add_done_callback(partial(self._done, held))
 
     def _done(self, held: list[_Held], fut: asyncio.Future) -> None:
