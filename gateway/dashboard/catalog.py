@@ -98,6 +98,7 @@ class Catalog:
     _discovered_availability: set[str] = field(default_factory=set)
     _areas: dict[str, str] = field(default_factory=dict)  # room -> suggested_area
     #: a client publishing endless new topics under home/ must not grow memory without end
+    #: (the same bound applies to availability topics)
     max_entities: int = 2000
 
     # --- feeding ------------------------------------------------------------------------
@@ -111,6 +112,8 @@ class Catalog:
             return []
         text = payload.decode("utf-8", errors="replace")
         if self._is_availability(topic, text):
+            if topic not in self.availability and len(self.availability) >= self.max_entities:
+                return []
             self.availability[topic] = _Availability(text, next(self._seq))
             return [e.topic for e in self.entities.values()
                     if topic in self._availability_topics(e)]

@@ -122,6 +122,9 @@ def test_a_flood_of_new_topics_is_capped() -> None:
     for i in range(500):
         feed(catalog, f"home/spam/topic{i}", "1")
     assert len(catalog.entities) == 50
+    for i in range(500):
+        feed(catalog, f"home/spam/topic{i}/availability", "online")
+    assert len(catalog.availability) == 50
     feed(catalog, "home/spam/topic3", "2")  # known ones still update
     assert catalog.entities["home/spam/topic3"].value == "2"
 
