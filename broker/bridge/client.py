@@ -31,6 +31,7 @@ from ..protocol.packets import (
     Suback,
     Subscribe,
     SubscriptionOptions,
+    Will,
 )
 from ..protocol.wire import MQTTError
 
@@ -70,6 +71,7 @@ class ClientOptions:
     session_expiry: int = 0  # 5.0: seconds the server keeps the session (0xFFFFFFFF: forever)
     max_inflight: int = 20
     connect_timeout: float = 20.0
+    will: Will | None = None
 
 
 class MQTTClient:
@@ -111,7 +113,9 @@ class MQTTClient:
             if o.session_expiry:
                 props["session_expiry_interval"] = o.session_expiry
         password = o.password.encode() if o.password is not None else None
-        connect = Connect(level, o.client_id, o.clean_start, o.keepalive, None, o.username, password, props)
+        connect = Connect(
+            level, o.client_id, o.clean_start, o.keepalive, o.will, o.username, password, props
+        )
         self._writer.write(encode(connect, o.version))
         try:
             connack = await asyncio.wait_for(self._read_connack(), o.connect_timeout)
@@ -164,6 +168,10 @@ class MQTTClient:
     def _abort(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+    def drop(self) -> None:
+        """End the connection without DISCONNECT, as a crash or a lost link would."""
+        self._finish(ConnectionLost("dropped"))
 
     def _finish(self, exc: BaseException | None) -> None:
         """The connection is over: fail what waits on it, stop the tasks."""
