@@ -116,7 +116,7 @@ def handle_connect(engine: Engine, conn: Connection, p: Connect) -> None:
     conn.will = will
     if engine.store is not None:
         engine.store.session_saved(session)
-    engine.stats.client_connected()
+    engine.stats.client_connected(conn.listener)
 
     keepalive = p.keepalive
     if config.max_keepalive and (keepalive == 0 or keepalive > config.max_keepalive):

@@ -145,7 +145,7 @@ class Engine:
         if session is None or session.connection is not conn:
             return
         session.connection = None
-        self.stats.clients_connected -= 1
+        self.stats.client_disconnected(conn.listener)
         now = self.clock()
         will = conn.will
         if will is not None and not conn.clean_exit:
@@ -546,6 +546,8 @@ class Engine:
             "subscriptions/count": self.subscriptions.count,
             "protocol errors": s.protocol_errors,
         }
+        for listener, count in s.per_listener.items():
+            values[f"listeners/{listener}/clients/connected"] = count
         return [(SYS_PREFIX + k, str(v)) for k, v in values.items()]
 
     def publish_sys(self) -> None:

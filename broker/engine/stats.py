@@ -22,9 +22,16 @@ class Stats:
         self.publish_refused = 0
         self.subscribe_denied = 0
         self.protocol_errors = 0
+        #: Connected clients per listener name ("default", "tls:8883", "serial", ...).
+        self.per_listener: dict[str, int] = {}
 
-    def client_connected(self) -> None:
+    def client_disconnected(self, listener: str) -> None:
+        self.clients_connected -= 1
+        self.per_listener[listener] -= 1
+
+    def client_connected(self, listener: str) -> None:
         self.clients_connected += 1
+        self.per_listener[listener] = self.per_listener.get(listener, 0) + 1
         self.connections_total += 1
         if self.clients_connected > self.clients_maximum:
             self.clients_maximum = self.clients_connected
