@@ -78,10 +78,13 @@ class PolledDevice(ABC):
 
 
 class InputDevice(ABC):
-    """A binary input; ``start`` hooks a change callback that may run on any thread."""
+    """A binary input; ``start`` hooks a change callback that may run on any thread.
 
-    def __init__(self, channel: Channel) -> None:
+    ``debounce``: seconds a new level must hold before the runtime publishes it."""
+
+    def __init__(self, channel: Channel, debounce: float = 0.0) -> None:
         self.channel = channel
+        self.debounce = debounce
 
     @abstractmethod
     def start(self, on_change: Callable[[], None]) -> None:
@@ -96,10 +99,11 @@ class InputDevice(ABC):
 
 
 class OutputDevice(ABC):
-    """A binary output."""
+    """A binary output. ``boot_state``: off, on, or restore (the last published state)."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, boot_state: str = "off") -> None:
         self.channel = channel
+        self.boot_state = boot_state
 
     @abstractmethod
     def set(self, on: bool) -> None:

@@ -32,10 +32,10 @@ class GpioInput(InputDevice):
     """A gpiozero DigitalInputDevice with our active/invert rules."""
 
     def __init__(self, channel: Channel, pin: int, pull: str, active: str, invert: bool,
-                 pin_factory: object = None) -> None:
+                 debounce: float = 0.0, pin_factory: object = None) -> None:
         from gpiozero import DigitalInputDevice
 
-        super().__init__(channel)
+        super().__init__(channel, debounce)
         # gpiozero fixes the active level when a pull resistor is used (pull-up means
         # active low); any other combination is an inversion on our side.
         if pull == "none":
@@ -69,15 +69,12 @@ def _build(sensor: SensorConfig, hardware: Hardware) -> GpioInput:
     active = options["active"] or ("low" if pull == "up" else "high")
     # Contacts report "open" as ON: the switch is active (closed) when the door is shut.
     invert = options["invert"] != (sensor.driver == "contact")
+    debounce = options["debounce"]
+    if debounce is None:
+        debounce = KINDS[sensor.driver][2]
     assert sensor.pin is not None  # the validator requires a pin
     return GpioInput(_channels(sensor.driver)[0], sensor.pin, pull, active, invert,
-                     hardware.pin_factory)
-
-
-def debounce_seconds(sensor: SensorConfig) -> float:
-    """The configured debounce, or the kind's default."""
-    value = sensor.options["debounce"]
-    return KINDS[sensor.driver][2] if value is None else float(value)
+                     debounce, hardware.pin_factory)
 
 
 SPEC = register(DriverSpec(

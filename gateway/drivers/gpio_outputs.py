@@ -24,10 +24,10 @@ class GpioOutput(OutputDevice):
     """A gpiozero DigitalOutputDevice, off at construction."""
 
     def __init__(self, channel: Channel, pin: int, active_high: bool,
-                 pin_factory: object = None) -> None:
+                 boot_state: str = "off", pin_factory: object = None) -> None:
         from gpiozero import DigitalOutputDevice
 
-        super().__init__(channel)
+        super().__init__(channel, boot_state)
         self._device = DigitalOutputDevice(pin, active_high=active_high, initial_value=False,
                                            pin_factory=pin_factory)
 
@@ -51,7 +51,8 @@ def _channels(kind: str) -> list[Channel]:
 def _build(sensor: SensorConfig, hardware: Hardware) -> GpioOutput:
     assert sensor.pin is not None  # the validator requires a pin
     return GpioOutput(_channels(sensor.driver)[0], sensor.pin,
-                      sensor.options["active"] == "high", hardware.pin_factory)
+                      sensor.options["active"] == "high", sensor.options["boot_state"],
+                      hardware.pin_factory)
 
 
 SPEC = register(DriverSpec(

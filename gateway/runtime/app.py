@@ -20,7 +20,6 @@ from gateway.drivers.base import (
     PolledDevice,
     driver_spec,
 )
-from gateway.drivers.gpio_inputs import debounce_seconds
 from gateway.hardware import Hardware
 from gateway.runtime.channel import ChannelPublisher
 from gateway.runtime.clock import Clock
@@ -100,14 +99,12 @@ class Gateway:
             self.polled.append(runner)
             self._tasks.append(asyncio.create_task(runner.run(), name=sensor.key))
         elif isinstance(device, InputDevice):
-            runner_in = InputRunner(device, self._publisher(sensor, spec, device.channel),
-                                    debounce_seconds(sensor))
+            runner_in = InputRunner(device, self._publisher(sensor, spec, device.channel))
             self.inputs.append(runner_in)
             runner_in.start()
         else:
             runner_out = OutputRunner(self.bus, device,
-                                      self._publisher(sensor, spec, device.channel),
-                                      sensor.options["boot_state"])
+                                      self._publisher(sensor, spec, device.channel))
             self.outputs.append(runner_out)
 
     @staticmethod

@@ -17,11 +17,10 @@ from gateway.runtime.channel import ChannelPublisher
 class InputRunner:
     """Connects one input device to its channel publisher."""
 
-    def __init__(self, device: InputDevice, publisher: ChannelPublisher,
-                 debounce: float) -> None:
+    def __init__(self, device: InputDevice, publisher: ChannelPublisher) -> None:
         self.device = device
         self.publisher = publisher
-        self.debounce = debounce
+        self.debounce = device.debounce
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settle_handle: asyncio.TimerHandle | None = None
 

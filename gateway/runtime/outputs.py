@@ -39,12 +39,11 @@ def parse_command(payload: bytes, current: bool) -> bool | None:
 class OutputRunner:
     """Connects one output device to its command and state topics."""
 
-    def __init__(self, bus: Bus, device: OutputDevice, publisher: ChannelPublisher,
-                 boot_state: str) -> None:
+    def __init__(self, bus: Bus, device: OutputDevice, publisher: ChannelPublisher) -> None:
         self.bus = bus
         self.device = device
         self.publisher = publisher
-        self.boot_state = boot_state
+        self.boot_state = device.boot_state
         self._subscription = None
 
     async def start(self) -> None:
