@@ -149,12 +149,13 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
     import paho.mqtt.client as mqtt
 
     received = 0
+    refused: list[str] = []
     done = threading.Event()
     client = _client(url)
 
     def on_connect(client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if reason_code.is_failure:
-            click.echo(f"connection refused: {reason_code}", err=True)
+            refused.append(str(reason_code))
             done.set()
             return
         client.subscribe(topic_filter, qos=1)
@@ -179,6 +180,8 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
     finally:
         client.disconnect()
         client.loop_stop()
+    if refused:
+        raise click.ClickException(f"{url} refused the connection: {refused[0]}")
 
 
 @main.command()

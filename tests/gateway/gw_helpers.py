@@ -247,10 +247,12 @@ class BrokerProcess:
 class Mosquitto(BrokerProcess):
     """Debian's mosquitto."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None,
+                 anonymous: bool = True) -> None:
         super().__init__(port)
         self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\n"
+                             f"allow_anonymous {'true' if anonymous else 'false'}\n"
                              "persistence false\n")
 
     def command(self) -> list[str]:

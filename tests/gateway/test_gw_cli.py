@@ -56,6 +56,20 @@ def test_pub_to_a_closed_port_fails_cleanly() -> None:
     assert "cannot connect" in result.output
 
 
+def test_sub_reports_a_refused_connection(tmp_path) -> None:  # noqa: ANN001
+    from gw_helpers import Mosquitto
+
+    server = Mosquitto(tmp_path, anonymous=False)
+    server.start()
+    try:
+        result = CliRunner().invoke(main, ["sub", "#", "--broker",
+                                           f"mqtt://127.0.0.1:{server.port}", "-W", "20"])
+    finally:
+        server.stop()
+    assert result.exit_code == 1
+    assert "refused the connection" in result.output
+
+
 def test_run_rejects_a_bad_config_before_starting(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "bad.toml"
     path.write_text('[[room.a]]\ndriver = "relay"\n')
