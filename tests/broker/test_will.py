@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -216,9 +217,11 @@ def test_paho_will(paho: Paho, topic: str) -> None:
     watcher = paho(5)
     watcher.subscribe(topic, 1)
     c = paho(5, will=(topic, b"paho gone", 1, False))
-    c.client._sock_close()  # drop the socket without DISCONNECT, as a crash would
+    # End the TCP stream without DISCONNECT, as a crash or a pulled cable would.
+    c.client.socket().shutdown(socket.SHUT_RDWR)
     msg = watcher.get()
     assert msg.payload == b"paho gone"
+    assert c.disconnected.wait(10)
 
 
 def test_connect_and_disconnect_in_one_write_publish_no_will(
