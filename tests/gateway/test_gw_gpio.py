@@ -110,3 +110,20 @@ def test_relay_switched_from_a_paho_client(tmp_path, pin_factory) -> None:  # no
             assert pin.state is True
         with Recorder(gw.port, "home/hall/light") as check:
             check.wait_for("home/hall/light", "ON", retained=True)
+
+
+def test_relay_restores_its_state_from_the_embedded_brokers_store(tmp_path,  # noqa: ANN001
+                                                                   pin_factory) -> None:  # noqa: ANN001
+    text = (f'[broker]\ndata_dir = "{tmp_path / "broker"}"\n'
+            '[[room.hall]]\ndriver = "relay"\nname = "light"\npin = 23\n'
+            'boot_state = "restore"\n')
+    with RunningGateway(text, tmp_path, hardware(pin_factory)) as gw:
+        with Recorder(gw.port, "home/hall/light") as rec:
+            rec.wait_for("home/hall/light", "OFF", retained=True)   # nothing to restore yet
+            publish_once(gw.port, "home/hall/light/set", "ON")
+            rec.wait_for("home/hall/light", "ON")
+    pin_factory.reset()
+    with RunningGateway(text, tmp_path, hardware(pin_factory)) as gw:
+        with Recorder(gw.port, "home/hall/light") as rec:
+            rec.wait_for("home/hall/light", "ON", retained=True)
+        assert pin_factory.pin(23).state is True
