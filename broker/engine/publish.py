@@ -59,6 +59,14 @@ def _ack(conn: Connection, p: Publish, code: int) -> None:
             conn.engine.store.incoming_qos2_added(conn.session, p.packet_id)  # type: ignore[arg-type]
 
 
+def _check_client_properties(props: dict) -> None:
+    """Properties a client's PUBLISH may not carry as sent (MQTT 5.0 section 3.3.2.3)."""
+    response_topic = props.get("response_topic")
+    if response_topic is not None and not valid_topic_name(response_topic):
+        # The Response Topic is a Topic Name: no wildcards, not empty (MQTT-3.3.2-13/14).
+        raise ProtocolError(f"invalid response topic {response_topic!r}")
+
+
 def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
     session = conn.session
     assert session is not None
@@ -66,6 +74,8 @@ def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
     topic = _resolve_alias(engine, conn, p) if v5 else p.topic
     if not valid_topic_name(topic):
         raise MQTTError(f"invalid topic name {topic!r}", reasons.TOPIC_NAME_INVALID)
+    if v5 and p.properties:
+        _check_client_properties(p.properties)
     qos = p.qos
     stats = engine.stats
     if qos == 2:
