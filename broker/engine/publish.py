@@ -61,6 +61,9 @@ def _ack(conn: Connection, p: Publish, code: int) -> None:
 
 def _check_client_properties(props: dict) -> None:
     """Properties a client's PUBLISH may not carry as sent (MQTT 5.0 section 3.3.2.3)."""
+    if "subscription_identifier" in props:
+        # Subscription Identifiers travel only from server to client (MQTT-3.3.4-6).
+        raise ProtocolError("PUBLISH from a client with a subscription identifier")
     response_topic = props.get("response_topic")
     if response_topic is not None and not valid_topic_name(response_topic):
         # The Response Topic is a Topic Name: no wildcards, not empty (MQTT-3.3.2-13/14).
