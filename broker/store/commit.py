@@ -30,8 +30,8 @@ log = logging.getLogger("broker.store")
 #: Seconds a commit nobody waits for may be put off (see GroupCommit._wake).
 LAZY_COMMIT_DELAY = 0.05
 
-# (connection, its output detached when the batch was taken)
-_Held = tuple["Connection", bytes]
+# Connections and their output detached for a batch, written once it is committed.
+_Held = dict["Connection", bytes]
 
 
 class GroupCommit:
@@ -103,15 +103,19 @@ class GroupCommit:
         if busy:
             return
         if to_hold:
-            held: list[_Held] = []
-            for conn in to_hold:
-                out = conn.out
-                conn.out = []  # later output waits for a later commit
-                held.append((conn, b"".join(out)))
-                holding.add(conn)
-            self._start(self.journal.take(), held)
+            self._start(self.journal.take(), self._detach(to_hold))
         elif self.journal.pending:
             self._kick_later()
+
+    def _detach(self, conns: list[Connection]) -> _Held:
+        """Move the connections' output aside until the batch taken now is committed."""
+        held: _Held = {}
+        for conn in conns:
+            out = conn.out
+            conn.out = []  # later output waits for a later commit
+            held[conn] = b"".join(out)
+            self._holding.add(conn)
+        return held
 
     def when_durable(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once every change journaled so far is committed."""
@@ -130,7 +134,7 @@ class GroupCommit:
                 await asyncio.shield(self._busy)
                 continue
             if self.journal.pending:
-                self._start(self.journal.take(), [])
+                self._start(self.journal.take(), {})
                 continue
             waiting, self._waiting = self._waiting, []
             for conn in waiting:
@@ -173,15 +177,22 @@ class GroupCommit:
     def _kick(self) -> None:
         self._kick_scheduled = False
         if self._busy is None and self.journal.pending:
-            self._start(self.journal.take(), [])
+            self._start(self.journal.take(), {})
 
     def _periodic(self) -> None:
         self._timer = self.loop.call_later(self.interval, self._periodic)
         if self._busy is None and self.journal.pending:
-            self._start(self.journal.take(), [])
+            self._start(self.journal.take(), {})
 
-    def _start(self, batch: Batch, held: list[_Held]) -> None:
+    def _start(self, batch: Batch, held: _Held) -> None:
         self._busy_callbacks, self._next_callbacks = self._next_callbacks, []
+        if not any(rows for _, rows in batch):
+            # Everything cancelled out (deliveries acknowledged meanwhile): no disk write.
+            done: asyncio.Future = self.loop.create_future()
+            done.set_result(None)
+            self._busy = done
+            self._done(held, done)
+            return
         try:
             self.db.stage(batch)
         except Exception as exc:
@@ -190,12 +201,12 @@ class GroupCommit:
             self._busy = failed
             self.loop.call_soon(self._done, held, failed)
             return
+        self.commits += 1
         busy = self._busy = self.loop.run_in_executor(self._executor, self.db.commit)
         busy.add_done_callback(partial(self._done, held))
 
-    def _done(self, held: list[_Held], fut: asyncio.Future) -> None:
+    def _done(self, held: _Held, fut: asyncio.Future) -> None:
         self._busy = None
-        self.commits += 1
         exc = fut.exception() if not fut.cancelled() else None
         if exc is not None and not self._failed:
             # A broken disk must not stop the broker: messages keep flowing, durability is
@@ -205,7 +216,7 @@ class GroupCommit:
         elif exc is None:
             self._failed = False
         write = self.write
-        for conn, data in held:
+        for conn, data in held.items():
             self._holding.discard(conn)
             transport = conn.shell
             if transport is None:
