@@ -8,6 +8,9 @@ import sys
 import threading
 
 import click
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config import Config, ConfigErrors, load_config
 from gateway.drivers.base import driver_spec
@@ -113,9 +116,7 @@ def _load_or_exit(path: str) -> Config:
         sys.exit(1)
 
 
-def _client(url: BrokerURL):  # noqa: ANN202 - paho.mqtt.client.Client
-    import paho.mqtt.client as mqtt
-
+def _client(url: BrokerURL) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
     if url.username:
         client.username_pw_set(url.username, url.password)
@@ -124,7 +125,7 @@ def _client(url: BrokerURL):  # noqa: ANN202 - paho.mqtt.client.Client
     return client
 
 
-def _connect(client, url: BrokerURL) -> None:  # noqa: ANN001
+def _connect(client: mqtt.Client, url: BrokerURL) -> None:
     try:
         client.connect(url.host, url.port, keepalive=30)
     except OSError as exc:
@@ -146,21 +147,20 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
     """Print messages matching FILTER as `topic payload` lines.
 
     Example: gateway sub 'home/#'"""
-    import paho.mqtt.client as mqtt
-
     received = 0
     refused: list[str] = []
     done = threading.Event()
     client = _client(url)
 
-    def on_connect(client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def on_connect(client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
+                   reason_code: ReasonCode, properties: Properties | None) -> None:
         if reason_code.is_failure:
             refused.append(str(reason_code))
             done.set()
             return
         client.subscribe(topic_filter, qos=1)
 
-    def on_message(client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+    def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         nonlocal received
         payload = message.payload.decode("utf-8", errors="replace")
         mark = " (retained)" if retained_flag and message.retain else ""

@@ -147,7 +147,8 @@ class Recorder:
         self.client.loop_start()
         assert self._subscribed.wait(TIMEOUT), "recorder could not subscribe"
 
-    def _on_message(self, client, userdata, message) -> None:  # noqa: ANN001
+    def _on_message(self, client: mqtt.Client, userdata: object,
+                    message: mqtt.MQTTMessage) -> None:
         with self._cond:
             self.messages.append(message)
             self._cond.notify_all()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
-from gw_helpers import Recorder
+from gw_helpers import Mosquitto, Recorder
 
 from gateway.cli import main
 from gateway.mqtt_url import BrokerURL, parse_broker_url
@@ -31,7 +33,7 @@ def test_run_help_lists_the_overrides() -> None:
         assert option in result.output
 
 
-def test_pub_then_sub_a_retained_message(mosquitto) -> None:  # noqa: ANN001
+def test_pub_then_sub_a_retained_message(mosquitto: Mosquitto) -> None:
     url = f"mqtt://127.0.0.1:{mosquitto.port}"
     runner = CliRunner()
     with Recorder(mosquitto.port, "home/#") as rec:
@@ -56,7 +58,7 @@ def test_pub_to_a_closed_port_fails_cleanly() -> None:
     assert "cannot connect" in result.output
 
 
-def test_sub_reports_a_refused_connection(tmp_path) -> None:  # noqa: ANN001
+def test_sub_reports_a_refused_connection(tmp_path: Path) -> None:
     from gw_helpers import Mosquitto
 
     server = Mosquitto(tmp_path, anonymous=False)
@@ -70,7 +72,7 @@ def test_sub_reports_a_refused_connection(tmp_path) -> None:  # noqa: ANN001
     assert "refused the connection" in result.output
 
 
-def test_run_rejects_a_bad_config_before_starting(tmp_path) -> None:  # noqa: ANN001
+def test_run_rejects_a_bad_config_before_starting(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[[room.a]]\ndriver = "relay"\n')
     result = CliRunner().invoke(main, ["run", "--config", str(path)])

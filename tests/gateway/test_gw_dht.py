@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 from gw_helpers import FakeClock, MemoryBus, ScriptedDht
 
@@ -11,6 +12,7 @@ from gateway.config import parse_config
 from gateway.drivers.dht_sim import SimulatedDht
 from gateway.hardware import Hardware
 from gateway.runtime.app import Gateway
+from gateway.runtime.polled import PolledRunner
 
 CHECKSUM = RuntimeError("Checksum did not validate. Try again.")
 NOT_FOUND = RuntimeError("DHT sensor not found, check wiring")
@@ -29,7 +31,12 @@ HUM = "home/kitchen/humidity"
 AVAIL = "home/kitchen/temperature/availability"
 
 
-async def start(script, tmp_path, extra: str = "", clock: FakeClock | None = None):  # noqa: ANN001, ANN201
+Step = tuple[float, float] | BaseException
+
+
+async def start(script: list[Step], tmp_path: Path, extra: str = "",
+                clock: FakeClock | None = None
+                ) -> tuple[Gateway, PolledRunner, MemoryBus, ScriptedDht, FakeClock]:
     clock = clock or FakeClock()
     backend = ScriptedDht(script, clock=clock.now)
     config = parse_config(CONFIG.format(extra=extra))
@@ -43,7 +50,7 @@ async def start(script, tmp_path, extra: str = "", clock: FakeClock | None = Non
     return gateway, runner, bus, backend, clock
 
 
-def test_retries_after_library_errors_within_one_interval(tmp_path) -> None:  # noqa: ANN001
+def test_retries_after_library_errors_within_one_interval(tmp_path: Path) -> None:
     async def scenario() -> None:
         gateway, runner, bus, backend, clock = await start(
             [CHECKSUM, NOT_FOUND, (21.4, 45.0)], tmp_path)
@@ -58,7 +65,7 @@ def test_retries_after_library_errors_within_one_interval(tmp_path) -> None:  # 
     asyncio.run(scenario())
 
 
-def test_offline_after_max_failures_and_back_online(tmp_path) -> None:  # noqa: ANN001
+def test_offline_after_max_failures_and_back_online(tmp_path: Path) -> None:
     async def scenario() -> None:
         script = [CHECKSUM] * 8 + [(20.0, 50.0)]   # 4 attempts per interval
         gateway, runner, bus, backend, clock = await start(script, tmp_path)
@@ -76,7 +83,7 @@ def test_offline_after_max_failures_and_back_online(tmp_path) -> None:  # noqa: 
     asyncio.run(scenario())
 
 
-def test_garbage_frames_are_rejected_and_retried(tmp_path) -> None:  # noqa: ANN001
+def test_garbage_frames_are_rejected_and_retried(tmp_path: Path) -> None:
     async def scenario() -> None:
         script = [(25.5, 6553.5), (1.0, 1.0), (0.0, 0.0), (-3276.7, 40.0), (22.0, 40.0)]
         gateway, runner, bus, backend, clock = await start(script, tmp_path,
@@ -89,7 +96,7 @@ def test_garbage_frames_are_rejected_and_retried(tmp_path) -> None:  # noqa: ANN
     asyncio.run(scenario())
 
 
-def test_implausible_jump_is_rejected_until_time_allows_it(tmp_path) -> None:  # noqa: ANN001
+def test_implausible_jump_is_rejected_until_time_allows_it(tmp_path: Path) -> None:
     async def scenario() -> None:
         # 21 -> 35 degC within 30 s is a bad read; 35 after 3 failed minutes is plausible.
         script = [(21.0, 40.0)] + [(35.0, 40.0)] * 20
@@ -108,13 +115,13 @@ def test_implausible_jump_is_rejected_until_time_allows_it(tmp_path) -> None:  #
     asyncio.run(scenario())
 
 
-def test_a_hung_read_counts_as_failed_without_piling_up_threads(tmp_path) -> None:  # noqa: ANN001
+def test_a_hung_read_counts_as_failed_without_piling_up_threads(tmp_path: Path) -> None:
     release = threading.Event()
 
     class Hanging:
         calls = 0
 
-        def measure(self):  # noqa: ANN201
+        def measure(self):
             Hanging.calls += 1
             release.wait(30)
             return (20.0, 40.0)
@@ -141,7 +148,7 @@ def test_a_hung_read_counts_as_failed_without_piling_up_threads(tmp_path) -> Non
     asyncio.run(scenario())
 
 
-def test_filters_apply_to_dht_channels(tmp_path) -> None:  # noqa: ANN001
+def test_filters_apply_to_dht_channels(tmp_path: Path) -> None:
     async def scenario() -> None:
         extra = ('[room.kitchen.temperature]\nfilters = { offset = -0.5, delta = 0.3 }\n'
                  '[room.kitchen.humidity]\nenabled = false\n')
@@ -158,7 +165,7 @@ def test_filters_apply_to_dht_channels(tmp_path) -> None:  # noqa: ANN001
     asyncio.run(scenario())
 
 
-def test_simulated_dht_goes_through_the_same_loop(tmp_path) -> None:  # noqa: ANN001
+def test_simulated_dht_goes_through_the_same_loop(tmp_path: Path) -> None:
     async def scenario() -> None:
         clock = FakeClock()
         sim = SimulatedDht("dht22", seed=7, error_rate=0.3, garbage_rate=0.1, clock=clock.now)
@@ -184,7 +191,7 @@ def test_simulated_dht_goes_through_the_same_loop(tmp_path) -> None:  # noqa: AN
     asyncio.run(scenario())
 
 
-def test_a_sensor_that_cannot_start_is_announced_offline(tmp_path) -> None:  # noqa: ANN001
+def test_a_sensor_that_cannot_start_is_announced_offline(tmp_path: Path) -> None:
     def broken(kind: str, pin: int) -> ScriptedDht:
         raise RuntimeError("Unable to set line 4 to input")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
 from gw_helpers import MemoryBus, ScriptedDht
@@ -45,7 +46,7 @@ DEVICE = {
 }
 
 
-async def started(text: str, tmp_path, factory: MockFactory) -> tuple[Gateway, MemoryBus]:  # noqa: ANN001
+async def started(text: str, tmp_path: Path, factory: MockFactory) -> tuple[Gateway, MemoryBus]:
     config = parse_config(text)
     bus = MemoryBus(config.gateway.status_topic)
     hardware = Hardware(simulated=True, pin_factory=factory,
@@ -60,7 +61,7 @@ def config_of(bus: MemoryBus, topic: str) -> dict:
     return json.loads(bus.retained[topic])
 
 
-def test_payloads_field_by_field(tmp_path, pin_factory) -> None:  # noqa: ANN001
+def test_payloads_field_by_field(tmp_path: Path, pin_factory: MockFactory) -> None:
     async def scenario() -> None:
         gateway, bus = await started(CONFIG, tmp_path, pin_factory)
         temperature = config_of(bus, "homeassistant/sensor/attic_pi/living_room_temperature/"
@@ -111,7 +112,8 @@ def test_payloads_field_by_field(tmp_path, pin_factory) -> None:  # noqa: ANN001
     asyncio.run(scenario())
 
 
-def test_removed_sensor_gets_an_empty_retained_config(tmp_path, pin_factory) -> None:  # noqa: ANN001
+def test_removed_sensor_gets_an_empty_retained_config(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
     async def scenario() -> None:
         gateway, bus = await started(CONFIG, tmp_path, pin_factory)
         await gateway.stop()
@@ -132,7 +134,8 @@ def test_removed_sensor_gets_an_empty_retained_config(tmp_path, pin_factory) -> 
     asyncio.run(scenario())
 
 
-def test_discovery_off_removes_everything_announced(tmp_path, pin_factory) -> None:  # noqa: ANN001
+def test_discovery_off_removes_everything_announced(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
     async def scenario() -> None:
         gateway, bus = await started(CONFIG, tmp_path, pin_factory)
         announced = {t for t in bus.retained if t.startswith("homeassistant/")}
@@ -147,7 +150,8 @@ def test_discovery_off_removes_everything_announced(tmp_path, pin_factory) -> No
     asyncio.run(scenario())
 
 
-def test_home_assistant_online_triggers_a_new_announcement(tmp_path, pin_factory) -> None:  # noqa: ANN001
+def test_home_assistant_online_triggers_a_new_announcement(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
     async def scenario() -> None:
         gateway, bus = await started(CONFIG, tmp_path, pin_factory)
         topic = "homeassistant/switch/attic_pi/hall_light/config"
@@ -164,7 +168,7 @@ def test_home_assistant_online_triggers_a_new_announcement(tmp_path, pin_factory
     asyncio.run(scenario())
 
 
-def test_heartbeat_republishes_an_unchanged_input(tmp_path, pin_factory) -> None:  # noqa: ANN001
+def test_heartbeat_republishes_an_unchanged_input(tmp_path: Path, pin_factory: MockFactory) -> None:
     text = '[[room.hall]]\ndriver = "button"\npin = 17\nfilters = { heartbeat = 1 }\n'
 
     async def scenario() -> None:
@@ -179,7 +183,7 @@ def test_heartbeat_republishes_an_unchanged_input(tmp_path, pin_factory) -> None
     asyncio.run(scenario())
 
 
-def test_reconnect_republishes_every_state(tmp_path, pin_factory) -> None:  # noqa: ANN001
+def test_reconnect_republishes_every_state(tmp_path: Path, pin_factory: MockFactory) -> None:
     async def scenario() -> None:
         gateway, bus = await started(CONFIG, tmp_path, pin_factory)
         for _ in range(200):                    # the first DHT read runs in a thread

@@ -12,7 +12,16 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from gw_helpers import TIMEOUT, Recorder, RunningGateway, ScriptedDht, publish_once
+from gpiozero.pins.mock import MockFactory
+from gw_helpers import (
+    TIMEOUT,
+    BrokerProcess,
+    Mosquitto,
+    Recorder,
+    RunningGateway,
+    ScriptedDht,
+    publish_once,
+)
 
 from gateway.hardware import Hardware
 
@@ -33,13 +42,13 @@ boot_state = "{boot}"
 '''
 
 
-def hardware(factory) -> Hardware:  # noqa: ANN001
+def hardware(factory: MockFactory) -> Hardware:
     return Hardware(simulated=True, pin_factory=factory,
                     dht_factory=lambda kind, pin: ScriptedDht([(21.5, 44.0)]))
 
 
-def test_gateway_republishes_state_after_a_broker_restart(tmp_path, pin_factory,  # noqa: ANN001
-                                                          broker) -> None:  # noqa: ANN001
+def test_gateway_republishes_state_after_a_broker_restart(
+        tmp_path: Path, pin_factory: MockFactory, broker: BrokerProcess) -> None:
     url = f"mqtt://127.0.0.1:{broker.port}"
     with RunningGateway(CONFIG.format(boot="off"), tmp_path, hardware(pin_factory),
                         broker_url=url):
@@ -62,8 +71,8 @@ def test_gateway_republishes_state_after_a_broker_restart(tmp_path, pin_factory,
             late.wait_for("home/hall/light", "ON", retained=True)
 
 
-def test_restore_boot_state_and_retained_commands_ignored(tmp_path, pin_factory,  # noqa: ANN001
-                                                          mosquitto) -> None:  # noqa: ANN001
+def test_restore_boot_state_and_retained_commands_ignored(
+        tmp_path: Path, pin_factory: MockFactory, mosquitto: Mosquitto) -> None:
     url = f"mqtt://127.0.0.1:{mosquitto.port}"
     # someone left a retained command behind: it must not switch the relay at boot
     publish_once(mosquitto.port, "home/hall/light/set", "ON", retain=True)
@@ -100,7 +109,7 @@ def gateway_process(*args: str) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait()
 
 
-def test_last_will_and_clean_stop_set_the_status(tmp_path, mosquitto) -> None:  # noqa: ANN001
+def test_last_will_and_clean_stop_set_the_status(tmp_path: Path, mosquitto: Mosquitto) -> None:
     config = tmp_path / "gw.toml"
     config.write_text(CONFIG.format(boot="off"))
     args = ("--config", str(config), "--broker", f"mqtt://127.0.0.1:{mosquitto.port}",

@@ -4,7 +4,10 @@ subscriber on the embedded broker; a paho client's command switches a pin."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+from gpiozero.pins.mock import MockFactory
 from gw_helpers import TIMEOUT, Recorder, RunningGateway, publish_once
 
 from gateway.hardware import Hardware
@@ -42,18 +45,18 @@ boot_state = "on"
 '''
 
 
-def hardware(factory) -> Hardware:  # noqa: ANN001
+def hardware(factory: MockFactory) -> Hardware:
     return Hardware(simulated=True, pin_factory=factory)
 
 
-def wait_until(predicate, timeout: float = TIMEOUT) -> None:  # noqa: ANN001
+def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.02)
 
 
-def test_button_pressed_reaches_a_paho_subscriber(tmp_path, pin_factory) -> None:  # noqa: ANN001
+def test_button_pressed_reaches_a_paho_subscriber(tmp_path: Path, pin_factory: MockFactory) -> None:
     with RunningGateway(INPUTS, tmp_path, hardware(pin_factory)) as gw:
         with Recorder(gw.port, "home/#") as rec:
             rec.wait_for("home/hall/doorbell", "OFF", retained=True)
@@ -67,7 +70,8 @@ def test_button_pressed_reaches_a_paho_subscriber(tmp_path, pin_factory) -> None
             late.wait_for("home/hall/doorbell", "OFF", retained=True)
 
 
-def test_contact_open_is_on_and_motion_is_debounced(tmp_path, pin_factory) -> None:  # noqa: ANN001
+def test_contact_open_is_on_and_motion_is_debounced(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
     with RunningGateway(INPUTS, tmp_path, hardware(pin_factory)) as gw:
         with Recorder(gw.port, "home/hall/#") as rec:
             # Nothing pulls the line low: the reed switch is open, so is the door.
@@ -87,7 +91,7 @@ def test_contact_open_is_on_and_motion_is_debounced(tmp_path, pin_factory) -> No
             assert values == [b"OFF", b"ON"]
 
 
-def test_relay_switched_from_a_paho_client(tmp_path, pin_factory) -> None:  # noqa: ANN001
+def test_relay_switched_from_a_paho_client(tmp_path: Path, pin_factory: MockFactory) -> None:
     with RunningGateway(RELAYS, tmp_path, hardware(pin_factory)) as gw:
         with Recorder(gw.port, "home/#") as rec:
             rec.wait_for("home/hall/light", "OFF", retained=True)    # boot state: off
@@ -112,8 +116,8 @@ def test_relay_switched_from_a_paho_client(tmp_path, pin_factory) -> None:  # no
             check.wait_for("home/hall/light", "ON", retained=True)
 
 
-def test_relay_restores_its_state_from_the_embedded_brokers_store(tmp_path,  # noqa: ANN001
-                                                                   pin_factory) -> None:  # noqa: ANN001
+def test_relay_restores_its_state_from_the_embedded_brokers_store(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
     text = (f'[broker]\ndata_dir = "{tmp_path / "broker"}"\n'
             '[[room.hall]]\ndriver = "relay"\nname = "light"\npin = 23\n'
             'boot_state = "restore"\n')
