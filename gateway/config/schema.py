@@ -93,8 +93,9 @@ def broker_options() -> dict[str, Option]:
         if f.name in _BROKER_INTERNAL:
             continue
         default: Any = f.default
-        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
+        factory: Any = f.default_factory
+        if default is dataclasses.MISSING and factory is not dataclasses.MISSING:
+            default = factory()
         doc = f.metadata.get("help", f"broker setting {f.name}")
         if f.name in _BROKER_FALLBACK:
             options[f.name] = _BROKER_FALLBACK[f.name]

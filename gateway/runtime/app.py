@@ -22,7 +22,7 @@ from gateway.drivers.base import (
 )
 from gateway.hardware import Hardware
 from gateway.runtime.channel import ChannelPublisher
-from gateway.runtime.clock import Clock
+from gateway.runtime.clock import Clock, LoopClock
 from gateway.runtime.inputs import InputRunner
 from gateway.runtime.outputs import OutputRunner
 from gateway.runtime.polled import PolledRunner, PollSettings
@@ -41,7 +41,7 @@ class Gateway:
         self.config = config
         self.bus = bus
         self.hardware = hardware
-        self.clock = clock or Clock()
+        self.clock: Clock = clock or LoopClock()
         self.record = AnnouncementRecord(data_dir)
         self.publishers: list[ChannelPublisher] = []
         self.entities: list[Entity] = []
@@ -170,7 +170,9 @@ class Gateway:
         for publisher in self.publishers:
             publisher.close()
         # A task cancelled before it first ran never reached its own cleanup.
-        for closable in [*self.polled, *self.inputs, *self.outputs]:
+        closables: list[PolledRunner | InputRunner | OutputRunner] = [
+            *self.polled, *self.inputs, *self.outputs]
+        for closable in closables:
             try:
                 closable.close()
             except Exception:  # best effort: release the remaining pins regardless

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gateway.bus.base import Bus, InboundMessage
+from gateway.bus.base import Bus, InboundMessage, Subscription
 from gateway.drivers.base import OutputDevice
 from gateway.runtime.channel import ChannelPublisher
 
@@ -44,7 +44,7 @@ class OutputRunner:
         self.device = device
         self.publisher = publisher
         self.boot_state = device.boot_state
-        self._subscription = None
+        self._subscription: Subscription | None = None
 
     async def start(self) -> None:
         """Set the boot state, publish it, then accept commands."""

@@ -279,7 +279,8 @@ class RunningGateway:
         self.data_dir = data_dir
         self.hardware = hardware
         self.broker_url = broker_url
-        self.port = port if port is not None else (None if broker_url else free_port())
+        # The embedded broker's port (unused with an external broker).
+        self.port: int = port if port is not None else free_port()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -303,7 +304,8 @@ class RunningGateway:
             self.loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             await run(self.config, RunOptions(broker_url=self.broker_url, host="127.0.0.1",
-                                              port=self.port, data_dir=str(self.data_dir)),
+                                              port=None if self.broker_url else self.port,
+                                              data_dir=str(self.data_dir)),
                       self._stop, hardware=self.hardware,  # type: ignore[arg-type]
                       on_ready=self._ready.set)
 

@@ -37,7 +37,9 @@ def all_option_names() -> set[str]:
     keys = set(schema.GATEWAY) | set(schema.MQTT) | set(schema.FILTERS) | \
         set(schema.CHANNEL) | set(schema.SENSOR) | {"host", "port"}
     for kind in driver_kinds():
-        keys |= set(driver_spec(kind).options)
+        spec = driver_spec(kind)
+        assert spec is not None
+        keys |= set(spec.options)
     return keys | set(driver_kinds())
 
 

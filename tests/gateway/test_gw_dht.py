@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from gw_helpers import FakeClock, MemoryBus, ScriptedDht
@@ -34,7 +35,7 @@ AVAIL = "home/kitchen/temperature/availability"
 Step = tuple[float, float] | BaseException
 
 
-async def start(script: list[Step], tmp_path: Path, extra: str = "",
+async def start(script: Sequence[Step], tmp_path: Path, extra: str = "",
                 clock: FakeClock | None = None
                 ) -> tuple[Gateway, PolledRunner, MemoryBus, ScriptedDht, FakeClock]:
     clock = clock or FakeClock()
