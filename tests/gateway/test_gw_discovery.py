@@ -196,3 +196,21 @@ def test_reconnect_republishes_every_state(tmp_path: Path, pin_factory: MockFact
         await gateway.stop()
 
     asyncio.run(scenario())
+
+
+def test_single_channel_overrides_reach_discovery(tmp_path: Path,
+                                                  pin_factory: MockFactory) -> None:
+    text = ('[[room.bedroom]]\ndriver = "contact"\nname = "Window"\npin = 5\n'
+            'device_class = "window"\n'
+            '[[room.bedroom]]\ndriver = "binary"\nname = "leak"\npin = 6\n'
+            'device_class = "moisture"\n')
+
+    async def scenario() -> None:
+        gateway, bus = await started(text, tmp_path, pin_factory)
+        window = config_of(bus, "homeassistant/binary_sensor/gateway/bedroom_window/config")
+        assert (window["device_class"], window["name"]) == ("window", "Bedroom Window")
+        leak = config_of(bus, "homeassistant/binary_sensor/gateway/bedroom_leak/config")
+        assert leak["device_class"] == "moisture"
+        await gateway.stop()
+
+    asyncio.run(scenario())
