@@ -5,6 +5,7 @@
 #include "backoff.h"
 #include "cobs.h"
 #include "crc16.h"
+#include "debounce.h"
 #include "frame.h"
 #include "framed_client.h"
 #include "framed_link.h"
