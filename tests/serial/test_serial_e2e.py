@@ -4,7 +4,8 @@ firmware/host/node_sim runs the portable gwlink library with FramedClient on the
 Client interface and a PubSubClient-like MQTT session. It connects through the bridge to
 broker.Broker, publishes home/<room>/<sensor>, and a paho subscriber on the broker's TCP
 port must see it. Then noise, a half frame and a node reset are injected: each time the
-broker publishes the node's will, the node reconnects by itself and publishes again.
+broker publishes the node's will, the node reconnects by itself and publishes again; and
+so it does when the bridge restarts.
 """
 
 from __future__ import annotations
@@ -157,6 +158,15 @@ def test_node_over_serial_reaches_paho_and_recovers(node_sim: Path, tmp_path: Pa
             await node.expect("connected")
             await asyncio.sleep(0.5)
             assert sub.payloads(STATUS).count(b"offline") == offline
+
+            # The gateway's bridge restarts: the node is told, retries, and gets back in.
+            await bridge.stop()
+            await node.expect("lost")
+            bridge = SerialBridge(broker, ports=[str(cable.path)], autodetect=False,
+                                  rescan_interval=0.2)
+            await bridge.start()
+            await node.expect("connected")
+            await publish_and_see(node, sub, "temperature", "21.7")
         finally:
             if proc.returncode is None:
                 proc.stdin.close()
