@@ -133,4 +133,7 @@ async def _start_bus(config: Config, options: RunOptions) -> tuple[Broker | None
         settings["port"] = options.port
     broker = Broker(BrokerConfig(**settings))
     await broker.start()
+    # `systemctl reload` / kill -HUP: re-read password and ACL files, keep every client.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, broker.reload)
     return broker, EmbeddedBus(broker, config.gateway.status_topic)

@@ -50,6 +50,10 @@ def test_quick_start_runs_with_simulated_hardware(tmp_path: Path) -> None:
 
             publish_once(port, "home/hall/light/set", "ON")
             rec.wait_for("home/hall/light", "ON")
+            # systemctl reload: security files re-read, the gateway and its clients carry on.
+            proc.send_signal(signal.SIGHUP)
+            publish_once(port, "home/hall/light/set", "OFF")
+            rec.wait_for("home/hall/light", "OFF")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(TIMEOUT) == 0
     finally:
@@ -60,6 +64,7 @@ def test_quick_start_runs_with_simulated_hardware(tmp_path: Path) -> None:
     output = (tmp_path / "gateway.log").read_text()
     assert "simulated" in output
     assert "Traceback" not in output
+    assert "security files reloaded" in output
     # discovery was recorded, so a later run can remove what leaves the config
     record = json.loads((tmp_path / "state" / "discovery.json").read_text())
     assert "homeassistant/switch/gateway/hall_light/config" in record["topics"]
