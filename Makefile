@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= gateway/example.toml
+DASHBOARD_PORT ?= 8080
 
 .PHONY: setup run test lint bench clean
 
@@ -16,7 +17,7 @@ $(VENV)/.installed: pyproject.toml deploy/dev-deps.sh
 	touch $@
 
 run: setup
-	$(BIN)/gateway run --config $(CONFIG)
+	$(BIN)/gateway run --config $(CONFIG) --dashboard-port $(DASHBOARD_PORT)
 
 test: setup
 	$(BIN)/ruff check .
