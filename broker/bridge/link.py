@@ -74,7 +74,8 @@ class Bridge:
         self._inbound = False
         self._local_subs: list = []
         self._task: asyncio.Task | None = None
-        self._sender: asyncio.Task | None = None
+        self._reporter: asyncio.Task | None = None
+        self._reported: tuple[int, int] = (-1, -1)
         self._wakeup = asyncio.Event()
         self._commit_scheduled = False
         self._rng = random.Random()
@@ -91,17 +92,22 @@ class Bridge:
                     )
                 )
         self._set_state("connecting")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"bridge {self.config.name}")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name=f"bridge {self.config.name}")
+        interval = self.broker.config.sys_interval
+        if interval > 0:
+            self._reporter = loop.create_task(self._report_every(interval))
 
     async def stop(self) -> None:
         """Disconnect cleanly; messages not yet forwarded stay in the backlog file."""
         for sub in self._local_subs:
             sub.cancel()
         self._local_subs.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._reporter):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.client is not None and self.client.is_connected:
             await self.client.disconnect()
         self.backlog.persist_all()
@@ -270,7 +276,19 @@ class Bridge:
             return
         self.state = state
         name = self.config.name
-        publish = self.broker.publish
-        publish(SYS_STATE.format(name=name, key="state"), state, retain=True)
-        publish(SYS_STATE.format(name=name, key="queued"), str(len(self.backlog)), retain=True)
-        publish(SYS_STATE.format(name=name, key="dropped"), str(self.backlog.dropped), retain=True)
+        self.broker.publish(SYS_STATE.format(name=name, key="state"), state, retain=True)
+        self._report_counts()
+
+    def _report_counts(self) -> None:
+        counts = (len(self.backlog), self.backlog.dropped)
+        if counts == self._reported:
+            return
+        self._reported = counts
+        name = self.config.name
+        for key, value in zip(("queued", "dropped"), counts, strict=True):
+            self.broker.publish(SYS_STATE.format(name=name, key=key), str(value), retain=True)
+
+    async def _report_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self._report_counts()
