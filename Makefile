@@ -55,6 +55,12 @@ $(VENV)/.bench-installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[bench]'
 	touch $@
 
+# QoS 1 throughput with the store off / full / low-wear and bytes written per 1000 messages
+# (README: Broker > Persistence); about 5 minutes.
+.PHONY: bench-persistence
+bench-persistence: setup
+	$(BIN)/python -m bench.persistence --json out/bench-persistence.json
+
 # Where our broker spends its time under load (py-spy), for bench/README.md.
 .PHONY: bench-profile
 bench-profile: setup $(VENV)/.bench-installed
