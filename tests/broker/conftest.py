@@ -9,6 +9,7 @@ broker. Clients made by ``raw`` and ``paho`` are closed after the test.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,9 @@ def broker_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process
 @pytest.fixture
 def topic(request: pytest.FixtureRequest) -> str:
     """A topic prefix no other test uses (brokers may be shared)."""
-    return f"t{next(_topic_ids)}/{request.node.name.replace('[', '-').rstrip(']')}"
+    # Parameter ids may hold wildcards or "/": keep only harmless characters.
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
+    return f"t{next(_topic_ids)}/{name}"
 
 
 @pytest.fixture

@@ -339,3 +339,15 @@ def test_connection_without_connect_is_closed(make_broker, raw: Raw) -> None:
     b = make_broker(connect_timeout=1)
     c = raw(4, port=b.port)
     assert c.closed(timeout=10) == []
+
+
+def test_mqtt5_password_without_user_name(raw: Raw) -> None:
+    """MQTT 5.0 3.1.2.9 allows a password without a user name (3.1.1 did not)."""
+    c = raw(5)
+    assert c.connect(password=b"token").reason_code == 0
+
+
+def test_mqtt5_refusal_carries_a_reason_string(raw: Raw) -> None:
+    c = raw(5)
+    ack = c.connect(properties={"authentication_method": "X"}, expect_success=False)
+    assert ack.reason_code == 0x8C and ack.properties.get("reason_string")

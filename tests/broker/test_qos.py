@@ -251,3 +251,28 @@ def test_qos0_not_acknowledged_and_delivered(connected: Raw, topic: str) -> None
     p = c.receive()
     assert (p.qos, p.packet_id, p.payload) == (0, 0, b"fire and forget")
     c.silent(0.3)
+
+
+def test_incoming_dup_flag_is_not_forwarded(connected: Raw, topic: str) -> None:
+    """MQTT-3.3.1-3: the DUP flag of an outgoing PUBLISH is set independently of the
+    incoming one."""
+    sub = connected(4)
+    sub.subscribe((topic, 1))
+    pub = connected(4)
+    pub.send(Publish(topic, b"retry", 1, dup=True, packet_id=11))
+    pub.expect(Puback)
+    p = sub.receive()
+    assert (p.payload, p.dup) == (b"retry", False)
+
+
+def test_takeover_resends_in_flight_messages(raw: Raw, connected: Raw, topic: str) -> None:
+    """Session state moves to the new connection: unacknowledged messages go out again."""
+    a = raw(4)
+    a.connect("moving", clean=False)
+    a.subscribe((topic, 1))
+    connected(4).publish(topic, b"in flight", 1)
+    first = a.receive(ack=False)
+    b = raw(4)
+    assert b.connect("moving", clean=False).session_present
+    again = b.receive()
+    assert (again.payload, again.packet_id, again.dup) == (b"in flight", first.packet_id, True)
