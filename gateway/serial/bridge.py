@@ -13,7 +13,12 @@ Usage (``gateway run`` does this when serial nodes are enabled)::
 ``broker`` is anything with ``protocol_factory(listener=...)`` returning an asyncio.Protocol
 (broker.Broker, see docs/contracts.md "Byte-stream transports"). Each node connection is
 handed to that protocol exactly like a TCP connection, with listener "serial" and peername
-"serial:<port path>".
+"serial:<port path>". With a broker in another process, pass ``TcpRelay(host, port)``
+(gateway.serial.tcp_relay) instead: each node connection then becomes a TCP connection.
+
+Other options: ``exclude`` (glob patterns of ports never to open, e.g. a Zigbee stick),
+``patterns`` (what auto-detection scans), ``rescan_interval`` (seconds), ``max_packet``
+(largest MQTT packet accepted from a node), ``listener`` (the name the broker sees).
 
 Hot-plug: a port that fails (unplugged) ends its node's connection, so the broker publishes
 the node's will; every ``rescan_interval`` seconds the bridge opens configured ports that
