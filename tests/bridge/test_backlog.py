@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from store.procs import Publisher, Recorder, wait_until
+from store.procs import Publisher, Recorder, register, wait_until
 
 from broker.bridge.queue import Backlog, Queued
 
@@ -46,10 +46,7 @@ def test_memory_items_reach_disk_when_the_link_drops(tmp_path: Path) -> None:
 def _upstream_with_subscriber(our_broker):
     """Our broker as the upstream, with a persistent subscriber to gw/#; left stopped."""
     upstream = our_broker("upstream")
-    sub = Recorder(upstream.port, "up-sub").start()
-    sub.subscribe("gw/#", 1)
-    time.sleep(0.5)
-    sub.stop()
+    register(upstream.port, "up-sub", "gw/#", 1)
     upstream.stop()  # its data dir keeps the session: messages queue for it on restart
     return upstream
 

@@ -29,6 +29,36 @@ def _in_order(payloads: list[bytes], n: int) -> list[bytes]:
     return seen
 
 
+class Pair:
+    """A bridged local broker and its upstream, each with a subscriber to # and a publisher."""
+
+    def __init__(self, local_port: int, up_port: int) -> None:
+        self.state = _state(local_port)
+        wait_until(lambda: b"connected" in self.state.payloads(), what="bridge connected")
+        self.up_sub = Recorder(up_port, "up-sub", clean=True).start()
+        self.up_sub.subscribe("#", 1)
+        self.loc_sub = Recorder(local_port, "loc-sub", clean=True).start()
+        self.loc_sub.subscribe("#", 1)
+        time.sleep(0.5)
+        self.loc_pub = Publisher(local_port, "loc-pub", clean=True).start()
+        self.up_pub = Publisher(up_port, "up-pub", clean=True).start()
+
+    def check_both_ways_once(self) -> None:
+        """A `both` topic: each side sees the other's message once, never its own back."""
+        self.loc_pub.publish("chat/a", b"from-local", 1)
+        self.up_pub.publish("chat/b", b"from-upstream", 1)
+        wait_until(lambda: b"from-local" in self.up_sub.payloads(), what="chat out")
+        wait_until(lambda: b"from-upstream" in self.loc_sub.payloads(), what="chat in")
+        time.sleep(1.0)  # a loop would have multiplied them by now
+        for rec in (self.up_sub, self.loc_sub):
+            assert rec.payloads().count(b"from-local") == 1
+            assert rec.payloads().count(b"from-upstream") == 1
+
+    def stop(self) -> None:
+        for c in (self.loc_pub, self.up_pub, self.up_sub, self.loc_sub, self.state):
+            c.stop()
+
+
 @pytest.mark.parametrize("protocol", ["mqttv50", "mqttv311"])
 def test_both_directions_between_our_brokers(tmp_path: Path, our_broker, protocol: str) -> None:
     upstream = our_broker("upstream")
@@ -37,32 +67,15 @@ def test_both_directions_between_our_brokers(tmp_path: Path, our_broker, protoco
         ['sensors/# out 1 "" gw/', 'cmd/# in 1 "" gw/', "chat/# both 1"], protocol=protocol,
     )  # fmt: skip
     local = our_broker("local", "--bridge-config", str(cfg))
-    state = _state(local.port)
-    wait_until(lambda: b"connected" in state.payloads(), what="bridge connected")
-    up_sub = Recorder(upstream.port, "up-sub", clean=True).start()
-    up_sub.subscribe("#", 1)
-    loc_sub = Recorder(local.port, "loc-sub", clean=True).start()
-    loc_sub.subscribe("#", 1)
-    time.sleep(0.5)
-    loc_pub = Publisher(local.port, "loc-pub", clean=True).start()
-    up_pub = Publisher(upstream.port, "up-pub", clean=True).start()
-    loc_pub.publish("sensors/kitchen/temperature", b"21.5", 1)
-    up_pub.publish("gw/cmd/relay1/set", b"ON", 1)
-    wait_until(lambda: ("gw/sensors/kitchen/temperature", b"21.5", 1) in up_sub.received,
+    pair = Pair(local.port, upstream.port)
+    pair.loc_pub.publish("sensors/kitchen/temperature", b"21.5", 1)
+    pair.up_pub.publish("gw/cmd/relay1/set", b"ON", 1)
+    wait_until(lambda: ("gw/sensors/kitchen/temperature", b"21.5", 1) in pair.up_sub.received,
                what="out message upstream")  # fmt: skip
-    wait_until(lambda: ("cmd/relay1/set", b"ON", 1) in loc_sub.received, what="in message")
+    wait_until(lambda: ("cmd/relay1/set", b"ON", 1) in pair.loc_sub.received, what="in message")
     if protocol == "mqttv50":
-        # `both`: each side sees the other's message once and never gets its own back.
-        loc_pub.publish("chat/a", b"from-local", 1)
-        up_pub.publish("chat/b", b"from-upstream", 1)
-        wait_until(lambda: ("chat/a", b"from-local", 1) in up_sub.received, what="chat out")
-        wait_until(lambda: ("chat/b", b"from-upstream", 1) in loc_sub.received, what="chat in")
-        time.sleep(1.0)  # a loop would multiply them by now
-        for rec in (up_sub, loc_sub):
-            assert rec.payloads().count(b"from-local") == 1
-            assert rec.payloads().count(b"from-upstream") == 1
-    for c in (loc_pub, up_pub, up_sub, loc_sub, state):
-        c.stop()
+        pair.check_both_ways_once()  # (our broker does not take the 3.1.1 bridge flag)
+    pair.stop()
 
 
 def _restart_while_flowing(upstream, restart, local_port: int, up_port: int, n: int = 400) -> None:
@@ -140,23 +153,7 @@ def test_mosquitto_311_bridge_bit_prevents_loops(tmp_path: Path, our_broker, mos
     up = mosquitto()
     cfg = bridge_file(tmp_path, up.port, ["chat/# both 1"], protocol="mqttv311")
     local = our_broker("local", "--bridge-config", str(cfg))
-    state = _state(local.port)
-    wait_until(lambda: b"connected" in state.payloads(), what="bridge connected")
-    up_sub = Recorder(up.port, "up-sub", clean=True).start()
-    up_sub.subscribe("#", 1)
-    loc_sub = Recorder(local.port, "loc-sub", clean=True).start()
-    loc_sub.subscribe("chat/#", 1)
-    time.sleep(0.5)
-    loc_pub = Publisher(local.port, "loc-pub", clean=True).start()
-    up_pub = Publisher(up.port, "up-pub", clean=True).start()
-    loc_pub.publish("chat/a", b"from-local", 1)
-    up_pub.publish("chat/b", b"from-upstream", 1)
-    wait_until(lambda: b"from-local" in up_sub.payloads(), what="out")
-    wait_until(lambda: b"from-upstream" in loc_sub.payloads(), what="in")
-    time.sleep(1.0)
-    for rec in (up_sub, loc_sub):
-        assert rec.payloads().count(b"from-local") == 1
-        assert rec.payloads().count(b"from-upstream") == 1
+    pair = Pair(local.port, up.port)
+    pair.check_both_ways_once()
     assert "refused the bridge flag" not in local.log()  # mosquitto took the bridge bit
-    for c in (loc_pub, up_pub, up_sub, loc_sub, state):
-        c.stop()
+    pair.stop()

@@ -149,6 +149,9 @@ class Recorder:
         self.connected = threading.Event()
         self.client.on_connect = lambda *a: self.connected.set()
         self.client.on_disconnect = lambda *a: self.connected.clear()
+        self._subacked: set[int] = set()
+        self._suback = threading.Condition()
+        self.client.on_subscribe = self._on_subscribe
         self.port = port
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
@@ -162,8 +165,17 @@ class Recorder:
             raise AssertionError("client did not connect")
         return self
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, *rest: object) -> None:
+        with self._suback:
+            self._subacked.add(mid)
+            self._suback.notify_all()
+
     def subscribe(self, topic_filter: str, qos: int) -> None:
-        self.client.subscribe(topic_filter, qos)
+        """SUBSCRIBE and wait for the SUBACK."""
+        _, mid = self.client.subscribe(topic_filter, qos)
+        with self._suback:
+            if not self._suback.wait_for(lambda: mid in self._subacked, TIMEOUT):
+                raise AssertionError(f"no SUBACK for {topic_filter}")
 
     def payloads(self) -> list[bytes]:
         with self.lock:
@@ -172,6 +184,13 @@ class Recorder:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def register(port: int, client_id: str, topic_filter: str, qos: int) -> None:
+    """Leave a persistent session subscribed to ``topic_filter``, its client disconnected."""
+    sub = Recorder(port, client_id).start()
+    sub.subscribe(topic_filter, qos)
+    sub.stop()
 
 
 class Publisher(Recorder):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .procs import OurBroker, Publisher, Recorder, free_port, wait_until
+from .procs import OurBroker, Publisher, Recorder, free_port, register, wait_until
 
 MESSAGES = 600
 KILLS = 3
@@ -22,7 +22,6 @@ def _run(tmp_path: Path, qos: int, seed: int) -> tuple[Publisher, Recorder, OurB
     broker.start()
     sub = Recorder(port, f"sub-q{qos}").start()
     sub.subscribe("sensor/#", qos)
-    time.sleep(0.3)  # SUBACK before the first publish (paho has no blocking subscribe)
     pub = Publisher(port, f"pub-q{qos}").start()
     done = threading.Event()
 
@@ -73,10 +72,7 @@ def test_offline_subscriber_gets_queue_after_kill9(tmp_path: Path) -> None:
     broker = OurBroker(port, tmp_path / "broker.log", ["--data-dir", str(tmp_path / "data")])
     broker.start()
     try:
-        sub = Recorder(port, "offline-sub").start()
-        sub.subscribe("home/#", 1)
-        time.sleep(0.3)
-        sub.stop()
+        register(port, "offline-sub", "home/#", 1)
         pub = Publisher(port, "pub", clean=True).start()
         for i in range(200):
             pub.publish("home/kitchen/temperature", b"%d" % i, 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .procs import OurBroker, Publisher, Recorder, free_port, wait_until
+from .procs import OurBroker, Publisher, Recorder, free_port, register, wait_until
 
 QUEUED = 300
 RETAINED = 60
@@ -24,10 +24,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     broker = OurBroker(port, tmp / "broker.log", ["--data-dir", str(tmp / "data")])
     broker.start()
     try:
-        sub = Recorder(port, "keeper").start()
-        sub.subscribe("queue/#", 1)
-        time.sleep(0.3)
-        sub.stop()
+        register(port, "keeper", "queue/#", 1)
         pub = Publisher(port, "pub", clean=True).start()
         for i in range(RETAINED):
             pub.publish(f"home/room{i}/temperature", b"%d" % i, 1, retain=True)
