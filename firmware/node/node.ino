@@ -54,7 +54,9 @@ static GatewayFinder gatewayFinder(GATEWAY_HOST, GATEWAY_PORT, NODE_ID);
 
 static PubSubClient mqtt(netClient);
 static gwlink::Backoff mqttBackoff(1000, 60000);
-static ClimateSensor climate(DHT_PIN, DHT_MODEL, READ_INTERVAL_S * 1000UL);
+// A battery node publishes once per wake-up, so it retries a failed DHT read as soon as the
+// sensor allows (2 s) instead of waiting a whole reading interval.
+static ClimateSensor climate(DHT_PIN, DHT_MODEL, (DEEP_SLEEP_S > 0 ? 2 : READ_INTERVAL_S) * 1000UL);
 static DoorContact contact(CONTACT_PIN, CONTACT_INVERT != 0);
 
 static char statusTopic[96];
@@ -62,7 +64,7 @@ static char temperatureTopic[96];
 static char humidityTopic[96];
 static char contactTopic[96];
 static bool configValid = false;
-static bool publishedSinceWake = false;
+static bool climatePublished = false;  // since boot (= since wake-up for a battery node)
 static uint32_t mqttFailuresInARow = 0;
 
 static bool buildTopics() {
@@ -82,12 +84,14 @@ static void publishClimate(bool force) {
   float celsius = 0, humidity = 0;
   if (!climate.poll(millis(), force, &celsius, &humidity)) return;
   char text[16];
+  bool ok = true;
   if (gwlink::format_fixed(celsius, DHT_DECIMALS, text, sizeof(text))) {
-    publishedSinceWake |= publishValue(temperatureTopic, text);
+    ok = publishValue(temperatureTopic, text) && ok;
   }
   if (gwlink::format_fixed(humidity, DHT_DECIMALS, text, sizeof(text))) {
-    publishedSinceWake |= publishValue(humidityTopic, text);
+    ok = publishValue(humidityTopic, text) && ok;
   }
+  climatePublished = climatePublished || ok;
 }
 
 static void publishContact() {
@@ -151,11 +155,17 @@ static void serviceMqtt(uint32_t now) {
 
 static void sleepIfDone(uint32_t now) {
 #if DEEP_SLEEP_S > 0
+  // Done: connected, status and contact published on connect, and a reading out (if the
+  // node has a DHT). Or out of time: the gateway may be down; try again next wake-up.
+  bool done = mqtt.connected() && (!climate.enabled() || climatePublished);
   bool timedOut = now >= AWAKE_TIMEOUT_S * 1000UL;
-  if (!publishedSinceWake && !timedOut) return;
+  if (!done && !timedOut) return;
   LOG("deep sleep for %d s\n", DEEP_SLEEP_S);
-  if (mqtt.connected()) mqtt.disconnect();  // clean: no will, the node stays "online"
-  netClient.flush();
+  if (mqtt.connected()) {
+    netClient.flush();  // the last PUBLISH out before the DISCONNECT
+    mqtt.disconnect();  // clean: no will, the node stays "online" while asleep
+    delay(10);
+  }
   ESP.deepSleep(static_cast<uint64_t>(DEEP_SLEEP_S) * 1000000ULL);
 #else
   (void)now;

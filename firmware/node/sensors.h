@@ -18,6 +18,8 @@ class ClimateSensor {
     if (enabled_) dht_.begin();
   }
 
+  bool enabled() const { return enabled_; }
+
   // True when a new plausible reading is in *celsius and *humidity. `force` reads now
   // (after a reconnect) whatever the interval says.
   bool poll(uint32_t now, bool force, float* celsius, float* humidity) {
