@@ -98,12 +98,42 @@ static void publishContact() {
   if (contact.enabled()) publishValue(contactTopic, gwlink::format_binary(contact.open()));
 }
 
+#if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
+// The SDK reconnects WiFi by itself; if it has not managed within a backoff delay (10 s,
+// growing to 5 min) the association is started over, which clears the cases where the
+// SDK's own retries get stuck (an access point that rebooted with new settings).
+static gwlink::Backoff wifiBackoff(10000, 300000);
+static bool wifiWasUp = false;
+
+static bool wifiReady(uint32_t now) {
+  if (WiFi.status() == WL_CONNECTED) {
+    if (!wifiWasUp) LOG("wifi connected\n");
+    wifiWasUp = true;
+    wifiBackoff.succeeded();
+    return true;
+  }
+  if (wifiWasUp) {
+    LOG("wifi lost\n");
+    wifiWasUp = false;
+    wifiBackoff.failed(now);  // give the SDK's own reconnect the first delay
+  } else if (wifiBackoff.failures() == 0) {
+    wifiBackoff.failed(now);  // just booted: WiFi.begin() is under way
+  } else if (wifiBackoff.ready(now)) {
+    LOG("wifi: starting the association again\n");
+    WiFi.begin(WIFI_SSID, WIFI_PASSWORD);
+    wifiBackoff.failed(now);
+  }
+  return false;
+}
+#endif
+
 // The transport is up (WiFi associated; a serial cable is always "up").
-static bool transportReady() {
+static bool transportReady(uint32_t now) {
 #if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
   gatewayFinder.update();
-  return WiFi.status() == WL_CONNECTED;
+  return wifiReady(now);
 #else
+  (void)now;
   return true;
 #endif
 }
@@ -193,6 +223,9 @@ void setup() {
     return;
   }
   mqttBackoff = gwlink::Backoff(1000, 60000, ESP.getChipId());
+#if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
+  wifiBackoff = gwlink::Backoff(10000, 300000, ESP.getChipId() ^ 0x5A5A5A5Au);
+#endif
   mqtt.setBufferSize(kMaxPacket);
   mqtt.setKeepAlive(MQTT_KEEPALIVE_S);
   mqtt.setSocketTimeout(5);
@@ -206,7 +239,7 @@ void loop() {
     delay(1000);  // nothing to do until the configuration is fixed and flashed again
     return;
   }
-  if (transportReady()) serviceMqtt(now);
+  if (transportReady(now)) serviceMqtt(now);
   if (contact.poll(now) && mqtt.connected()) publishContact();
   if (mqtt.connected()) publishClimate(false);
   sleepIfDone(now);
