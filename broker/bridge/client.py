@@ -77,7 +77,15 @@ class ClientOptions:
 class MQTTClient:
     """A single MQTT connection."""
 
-    def __init__(self, options: ClientOptions, on_message: OnMessage | None = None) -> None:
+    def __init__(
+        self,
+        options: ClientOptions,
+        on_message: OnMessage | None = None,
+        incoming_qos2: set[int] | None = None,
+    ) -> None:
+        """``incoming_qos2``: packet ids of QoS 2 messages taken and not yet released; pass
+        the same set to each connection of a persistent session, so that a PUBLISH resent
+        after a reconnect is not taken twice."""
         self.options = options
         self.on_message = on_message
         self.version = options.version
@@ -89,7 +97,7 @@ class MQTTClient:
         self._inflight: dict[int, asyncio.Future[int]] = {}
         self._window = asyncio.Semaphore(options.max_inflight)
         self._subacks: dict[int, asyncio.Future[list[int]]] = {}
-        self._incoming_qos2: set[int] = set()
+        self._incoming_qos2 = incoming_qos2 if incoming_qos2 is not None else set()
         self._tasks: list[asyncio.Task] = []
         self._last_rx = 0.0
 

@@ -72,6 +72,7 @@ class Bridge:
         self.client: MQTTClient | None = None
         self._private = config.try_private  # dropped if the upstream refuses the bridge bit
         self._inbound = False
+        self._incoming_qos2: set[int] = set()  # QoS 2 from upstream, across reconnects
         self._local_subs: list = []
         self._task: asyncio.Task | None = None
         self._reporter: asyncio.Task | None = None
@@ -240,7 +241,7 @@ class Bridge:
             session_expiry=0 if config.clean_session else NEVER_EXPIRE,
             max_inflight=config.max_inflight,
         )
-        client = MQTTClient(options, self._on_remote)
+        client = MQTTClient(options, self._on_remote, self._incoming_qos2)
         try:
             await client.connect()
         except ConnectionRefused as exc:
