@@ -21,7 +21,16 @@ class BrokerProcess:
     def __init__(self, *args: str) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "broker", "--port", str(self.port), "--log-level", "warning", *args],
+            [
+                sys.executable,
+                "-m",
+                "broker",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                *args,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -53,7 +62,8 @@ class BrokerProcess:
 
 @pytest.fixture
 def small_queue_broker() -> Iterator[BrokerProcess]:
-    broker = BrokerProcess("--max-queued-messages", "1000", "--max-queued-bytes", "1000000",
-                           "--sys-interval", "1")
+    broker = BrokerProcess(
+        "--max-queued-messages", "1000", "--max-queued-bytes", "1000000", "--sys-interval", "1"
+    )
     yield broker
     broker.stop()

@@ -13,8 +13,15 @@ from broker.protocol.packets import Connect, Packet, Publish, Subscribe, Subscri
 class SocketClient:
     """One connection; ``version`` 4 (3.1.1) or 5."""
 
-    def __init__(self, port: int, client_id: str, version: int = 4, rcvbuf: int | None = None,
-                 clean: bool = True, keepalive: int = 60) -> None:
+    def __init__(
+        self,
+        port: int,
+        client_id: str,
+        version: int = 4,
+        rcvbuf: int | None = None,
+        clean: bool = True,
+        keepalive: int = 60,
+    ) -> None:
         self.sock = socket.socket()
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -22,8 +29,11 @@ class SocketClient:
         self.version = version
         self.decoder = Decoder(version=version)
         self.pending: list[Packet] = []
-        self.send(Connect(protocol_level=version, client_id=client_id, clean_start=clean,
-                          keepalive=keepalive))
+        self.send(
+            Connect(
+                protocol_level=version, client_id=client_id, clean_start=clean, keepalive=keepalive
+            )
+        )
         ack = self.expect(2)
         assert ack.reason_code == 0, ack
 

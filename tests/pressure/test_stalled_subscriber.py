@@ -3,6 +3,8 @@ and an acknowledged QoS 1 message is never dropped (Mosquitto's max_queued_messa
 
 from __future__ import annotations
 
+import time
+
 from broker.protocol.packets import Puback
 
 from .conftest import BrokerProcess
@@ -28,14 +30,33 @@ def _flood(pub: SocketClient, qos: int) -> int:
     return sent
 
 
-def _read_all(sub: SocketClient) -> list[bytes]:
+def _read_all(sub: SocketClient, expected: int | None = None, quiet: float = 5.0) -> list[bytes]:
+    """Read PUBLISHes (acking QoS 1) until ``expected`` have arrived, or, when the count is
+    unknown, until the broker has been quiet for ``quiet`` seconds."""
     got = []
-    while (p := sub.read(3)) is not None:
+    deadline = time.monotonic() + 120
+    while expected is None or len(got) < expected:
+        p = sub.read(quiet if expected is None else max(0.1, deadline - time.monotonic()))
+        if p is None:
+            break
         if p.type == 3:
             got.append(p.payload)
             if p.qos:
                 sub.send(Puback(p.packet_id))
     return got
+
+
+def _read_acks(pub: SocketClient, expected: int) -> list[int]:
+    """Reason codes of the next ``expected`` PUBACKs (fewer if 120 s pass)."""
+    codes = []
+    deadline = time.monotonic() + 120
+    while len(codes) < expected:
+        p = pub.read(max(0.1, deadline - time.monotonic()))
+        if p is None:
+            break
+        assert p.type == 4, p
+        codes.append(p.reason_code)
+    return codes
 
 
 def _sys_value(port: int, name: str) -> int:
@@ -47,7 +68,9 @@ def _sys_value(port: int, name: str) -> int:
     return int(p.payload)
 
 
-def test_qos0_flood_to_stalled_subscriber_is_bounded_and_counted(small_queue_broker: BrokerProcess) -> None:
+def test_qos0_flood_to_stalled_subscriber_is_bounded_and_counted(
+    small_queue_broker: BrokerProcess,
+) -> None:
     port = small_queue_broker.port
     sub = SocketClient(port, "stalled", rcvbuf=4096)
     assert sub.subscribe("t/#", 0) == [0]
@@ -65,7 +88,9 @@ def test_qos0_flood_to_stalled_subscriber_is_bounded_and_counted(small_queue_bro
     assert len(got) + dropped == N
 
 
-def test_qos1_publisher_v311_is_held_back_and_nothing_acknowledged_is_lost(small_queue_broker: BrokerProcess) -> None:
+def test_qos1_publisher_v311_is_held_back_and_nothing_acknowledged_is_lost(
+    small_queue_broker: BrokerProcess,
+) -> None:
     port = small_queue_broker.port
     sub = SocketClient(port, "stalled", rcvbuf=4096)
     assert sub.subscribe("t/#", 1) == [1]
@@ -77,22 +102,19 @@ def test_qos1_publisher_v311_is_held_back_and_nothing_acknowledged_is_lost(small
     assert grown < RSS_GROWTH_LIMIT_KB, f"RSS grew {grown} kB"
     # The stalled subscriber catches up: every message the broker took arrives, and then
     # every one of them is acknowledged to the publisher.
-    got = _read_all(sub)
-    acks = 0
-    while (p := pub.read(3)) is not None:
-        assert p.type == 4 and p.reason_code == 0
-        acks += 1
-    assert acks == sent
+    got = _read_all(sub, expected=sent)
+    assert _read_acks(pub, sent) == [0] * sent
     assert len(got) == sent
 
 
-def test_qos1_publisher_v5_is_refused_with_quota_exceeded(small_queue_broker: BrokerProcess) -> None:
+def test_qos1_publisher_v5_is_refused_with_quota_exceeded(
+    small_queue_broker: BrokerProcess,
+) -> None:
     port = small_queue_broker.port
     sub = SocketClient(port, "stalled", rcvbuf=4096)
     assert sub.subscribe("t/#", 1) == [1]
     pub = SocketClient(port, "pub5", version=5)
     sent = 0
-    accepted = refused = 0
     pub.sock.settimeout(3)
     try:
         for i in range(20_000):
@@ -100,14 +122,11 @@ def test_qos1_publisher_v5_is_refused_with_quota_exceeded(small_queue_broker: Br
             sent += 1
     except TimeoutError:
         pass
-    while (p := pub.read(3)) is not None:
-        assert p.type == 4
-        if p.reason_code == 0x97:
-            refused += 1
-        else:
-            assert p.reason_code == 0
-            accepted += 1
+    codes = _read_acks(pub, sent)
+    assert len(codes) == sent
+    refused = codes.count(0x97)
+    accepted = codes.count(0)
     assert refused > 0
     assert accepted + refused == sent
-    got = _read_all(sub)
+    got = _read_all(sub, expected=accepted)
     assert len(got) == accepted  # every accepted message delivered, refused ones never
