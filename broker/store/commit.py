@@ -11,8 +11,8 @@ one fsync however many messages it holds.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -58,8 +58,7 @@ class GroupCommit:
         self.hold_output = hold_output
         self.interval = interval
         self.commits = 0
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, "broker-store")
-        self._writer_tid = self._executor.submit(threading.get_native_id).result()
+        self._writer = Writer(loop)
         self._busy: asyncio.Future | None = None
         self._waiting: list[Connection] = []
         #: when_durable callbacks for the changes not yet taken, and for the batch in flight.
@@ -146,15 +145,15 @@ class GroupCommit:
             self._timer.cancel()
         await self.drain()
         try:
-            await self.loop.run_in_executor(self._executor, self.db.checkpoint)
+            await self._writer.run(self.db.checkpoint)
         except Exception as exc:  # the data is committed; a failed checkpoint only costs space
             log.warning("store: checkpoint at shutdown failed: %s", exc)
-        await self.loop.run_in_executor(self._executor, self.db.close)
-        self._executor.shutdown(wait=True)
+        await self._writer.run(self.db.close)
+        self._writer.stop()
 
     def bytes_written(self) -> int | None:
         """Bytes the writer thread has written to the store's files (None off Linux)."""
-        return thread_bytes_written(self._writer_tid)
+        return thread_bytes_written(self._writer.tid)
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -202,7 +201,7 @@ class GroupCommit:
             self.loop.call_soon(self._done, held, failed)
             return
         self.commits += 1
-        busy = self._busy = self.loop.run_in_executor(self._executor, self.db.commit)
+        busy = self._busy = self._writer.run(self.db.commit)
         busy.add_done_callback(partial(self._done, held))
 
     def _done(self, held: _Held, fut: asyncio.Future) -> None:
@@ -264,3 +263,55 @@ def must_wait(out: list[bytes]) -> bool:
                 shift += 7
             pos += length
     return False
+
+
+class Writer:
+    """The store's own thread: runs disk writes one at a time, reports back to the loop.
+
+    Leaner than a ThreadPoolExecutor on the hot path (a C queue in, one call_soon_threadsafe
+    out), and its thread id is known, for the bytes-written counter.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        started = threading.Event()
+        self.tid = 0
+
+        def work() -> None:
+            self.tid = threading.get_native_id()
+            started.set()
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                fn, fut = job
+                try:
+                    result = fn()
+                except BaseException as exc:  # handed to the loop, which decides
+                    loop.call_soon_threadsafe(_settle, fut, None, exc)
+                else:
+                    loop.call_soon_threadsafe(_settle, fut, result, None)
+
+        self._thread = threading.Thread(target=work, name="broker-store", daemon=True)
+        self._thread.start()
+        started.wait()
+
+    def run(self, fn: Callable[[], object]) -> asyncio.Future:
+        """Run ``fn`` in the writer thread; the future resolves on the loop."""
+        fut = self.loop.create_future()
+        self._jobs.put((fn, fut))
+        return fut
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+
+def _settle(fut: asyncio.Future, result: object, exc: BaseException | None) -> None:
+    if fut.cancelled():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
