@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..engine.message import Message
 from .commit import GroupCommit
 from .journal import Journal
 from .loader import restore
@@ -38,6 +39,7 @@ class Persistence:
         self.commit = commit
         self.journal = journal
         self.path = path
+        self._sys_timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def open(
@@ -67,7 +69,22 @@ class Persistence:
             interval=0.0 if full else max(config.persistence_interval, 0.1),
         )
         engine.store = journal
-        return cls(commit, journal, path)
+        persistence = cls(commit, journal, path)
+        if config.sys_interval > 0:
+            persistence._publish_sys(engine, loop, config.sys_interval)
+        return persistence
+
+    def _publish_sys(
+        self, engine: Engine, loop: asyncio.AbstractEventLoop, interval: float
+    ) -> None:
+        """$SYS/broker/store/...: what the store costs the SD card, every ``interval``."""
+        for key, value in (("bytes written", self.bytes_written()), ("commits", self.commit.commits)):
+            topic = f"$SYS/broker/store/{key}"
+            payload = str(value if value is not None else "unknown").encode()
+            current = engine.retained.get(topic)
+            if current is None or current.payload != payload:
+                engine.route(Message(topic, payload, 0, True))
+        self._sys_timer = loop.call_later(interval, self._publish_sys, engine, loop, interval)
 
     def flush(self, dirty: list[Connection]) -> None:
         """The shell's per-turn flush: output goes out once the changes before it are durable."""
@@ -83,6 +100,8 @@ class Persistence:
 
     async def close(self) -> None:
         """Final commit; the file is left checkpointed and closed."""
+        if self._sys_timer is not None:
+            self._sys_timer.cancel()
         await self.commit.close()
 
     def bytes_written(self) -> int | None:
