@@ -345,6 +345,7 @@ static void on_publish(conn_t *c, unsigned char flags, const unsigned char *p, s
     if (n < 2) fail_msg("short PUBLISH");
     size_t tl = (size_t)p[0] << 8 | p[1], off = 2 + tl;
     unsigned id = 0;
+    if (off > n) fail_msg("PUBLISH topic longer than the packet");
     if (qos) {
         if (off + 2 > n) fail_msg("short PUBLISH");
         id = (unsigned)p[off] << 8 | p[off + 1];

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ class Profile:
         """The ``n`` functions of files under ``only`` most often on the stack, in percent;
         frames on every stack (the entry point) say nothing and are left out."""
         ours = Counter({k: v for k, v in self.inclusive.items()
-                        if f"({only}" in k and v < self.total})
+                        if f"({only}" in k and v < 0.99 * self.total})
         return [(k, 100 * v / self.total) for k, v in ours.most_common(n)]
 
 
@@ -84,19 +85,24 @@ def record(pid: int, rate: int, out: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def profile_workload(broker: RunningBroker, name: str, rate: int, workdir: Path) -> Profile:
-    """Runs workload ``name`` (full size) against ``broker`` under py-spy."""
+def profile_workload(broker: RunningBroker, name: str, rate: int, workdir: Path,
+                     min_seconds: float = 3.0) -> Profile:
+    """Runs workload ``name`` (full size) against ``broker`` under py-spy, repeatedly until
+    ``min_seconds`` have passed, so that short workloads (the retained storm) get samples."""
     workload = next(w for w in WORKLOADS if w.name == name)
     out = workdir / f"{name}.txt"
     spy = record(broker.pid, rate, out)
+    time.sleep(0.5)  # py-spy attaches
+    t0, runs = time.monotonic(), 0
     try:
-        # py-spy needs a moment to attach; the load generator's connection setup covers it.
-        res = loadgen.run(broker.port, workload.args(False, f"prof{name}"))
+        while runs == 0 or time.monotonic() - t0 < min_seconds:
+            res = loadgen.run(broker.port, workload.args(False, f"prof{runs}{name}"))
+            runs += 1
+            shown = " ".join(f"{f.key}={res.fields.get(f.field, '?')}" for f in workload.figures)
+            print(f"{name}: {shown}{'' if res.complete else ' INCOMPLETE'}", file=sys.stderr)
     finally:
         spy.send_signal(signal.SIGINT)
         _, err = spy.communicate(timeout=60)
-    shown = " ".join(f"{f.key}={res.fields.get(f.field, '?')}" for f in workload.figures)
-    print(f"{name}: {shown}{'' if res.complete else ' INCOMPLETE'}", file=sys.stderr)
     prof = Profile()
     if out.exists():
         prof.add_collapsed(out.read_text().splitlines())
