@@ -35,8 +35,8 @@ def numbers(result: loadgen.LoadResult, *keys: str) -> tuple[int, ...]:
     return tuple(int(result.fields[k]) for k in keys)
 
 
-# Mosquitto 2.0.11 loses QoS 2 messages once more than its max_inflight_messages (20) are
-# unacknowledged towards a subscriber, so the QoS 2 case keeps 3 x 4 in flight.
+# Mosquitto 2.0.11 loses QoS 2 messages when a publisher keeps more in flight than its
+# max_inflight_messages (20), so the QoS 2 case keeps 4 per publisher in flight.
 @pytest.mark.parametrize("qos,window", [(0, 64), (1, 64), (2, 4)])
 def test_fan_in_delivers_every_message_once(binary: Path, mosquitto: RunningBroker,
                                             qos: int, window: int) -> None:
