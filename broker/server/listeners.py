@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -46,8 +48,13 @@ class ListenerConfig:
     allowed_origins: list[str] | None = None
 
     def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), hints[f.name])
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise ListenerError(f"must be 0-65535, not {self.port}", "port")
         if self.kind not in KINDS:
-            raise ValueError(f"listener kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+            raise ListenerError(f"must be one of {', '.join(KINDS)}, not {self.kind!r}", "kind")
         if self.port is None:
             self.port = DEFAULT_PORTS[self.kind]
         if not self.name:
@@ -81,6 +88,29 @@ class LoopbackAnonymous:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+class ListenerError(ValueError):
+    """A bad listener setting; ``key`` names it (None: the listener as a whole)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    """Raise ValueError unless ``value`` fits the annotation ``hint`` (config files are untyped)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None):
+            if value is None:
+                return
+            continue
+        kind = typing.get_origin(option) or option
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return
+    names = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
+    raise ListenerError(f"must be {names}, not {value!r}", name)
 
 
 def listener_policy(lc: ListenerConfig) -> Policy:

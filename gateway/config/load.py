@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import tomllib
 from collections.abc import Mapping
@@ -124,7 +125,26 @@ def _broker(check: _Checker, table: Mapping[str, Any]) -> dict[str, Any]:
     options = schema.broker_options()
     check.unknown(table, ("broker",), list(options))
     values = check.options(table, ("broker",), options)
+    _listeners(check, table.get("listeners", []))
     return {k: v for k, v in values.items() if k in table or k in schema.BROKER_ALWAYS}
+
+
+def _listeners(check: _Checker, listeners: Any) -> None:
+    """Each ``[[broker.listeners]]`` table, checked here so errors carry their line."""
+    from broker.server.listeners import ListenerConfig
+
+    allowed = [f.name for f in dataclasses.fields(ListenerConfig)]
+    for i, item in enumerate(listeners if isinstance(listeners, list) else []):
+        path = ("broker", "listeners", i)
+        if not isinstance(item, dict):
+            check.error(path, "must be a table: write [[broker.listeners]]")
+            continue
+        check.unknown(item, path, allowed)
+        try:
+            ListenerConfig.from_value({k: v for k, v in item.items() if k in allowed})
+        except ValueError as exc:
+            key = getattr(exc, "key", None)
+            check.error(path + (key,) if key else path, str(exc))
 
 
 def _gateway(check: _Checker, table: Mapping[str, Any]) -> GatewaySettings:

@@ -178,3 +178,16 @@ def test_key_lines_ignore_comments_but_not_hashes_in_strings() -> None:
     assert lines.line(("name",)) is None
     assert lines.line(("note",)) is None
     assert lines.line(("gateway", "name")) == 3
+
+
+def test_broker_listeners_are_checked_with_their_lines() -> None:
+    errors = errors_of('[broker]\n[[broker.listeners]]\nkind = "ws"\nhots = "0.0.0.0"\n'
+                       '[[broker.listeners]]\nkind = "tcp"\nport = "x"\n'
+                       '[[broker.listeners]]\nkind = "wss"\n')
+    assert errors == [
+        "test.toml:4: broker.listeners[0].hots: unknown key (did you mean 'host'?)",
+        "test.toml:7: broker.listeners[1].port: must be int, not 'x'",
+        "test.toml:8: broker.listeners[2]: listener wss:9443: wss needs certfile and keyfile",
+    ]
+    config = parse_config('[[broker.listeners]]\nkind = "ws"\nport = 9001\n', "ok.toml")
+    assert config.broker["listeners"] == [{"kind": "ws", "port": 9001}]
