@@ -44,6 +44,27 @@ def cpu_figure(w: Workload) -> Figure:
     return Figure(f"{w.name}_cpu_us", f"{w.name}: CPU per delivered msg", "us", "", False)
 
 
+def broker_cpu(broker: RunningBroker) -> float:
+    """The broker's CPU seconds so far, NaN once its process is gone."""
+    try:
+        return procstat.cpu_seconds(broker.pid)
+    except OSError:
+        return math.nan
+
+
+def ensure_running(broker: RunningBroker, where: str, notes: list[str]) -> bool:
+    """Restarts a broker that exited; False (with a note) when it will not start again."""
+    if broker.alive():
+        return True
+    notes.append(f"{where}: broker had exited ({broker.log_tail(2)}); restarting")
+    try:
+        broker.restart()
+    except BrokerStartError as exc:
+        notes.append(f"{where}: {exc}")
+        return False
+    return True
+
+
 def run_workloads(running: dict[str, RunningBroker], rounds: int, quick: bool,
                   samples: Samples, failures: dict[str, list[str]]) -> None:
     """Runs every workload ``rounds`` times on every broker, interleaved."""
@@ -53,14 +74,12 @@ def run_workloads(running: dict[str, RunningBroker], rounds: int, quick: bool,
         for w in WORKLOADS:
             for name in order:
                 broker = running[name]
-                if not broker.alive():
-                    failures[name].append(f"round {r + 1}, before {w.name}: broker had exited"
-                                          f" ({broker.log_tail(2)}); restarted")
-                    broker.restart()
-                prefix = f"b{os.getpid()}{name[:2]}{r}{w.name[:4]}"
-                cpu0 = procstat.cpu_seconds(broker.pid)
-                res = loadgen.run(broker.port, w.args(quick, prefix))
-                cpu = procstat.cpu_seconds(broker.pid) - cpu0
+                res = loadgen.LoadResult({}, -1, "broker not running")
+                cpu = math.nan
+                if ensure_running(broker, f"round {r + 1}, {w.name}", failures[name]):
+                    cpu0 = broker_cpu(broker)
+                    res = loadgen.run(broker.port, w.args(quick, f"b{os.getpid()}{r}{name[:2]}"))
+                    cpu = broker_cpu(broker) - cpu0
                 for fig in w.figures:
                     value = res.number(fig.field) if res.complete else math.nan
                     samples[name].setdefault(fig.key, []).append(value)
@@ -158,7 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = resources.ResourceSettings.quick() if args.quick else resources.ResourceSettings()
         for name in running:
             log(f"{name}: cold start, memory and idle CPU")
-            figs, notes = resources.measure(SPECS[name], settings)
+            try:
+                figs, notes = resources.measure(SPECS[name], settings)
+            except BrokerStartError as exc:
+                figs, notes = {f.key: math.nan for f in resources.FIGURES}, [str(exc)]
             for key, value in figs.items():
                 samples[name][key] = [value]
             failures[name] += notes

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from fake_broker import duplicating_broker
 
-from bench import loadgen
+from bench import loadgen, probe
 from bench.brokers import SPECS, RunningBroker, free_port
+from bench.run import ensure_running
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
 
@@ -95,3 +96,16 @@ def test_refused_connection_is_an_error(binary: Path) -> None:
     res = loadgen.run(port, ["-P", "1", "-S", "1", "-n", "1"], binary=binary)
     assert res.returncode == 2
     assert "refused" in res.describe_failure()
+
+
+def test_runner_restarts_a_broker_that_exited() -> None:
+    if SPECS["mosquitto"].unavailable():
+        pytest.skip("mosquitto not installed")
+    notes: list[str] = []
+    with RunningBroker(SPECS["mosquitto"]) as broker:
+        broker.proc.kill()  # type: ignore[union-attr]
+        broker.proc.wait()  # type: ignore[union-attr]
+        assert ensure_running(broker, "round 1, fanin_q0", notes)
+        assert broker.alive() and probe.handshake(broker.port)
+    assert not broker.alive()
+    assert notes and "exited" in notes[0]
