@@ -10,7 +10,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.bus.base import Bus
 from gateway.config.model import Config
@@ -22,6 +22,7 @@ from gateway.runtime.app import Gateway
 if TYPE_CHECKING:
     from broker import Broker
     from gateway.dashboard import Dashboard
+    from gateway.serial import SerialBridge
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,14 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
     gateway = Gateway(config, bus, hardware, data_dir_for(config, options.data_dir))
     activity = None
     dashboard = None
+    serial = None
     try:
         if broker is not None and options.dashboard_port is not None:
             # Before the drivers: it then sees their first values live, with a time.
             dashboard = await _start_dashboard(config, options, broker)
         await bus.start()
         await gateway.start()
+        serial = await _start_serial(config, options, broker, hardware)
         if hardware.activity:
             activity = asyncio.create_task(simulate_inputs(hardware.pin_factory,
                                                            list(config.sensors)))
@@ -85,12 +88,36 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
         log.info("stopping")
         if activity is not None:
             activity.cancel()
+        if serial is not None:
+            await serial.stop()
         if dashboard is not None:
             await dashboard.stop()
         await gateway.stop()
         await bus.stop()
         if broker is not None:
             await broker.stop()
+
+
+async def _start_serial(config: Config, options: RunOptions, broker: Broker | None,
+                        hardware: Hardware) -> SerialBridge | None:
+    """ESP8266 nodes on USB serial cables: into the embedded broker, or relayed over TCP."""
+    settings = config.serial
+    autodetect = settings.autodetect
+    if autodetect is None:
+        # Opening every USB serial port is right on the appliance, not on a laptop.
+        autodetect = not hardware.simulated
+    if not settings.enabled or not (settings.ports or autodetect):
+        return None
+    from gateway.serial import SerialBridge, TcpRelay
+
+    target: Any = broker
+    if broker is None:
+        url = parse_broker_url(options.broker_url or config.mqtt.url)
+        target = TcpRelay(url.host, url.port)
+    bridge = SerialBridge(target, list(settings.ports), settings.baudrate, autodetect,
+                          exclude=settings.exclude)
+    await bridge.start()
+    return bridge
 
 
 async def _start_dashboard(config: Config, options: RunOptions, broker: Broker) -> Dashboard:

@@ -18,6 +18,7 @@ from gateway.config.model import (
     GatewaySettings,
     MqttSettings,
     SensorConfig,
+    SerialSettings,
 )
 from gateway.config.tomlpos import KeyLines, format_path
 from gateway.config.tomlpos import Path as KeyPath
@@ -29,7 +30,7 @@ from gateway.topics import channel_topics, status_topic
 #: GPIO numbers on the Raspberry Pi's 40-pin header (BCM numbering).
 GPIO_PINS = range(0, 28)
 
-_TOP_LEVEL = ("gateway", "broker", "mqtt", "room")
+_TOP_LEVEL = ("gateway", "broker", "mqtt", "serial", "room")
 
 
 class _Checker:
@@ -101,6 +102,14 @@ def parse_config(text: str, file: str = "<config>") -> Config:
     mqtt_table = check.table(doc, "mqtt", ())
     check.unknown(mqtt_table, ("mqtt",), list(schema.MQTT))
     mqtt = MqttSettings(**check.options(mqtt_table, ("mqtt",), schema.MQTT))
+    serial_table = check.table(doc, "serial", ())
+    check.unknown(serial_table, ("serial",), list(schema.SERIAL))
+    serial_values = check.options(serial_table, ("serial",), schema.SERIAL)
+    for key in ("ports", "exclude"):
+        if not all(isinstance(p, str) for p in serial_values[key]):
+            check.error(("serial", key), "must be a list of paths")
+        serial_values[key] = tuple(str(p) for p in serial_values[key])
+    serial = SerialSettings(**serial_values)
     placed = _rooms(check, check.table(doc, "room", ()))
     _check_pins(check, placed)
     sensors = [sensor for _, sensor in placed]
@@ -108,7 +117,7 @@ def parse_config(text: str, file: str = "<config>") -> Config:
     if check.errors:
         raise ConfigErrors(check.errors)
     return Config(path=Path(file), gateway=gateway, broker=broker, mqtt=mqtt,
-                  sensors=tuple(sensors))
+                  sensors=tuple(sensors), serial=serial)
 
 
 def _line_from_message(message: str) -> int | None:

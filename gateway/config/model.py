@@ -87,6 +87,17 @@ class MqttSettings:
 
 
 @dataclass(frozen=True)
+class SerialSettings:
+    """The ``[serial]`` table: ESP8266 nodes on USB serial cables."""
+
+    enabled: bool = True
+    ports: tuple[str, ...] = ()
+    autodetect: bool | None = None
+    exclude: tuple[str, ...] = ()
+    baudrate: int = 115200
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole, valid gateway configuration."""
 
@@ -95,3 +106,4 @@ class Config:
     broker: Mapping[str, Any]    # passed to broker.BrokerConfig as keyword arguments
     mqtt: MqttSettings
     sensors: tuple[SensorConfig, ...]
+    serial: SerialSettings = SerialSettings()

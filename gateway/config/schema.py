@@ -40,6 +40,15 @@ MQTT: dict[str, Option] = {
     "keepalive": Option(int, 60, "keepalive in seconds", minimum=5, maximum=65535),
 }
 
+SERIAL: dict[str, Option] = {
+    "enabled": Option(bool, True, "bridge ESP8266 nodes on USB serial cables to the broker"),
+    "ports": Option(list, [], "serial ports of nodes, e.g. /dev/serial/by-id/usb-1a86_..."),
+    "autodetect": Option(bool, None, "also open every USB serial port that appears "
+                         "(/dev/serial/by-id, ttyUSB, ttyACM); default: on a Raspberry Pi"),
+    "exclude": Option(list, [], "ports never to open (a Zigbee or Z-Wave stick)"),
+    "baudrate": Option(int, 115200, "line speed; the firmware's SERIAL_BAUD", minimum=1200),
+}
+
 FILTERS: dict[str, Option] = {
     "multiply": Option(float, None, "multiply every value by this"),
     "offset": Option(float, None, "add this to every value (after multiply)"),

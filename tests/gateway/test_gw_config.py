@@ -34,7 +34,7 @@ def test_three_line_config_gives_a_working_dht22() -> None:
 
 
 def all_option_names() -> set[str]:
-    keys = set(schema.GATEWAY) | set(schema.MQTT) | set(schema.FILTERS) | \
+    keys = set(schema.GATEWAY) | set(schema.MQTT) | set(schema.SERIAL) | set(schema.FILTERS) | \
         set(schema.CHANNEL) | set(schema.SENSOR) | {"host", "port"}
     for kind in driver_kinds():
         spec = driver_spec(kind)
@@ -191,3 +191,15 @@ def test_broker_listeners_are_checked_with_their_lines() -> None:
     ]
     config = parse_config('[[broker.listeners]]\nkind = "ws"\nport = 9001\n', "ok.toml")
     assert config.broker["listeners"] == [{"kind": "ws", "port": 9001}]
+
+
+def test_serial_table() -> None:
+    config = parse_config('[serial]\nports = ["/dev/ttyUSB0"]\nexclude = ["/dev/ttyACM0"]\n'
+                          'baudrate = 57600\n', "s.toml")
+    assert config.serial.ports == ("/dev/ttyUSB0",)
+    assert config.serial.exclude == ("/dev/ttyACM0",)
+    assert config.serial.baudrate == 57600 and config.serial.autodetect is None
+    assert errors_of('[serial]\nports = [1]\nbaud = 9600\n') == [
+        "test.toml:2: serial.ports: must be a list of paths",
+        "test.toml:3: serial.baud: unknown key (did you mean 'baudrate'?)",
+    ]

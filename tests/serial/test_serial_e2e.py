@@ -11,6 +11,7 @@ so it does when the bridge restarts.
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -181,5 +182,48 @@ def test_node_over_serial_reaches_paho_and_recovers(node_sim: Path, tmp_path: Pa
 
     try:
         asyncio.run(asyncio.wait_for(scenario(), 240))
+    finally:
+        cable.close()
+
+
+def test_gateway_run_bridges_the_ports_of_its_serial_table(node_sim: Path, tmp_path: Path) -> None:
+    """`gateway run` with `[serial] ports = [...]`: the node's readings reach a paho client."""
+    from gateway.config import parse_config
+    from gateway.serve import RunOptions, run
+
+    cable = PtyCable(tmp_path / "ttyNODE")
+    config = parse_config(f'[serial]\nports = ["{cable.path}"]\nautodetect = false\n',
+                          str(tmp_path / "gateway.toml"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        ready = asyncio.Event()
+        options = RunOptions(host="127.0.0.1", port=port, data_dir=str(tmp_path / "state"),
+                             hardware="simulated")
+        gateway = asyncio.create_task(run(config, options, stop, on_ready=ready.set))
+        await asyncio.wait_for(ready.wait(), 60)
+        sub = Subscriber(port)
+        proc = await asyncio.create_subprocess_exec(
+            str(node_sim), "--fd", str(cable.master), "--id", NODE_ID, "--room", ROOM,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            pass_fds=(cable.master,),
+        )
+        node = NodeProcess(proc)
+        try:
+            await wait_until(sub.subscribed.is_set, what="paho subscription")
+            await node.expect("connected")
+            await publish_and_see(node, sub, "temperature", "19.5")
+        finally:
+            proc.kill()
+            await proc.wait()
+            sub.close()
+            stop.set()
+            await asyncio.wait_for(gateway, 30)
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 180))
     finally:
         cable.close()
