@@ -276,3 +276,13 @@ def test_takeover_resends_in_flight_messages(raw: Raw, connected: Raw, topic: st
     assert b.connect("moving", clean=False).session_present
     again = b.receive()
     assert (again.payload, again.packet_id, again.dup) == (b"in flight", first.packet_id, True)
+
+
+def test_no_resend_within_a_connection(connected: Raw, topic: str) -> None:
+    """MQTT-4.4.0-1 (5.0) / 4.4.0-1 (3.1.1 note): an unacknowledged PUBLISH is resent only
+    on session resume, never on a timer while the connection stays up."""
+    sub = connected(5)
+    sub.subscribe((topic, 1))
+    connected(5).publish(topic, b"once", 1)
+    sub.receive(ack=False)
+    sub.silent(2.5)

@@ -103,7 +103,7 @@ class ProcessBroker:
             self.port = free_port()
             if self._launch(timeout):
                 return self
-        raise RuntimeError(f"broker did not start; see {self.log_path}")
+        raise RuntimeError(f"broker did not start:\n{self.log()[-2000:]}")
 
     def _launch(self, timeout: float) -> bool:
         env = dict(os.environ)
@@ -126,7 +126,7 @@ class ProcessBroker:
                 return True
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"broker did not accept within {timeout} s; see {self.log_path}")
+        raise RuntimeError(f"broker did not accept within {timeout} s:\n{self.log()[-2000:]}")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
