@@ -428,9 +428,31 @@ static void on_closed(conn_t *c) {
     closed++;
 }
 
+/* Handles the complete packets at the start of data[0..len); returns the bytes they took. */
+static size_t handle_packets(conn_t *c, const unsigned char *data, size_t len) {
+    size_t pos = 0;
+    while (len - pos >= 2) {
+        size_t rem = 0, mult = 1, i = 1;
+        unsigned char digit;
+        do {
+            if (pos + i >= len) return pos;
+            if (i > 4) fail_msg("malformed remaining length");
+            digit = data[pos + i++];
+            rem += (digit & 127) * mult;
+            mult *= 128;
+        } while (digit & 128);
+        if (pos + i + rem > len) break;
+        on_packet(c, data[pos], data + pos + i, rem);
+        pos += i + rem;
+    }
+    return pos;
+}
+
+/* One recv() into a shared buffer; only the tail of a packet split across reads is kept per
+ * connection, so thousands of connections do not each hold a large input buffer. */
 static void on_readable(conn_t *c) {
-    unsigned char *room = buf_room(&c->in, READ_CHUNK);
-    ssize_t r = recv(c->fd, room, READ_CHUNK, 0);
+    static unsigned char chunk[READ_CHUNK];
+    ssize_t r = recv(c->fd, chunk, sizeof chunk, 0);
     if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE))) {
         on_closed(c);
         return;
@@ -439,24 +461,17 @@ static void on_readable(conn_t *c) {
         if (errno == EAGAIN || errno == EINTR) return;
         fail("recv");
     }
-    c->in.len += (size_t)r;
     last_progress = now_ns();
     buf_t *b = &c->in;
-    while (pending(b) >= 2) {
-        size_t rem = 0, mult = 1, i = 1;
-        unsigned char digit;
-        do {
-            if (b->off + i >= b->len) goto partial;
-            if (i > 4) fail_msg("malformed remaining length");
-            digit = b->p[b->off + i++];
-            rem += (digit & 127) * mult;
-            mult *= 128;
-        } while (digit & 128);
-        if (b->off + i + rem > b->len) break;
-        on_packet(c, b->p[b->off], b->p + b->off + i, rem);
-        b->off += i + rem;
+    if (!pending(b)) {
+        size_t used = handle_packets(c, chunk, (size_t)r);
+        memcpy(buf_room(b, (size_t)r - used), chunk + used, (size_t)r - used);
+        b->len += (size_t)r - used;
+        return;
     }
-partial:
+    memcpy(buf_room(b, (size_t)r), chunk, (size_t)r);
+    b->len += (size_t)r;
+    b->off += handle_packets(c, b->p + b->off, pending(b));
     if (b->off == b->len) b->off = b->len = 0;
 }
 

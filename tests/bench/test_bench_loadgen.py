@@ -48,6 +48,15 @@ def test_fan_in_delivers_every_message_once(binary: Path, mosquitto: RunningBrok
     assert float(res.fields["rate"]) > 0
 
 
+def test_packets_split_across_reads_are_reassembled(binary: Path,
+                                                    mosquitto: RunningBroker) -> None:
+    # 5000-byte payloads: PUBLISH packets straddle the boundaries of the 256 KB reads.
+    res = loadgen.run(mosquitto.port, ["-P", "4", "-S", "2", "-n", "300", "-s", "5000", "-q", "1",
+                                       "-T", "60"], binary=binary)
+    assert res.complete, res.describe_failure()
+    assert numbers(res, "payload", "received", "dup", "gap") == (5000, 2400, 0, 0)
+
+
 def test_time_bound_and_wildcard_filter(binary: Path, mosquitto: RunningBroker) -> None:
     res = loadgen.run(mosquitto.port, ["-P", "20", "-S", "1", "-n", "1000000000", "-d", "0.3",
                                        "-t", "smoke", "-f", "smoke/+", "-T", "60"],
