@@ -119,4 +119,5 @@ def test_overlapping_subscriptions_one_copy(
     s = sub(version, "-q", "2", "-t", f"{topic}/#", "-t", f"{topic}/+", "-t", f"{topic}/x")
     mosquitto_pub(broker_process.port, version, "-q", "2", "-t", f"{topic}/x", "-m", "one")
     mosquitto_pub(broker_process.port, version, "-q", "0", "-t", f"{topic}/end", "-m", "end")
-    assert [s.message()[4] for _ in range(2)] == ["one", "end"]
+    # libmosquitto hands a QoS 2 message over at PUBREL, so the QoS 0 marker may overtake it.
+    assert sorted(s.message()[4] for _ in range(2)) == ["end", "one"]
