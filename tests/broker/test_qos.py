@@ -86,28 +86,40 @@ def test_qos2_inbound_exactly_once(connected: Raw, topic: str, version: int) -> 
     assert sub.receive().payload == b"again"
 
 
+def resume(raw: Raw, version: int, client_id: str) -> RawClient:
+    """Connect with CleanSession=0 / Clean Start=0 (5.0: with a session that outlives the
+    connection); ``connack.session_present`` tells whether state was resumed."""
+    c = raw(version)
+    props = {"session_expiry_interval": 60} if version == 5 else None
+    c.connect(client_id, clean=False, properties=props)
+    return c
+
+
+def in_flight(raw: Raw, connected: Raw, version: int, client_id: str, topic: str, qos: int):
+    """A persistent subscriber holding one unacknowledged message; returns (client, PUBLISH)."""
+    a = resume(raw, version, client_id)
+    a.subscribe((topic, qos))
+    connected(version).publish(topic, b"in flight", qos)
+    first = a.receive(ack=False)
+    assert (first.qos, first.dup) == (qos, False)
+    return a, first
+
+
 @pytest.mark.parametrize("version", [4, 5])
 def test_qos1_outbound_redelivered_with_dup_on_resume(
     raw: Raw, connected: Raw, topic: str, version: int
 ) -> None:
     """MQTT-4.4.0-1 / MQTT-3.3.1-1: unacknowledged PUBLISH resent with DUP=1, same packet id."""
-    props = {"session_expiry_interval": 60} if version == 5 else None
-    a = raw(version)
-    a.connect("redeliver-1", clean=False, properties=props)
-    a.subscribe((topic, 1))
-    connected(version).publish(topic, b"m1", 1)
-    first = a.receive(ack=False)
-    assert (first.qos, first.dup) == (1, False)
+    a, first = in_flight(raw, connected, version, "redeliver-1", topic, 1)
     a.close()
-    b = raw(version)
-    assert b.connect("redeliver-1", clean=False, properties=props).session_present
+    b = resume(raw, version, "redeliver-1")
     again = b.receive(ack=False)
-    assert (again.payload, again.packet_id, again.dup) == (b"m1", first.packet_id, True)
+    assert (again.payload, again.packet_id, again.dup) == (b"in flight", first.packet_id, True)
     b.send(Puback(again.packet_id))
     b.silent(0.3)
     b.close()
-    c = raw(version)
-    assert c.connect("redeliver-1", clean=False, properties=props).session_present
+    c = resume(raw, version, "redeliver-1")
+    assert c.connack is not None and c.connack.session_present
     c.silent(0.5)  # acknowledged: never again
 
 
@@ -115,18 +127,12 @@ def test_qos1_outbound_redelivered_with_dup_on_resume(
 def test_qos2_outbound_resume_before_pubrec_resends_publish(
     raw: Raw, connected: Raw, topic: str, version: int
 ) -> None:
-    props = {"session_expiry_interval": 60} if version == 5 else None
-    a = raw(version)
-    a.connect("redeliver-2a", clean=False, properties=props)
-    a.subscribe((topic, 2))
-    connected(version).publish(topic, b"m2", 2)
-    first = a.receive(ack=False)
+    a, first = in_flight(raw, connected, version, "redeliver-2a", topic, 2)
     a.close()
-    b = raw(version)
-    b.connect("redeliver-2a", clean=False, properties=props)
+    b = resume(raw, version, "redeliver-2a")
     again = b.receive(ack=False)
     assert (again.payload, again.packet_id, again.dup, again.qos) == (
-        b"m2",
+        b"in flight",
         first.packet_id,
         True,
         2,
@@ -139,24 +145,18 @@ def test_qos2_outbound_resume_before_pubrec_resends_publish(
 def test_qos2_outbound_resume_after_pubrec_resends_pubrel(
     raw: Raw, connected: Raw, topic: str, version: int
 ) -> None:
-    """MQTT-4.4.0-1: after PUBREC the broker resends PUBREL, never the PUBLISH (MQTT-4.3.3-?)."""
-    props = {"session_expiry_interval": 60} if version == 5 else None
-    a = raw(version)
-    a.connect("redeliver-2b", clean=False, properties=props)
-    a.subscribe((topic, 2))
-    connected(version).publish(topic, b"m3", 2)
-    p = a.receive(ack=False)
+    """MQTT-4.4.0-1: after PUBREC the broker resends PUBREL, never the PUBLISH."""
+    a, p = in_flight(raw, connected, version, "redeliver-2b", topic, 2)
     a.send(Pubrec(p.packet_id))
     assert a.expect(Pubrel).packet_id == p.packet_id
     a.close()
-    b = raw(version)
-    b.connect("redeliver-2b", clean=False, properties=props)
+    b = resume(raw, version, "redeliver-2b")
     assert b.expect(Pubrel).packet_id == p.packet_id
     b.send(Pubcomp(p.packet_id))
     b.silent(0.3)
     b.close()
-    c = raw(version)
-    c.connect("redeliver-2b", clean=False, properties=props)
+    c = resume(raw, version, "redeliver-2b")
+    assert c.connack is not None and c.connack.session_present
     c.silent(0.5)
 
 

@@ -18,12 +18,31 @@ Raw = Callable[..., RawClient]
 Paho = Callable[..., PahoClient]
 
 
-def will_client(raw: Raw, version: int, topic: str, **will_args: object) -> RawClient:
+def watch(connected: Raw, version: int, topic: str, qos: int = 1) -> RawClient:
+    """A client subscribed to the will topic."""
+    watcher = connected(version)
+    watcher.subscribe((topic, qos))
+    return watcher
+
+
+def will_client(
+    raw: Raw,
+    version: int,
+    topic: str,
+    payload: bytes = b"offline",
+    client_id: str | None = None,
+    delay: int | None = None,
+    expiry: int | None = None,
+    **will_args: object,
+) -> RawClient:
+    """A connected client with a will; ``delay`` and ``expiry`` are the 5.0 intervals."""
+    props = {"will_delay_interval": delay} if delay is not None else {}
+    session = {"session_expiry_interval": expiry} if expiry is not None else None
     c = raw(version)
-    props = will_args.pop("session", None)
     c.connect(
-        will=Will(topic, b"offline", **will_args),  # type: ignore[arg-type]
-        properties=props,  # type: ignore[arg-type]
+        client_id,
+        will=Will(topic, payload, properties=props, **will_args),  # type: ignore[arg-type]
+        properties=session,
     )
     return c
 
@@ -33,8 +52,7 @@ def test_will_published_when_connection_drops(
     raw: Raw, connected: Raw, topic: str, version: int
 ) -> None:
     """MQTT-3.1.2-8: the network connection closed without DISCONNECT -> will published."""
-    watcher = connected(version)
-    watcher.subscribe((topic, 1))
+    watcher = watch(connected, version, topic, 1)
     c = will_client(raw, version, topic, qos=1)
     c.close()
     p = watcher.receive()
@@ -46,8 +64,7 @@ def test_no_will_after_normal_disconnect(
     raw: Raw, connected: Raw, topic: str, version: int
 ) -> None:
     """MQTT-3.1.2-10 / MQTT-3.14.4-3: DISCONNECT (0x00) discards the will."""
-    watcher = connected(version)
-    watcher.subscribe((topic, 1))
+    watcher = watch(connected, version, topic, 1)
     c = will_client(raw, version, topic, qos=1)
     c.disconnect()
     watcher.silent(0.7)
@@ -57,8 +74,7 @@ def test_disconnect_with_will_message_reason_publishes_it(
     raw: Raw, connected: Raw, topic: str
 ) -> None:
     """MQTT 5.0 DISCONNECT reason 0x04: disconnect, but publish the will."""
-    watcher = connected(5)
-    watcher.subscribe((topic, 1))
+    watcher = watch(connected, 5, topic, 1)
     c = will_client(raw, 5, topic, qos=1)
     c.disconnect(0x04)
     assert watcher.receive().payload == b"offline"
@@ -67,8 +83,7 @@ def test_disconnect_with_will_message_reason_publishes_it(
 def test_disconnect_with_error_reason_publishes_will(raw: Raw, connected: Raw, topic: str) -> None:
     """MQTT-3.1.2-8 / 3.14.4-3: only reason 0x00 discards the will; a client ending with an
     error reason (0x80) still has its will published."""
-    watcher = connected(5)
-    watcher.subscribe((topic, 1))
+    watcher = watch(connected, 5, topic, 1)
     c = will_client(raw, 5, topic, qos=1)
     c.disconnect(0x80)
     assert watcher.receive().payload == b"offline"
@@ -76,8 +91,7 @@ def test_disconnect_with_error_reason_publishes_will(raw: Raw, connected: Raw, t
 
 def test_retained_will(raw: Raw, connected: Raw, topic: str) -> None:
     c = will_client(raw, 4, topic, qos=1, retain=True)
-    watcher = connected(4)
-    watcher.subscribe((topic, 1))
+    watcher = watch(connected, 4, topic, 1)
     c.close()
     assert watcher.receive().payload == b"offline"
     later = connected(4)
@@ -87,8 +101,7 @@ def test_retained_will(raw: Raw, connected: Raw, topic: str) -> None:
 
 
 def test_will_on_keepalive_timeout(raw: Raw, connected: Raw, topic: str) -> None:
-    watcher = connected(4)
-    watcher.subscribe((topic, 0))
+    watcher = watch(connected, 4, topic, 0)
     c = raw(4)
     c.connect(keepalive=1, will=Will(topic, b"timed out"))
     assert watcher.receive().payload == b"timed out"
@@ -97,8 +110,7 @@ def test_will_on_keepalive_timeout(raw: Raw, connected: Raw, topic: str) -> None
 
 def test_will_on_protocol_violation(raw: Raw, connected: Raw, topic: str) -> None:
     """The server closing the connection for a protocol error publishes the will."""
-    watcher = connected(5)
-    watcher.subscribe((topic, 0))
+    watcher = watch(connected, 5, topic, 0)
     c = will_client(raw, 5, topic)
     c.send(Publish("bad/+", b"x"))
     c.closed_with(0x90)
@@ -108,8 +120,7 @@ def test_will_on_protocol_violation(raw: Raw, connected: Raw, topic: str) -> Non
 @pytest.mark.parametrize("version", [4, 5])
 def test_will_on_takeover(raw: Raw, connected: Raw, topic: str, version: int) -> None:
     """A session taken over by the same client id ends the old connection abnormally."""
-    watcher = connected(version)
-    watcher.subscribe((topic, 0))
+    watcher = watch(connected, version, topic, 0)
     c = raw(version)
     c.connect("will-twin", will=Will(topic, b"replaced"))
     connected(version, client_id="will-twin")
@@ -118,15 +129,8 @@ def test_will_on_takeover(raw: Raw, connected: Raw, topic: str, version: int) ->
 
 def test_will_delay_holds_the_will(raw: Raw, connected: Raw, topic: str) -> None:
     """MQTT-3.1.3-9: the will is published when the delay has passed (not at once)."""
-    watcher = connected(5)
-    watcher.subscribe((topic, 0))
-    c = raw(5)
-    c.connect(
-        "delayed-will",
-        will=Will(topic, b"late", properties={"will_delay_interval": 2}),
-        properties={"session_expiry_interval": 60},
-    )
-    c.close()
+    watcher = watch(connected, 5, topic, 0)
+    will_client(raw, 5, topic, b"late", "delayed-will", delay=2, expiry=60).close()
     start = time.monotonic()
     watcher.silent(1.0)
     assert watcher.receive(timeout=10).payload == b"late"
@@ -135,15 +139,8 @@ def test_will_delay_holds_the_will(raw: Raw, connected: Raw, topic: str) -> None
 
 def test_reconnect_within_will_delay_cancels_the_will(raw: Raw, connected: Raw, topic: str) -> None:
     """MQTT 5.0 3.1.3.2.2: a new connection for the session before the delay ends: no will."""
-    watcher = connected(5)
-    watcher.subscribe((topic, 0))
-    c = raw(5)
-    c.connect(
-        "comes-back",
-        will=Will(topic, b"never", properties={"will_delay_interval": 2}),
-        properties={"session_expiry_interval": 60},
-    )
-    c.close()
+    watcher = watch(connected, 5, topic, 0)
+    will_client(raw, 5, topic, b"never", "comes-back", delay=2, expiry=60).close()
     back = raw(5)
     assert back.connect("comes-back", clean=False).session_present
     watcher.silent(3.5)
@@ -153,33 +150,22 @@ def test_will_published_at_session_end_if_before_the_delay(
     raw: Raw, connected: Raw, topic: str
 ) -> None:
     """MQTT 5.0 3.1.3.2.2: will sent when the session ends, if that is earlier than the delay."""
-    watcher = connected(5)
-    watcher.subscribe((topic, 0))
-    c = raw(5)
-    c.connect(
-        "expires-first",
-        will=Will(topic, b"session over", properties={"will_delay_interval": 3600}),
-        properties={"session_expiry_interval": 1},
-    )
-    c.close()
+    watcher = watch(connected, 5, topic, 0)
+    will_client(raw, 5, topic, b"session over", "expires-first", delay=3600, expiry=1).close()
     assert watcher.receive(timeout=10).payload == b"session over"
 
 
 def test_will_delay_with_session_expiry_zero_publishes_at_once(
     raw: Raw, connected: Raw, topic: str
 ) -> None:
-    watcher = connected(5)
-    watcher.subscribe((topic, 0))
-    c = raw(5)
-    c.connect(will=Will(topic, b"now", properties={"will_delay_interval": 3600}))
-    c.close()
+    watcher = watch(connected, 5, topic, 0)
+    will_client(raw, 5, topic, b"now", delay=3600).close()
     assert watcher.receive(timeout=5).payload == b"now"
 
 
 def test_will_properties_are_forwarded(raw: Raw, connected: Raw, topic: str) -> None:
     """MQTT 5.0 3.1.3.2: will properties travel with the will message."""
-    watcher = connected(5)
-    watcher.subscribe((topic, 1))
+    watcher = watch(connected, 5, topic, 1)
     props = {
         "payload_format_indicator": 1,
         "content_type": "text/plain",
@@ -228,8 +214,7 @@ def test_connect_and_disconnect_in_one_write_publish_no_will(
     raw: Raw, connected: Raw, topic: str
 ) -> None:
     """A client that sends CONNECT with a will and DISCONNECT in one write: no will."""
-    watcher = connected(4)
-    watcher.subscribe((topic, 0))
+    watcher = watch(connected, 4, topic, 0)
     c = raw(4)
     c.send_raw(encode(Connect(4, "one-shot", will=Will(topic, b"x")), 4) + encode(Disconnect(), 4))
     assert c.closed()[0].reason_code == 0

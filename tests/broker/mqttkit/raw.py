@@ -60,6 +60,8 @@ class RawClient:
         self.stash: deque[Publish] = deque()
         self.eof = False
         self._next_id = 0
+        self.client_id = ""
+        self.connack: Connack | None = None
 
     # --- bytes -----------------------------------------------------------------------
 
@@ -188,7 +190,7 @@ class RawClient:
                 properties=properties or {},
             )
         )
-        ack = self.expect(Connack)
+        ack = self.connack = self.expect(Connack)
         if expect_success:
             assert ack.reason_code == 0, f"CONNACK refused: 0x{ack.reason_code:02x} {ack}"
         return ack
