@@ -119,10 +119,11 @@ def handle_connect(engine: Engine, conn: Connection, p: Connect) -> None:
     engine.stats.client_connected(conn.listener)
 
     keepalive = p.keepalive
-    if config.max_keepalive and (keepalive == 0 or keepalive > config.max_keepalive):
+    # Only a 5.0 client can be told to ping sooner (Server Keep Alive, MQTT-3.2.2-21); a
+    # 3.1/3.1.1 client keeps its own value, or it would be cut off while keeping to it.
+    if v5 and config.max_keepalive and (keepalive == 0 or keepalive > config.max_keepalive):
         keepalive = config.max_keepalive
-        if v5:
-            ack_props["server_keep_alive"] = keepalive
+        ack_props["server_keep_alive"] = keepalive
     conn.keepalive = keepalive
 
     if v5:
