@@ -351,3 +351,19 @@ def test_mqtt5_refusal_carries_a_reason_string(raw: Raw) -> None:
     c = raw(5)
     ack = c.connect(properties={"authentication_method": "X"}, expect_success=False)
     assert ack.reason_code == 0x8C and ack.properties.get("reason_string")
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_max_keepalive_does_not_cut_a_v3_clients_own_keepalive(
+    make_broker, raw: Raw, version: int
+) -> None:
+    """MQTT 3.1/3.1.1 cannot tell a client to ping sooner (no Server Keep Alive): a client
+    that keeps to its own keepalive must not be disconnected for it."""
+    b = make_broker(max_keepalive=1)
+    c = raw(version, port=b.port)
+    c.connect(keepalive=3)
+    end = time.monotonic() + 4.0
+    while time.monotonic() < end:
+        time.sleep(2.0)  # well within 1.5 x 3 s, well beyond 1.5 x the broker's 1 s
+        c.send(Pingreq())
+        c.expect(Pingresp)
