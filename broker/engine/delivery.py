@@ -36,6 +36,7 @@ def publish_bytes(
 ) -> bytes | None:
     """The PUBLISH packet for ``conn``; None when the message has expired or is too large."""
     v5 = conn.version == MQTT5
+    new_alias = 0
     if v5 and (sub_ids or conn.alias_out_max or msg.expires_at is not None):
         props = dict(msg.properties)
         if msg.expires_at is not None:
@@ -52,8 +53,8 @@ def publish_bytes(
                 props["topic_alias"] = alias
                 topic = ""
             elif len(conn.aliases_out) < conn.alias_out_max:
-                alias = conn.aliases_out[topic] = len(conn.aliases_out) + 1
-                props["topic_alias"] = alias
+                # Recorded only once the packet is known to go out (below).
+                new_alias = props["topic_alias"] = len(conn.aliases_out) + 1
         head, tail = _build(encode_str(topic), qos, retain, encode_properties(props), msg.payload)
     else:
         key = (v5, qos, retain)
@@ -75,5 +76,7 @@ def publish_bytes(
     if dup:
         data = bytes((data[0] | 0x08,)) + data[1:]
     if conn.max_out_packet and len(data) > conn.max_out_packet:
-        return None
+        return None  # MQTT-3.1.2-25: discarded, as if never sent (no alias spent on it)
+    if new_alias:
+        conn.aliases_out[msg.topic] = new_alias
     return data
