@@ -601,3 +601,17 @@ def test_disconnect_reason_reaches_a_client_that_keeps_sending(
     except (Closed, OSError):
         pass
     assert packets and packets[-1] == Disconnect(0x93, packets[-1].properties), packets[-3:]
+
+
+def test_topic_alias_not_spent_on_a_message_too_large_to_send(connected: Raw, topic: str) -> None:
+    """MQTT-3.1.2-25 with MQTT-3.3.2-? : a PUBLISH dropped for the client's Maximum Packet
+    Size never reached it, so the next one on that topic must still carry the topic name
+    (an alias the client never saw would be a protocol error at the client)."""
+    sub = connected(5, properties={"topic_alias_maximum": 5, "maximum_packet_size": 200})
+    sub.subscribe((topic, 1))
+    pub = connected(5)
+    pub.publish(topic, b"x" * 500, 1)  # too large for the subscriber: discarded
+    pub.publish(topic, b"small", 1)
+    p = sub.receive()
+    assert p.payload == b"small"
+    assert p.topic == topic  # the alias (if any) is set up by this very packet
