@@ -98,6 +98,12 @@ class Connection:
         engine.stats.bytes_received += len(data)
         self.last_rx = engine.clock()
         decoder = self.decoder
+        if self.session is None and not decoder.buffered() and data[0] & 0xF0 != 0x10:
+            # MQTT-3.1.0-1: the first byte already tells the first packet is not CONNECT;
+            # close a stray client (HTTP, TLS, a port scan) without waiting for a whole
+            # packet or the CONNECT timeout.
+            self.violation(MQTTError("first packet is not CONNECT", reasons.PROTOCOL_ERROR))
+            return
         packets = decoder.feed(data)
         if self.held is not None:
             self.backlog.extend(packets)
