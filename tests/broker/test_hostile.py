@@ -213,3 +213,16 @@ def test_many_connections_at_once(target: ProcessBroker, canary: Canary) -> None
         for s in socks:
             s.close()
     canary.check()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"GET / HTTP/1.1\r\n", b"\x16\x03\x01\x02\x00\x01", b"\x30\x7f", b"SSH-2.0-x\r\n"],
+    ids=["http", "tls-hello", "publish-start", "ssh"],
+)
+def test_non_connect_first_byte_is_closed_at_once(make_broker_process, data: bytes) -> None:
+    """MQTT-3.1.0-1: the first byte already shows the packet is not CONNECT; the stray
+    client is closed without waiting for a whole packet or the (here 120 s) CONNECT timeout."""
+    b = make_broker_process("--connect-timeout", "120")
+    assert attack(b.port, data) == b""  # attack() fails after 10 s if the broker waits
+    assert b.alive()
