@@ -77,7 +77,18 @@ def write_if_changed(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)  # the rename itself must survive a power cut too
     return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the data is already synced
+    finally:
+        os.close(fd)
 
 
 def _chgrp(path: str, group: str) -> None:
