@@ -1,0 +1,130 @@
+"""GroupCommit's ordering promise, with a disk that commits only when the test says so."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from broker.engine.message import Message
+from broker.engine.session import Outgoing, Session
+from broker.protocol.codec import encode
+from broker.protocol.packets import Puback, Publish
+from broker.store.commit import GroupCommit
+from broker.store.journal import Journal
+from broker.store.records import Clocks
+
+PUBACK = encode(Puback(1), 4)
+PUBLISH_Q1 = encode(Publish("t", b"x", 1, packet_id=9), 4)
+
+
+class Disk:
+    """Stands in for SqliteFile: COMMIT blocks until ``release()``."""
+
+    def __init__(self) -> None:
+        self.staged: list[Any] = []
+        self.committed: list[Any] = []
+        self._go = threading.Semaphore(0)
+
+    def stage(self, batch: Any) -> None:
+        self.staged.append(batch)
+
+    def commit(self) -> None:
+        self._go.acquire()
+        self.committed.append(self.staged[-1])
+
+    def release(self) -> None:
+        self._go.release()
+
+    def checkpoint(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class Conn:
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.shell = Transport()
+        self.closed = False
+
+
+def _write(conn: Conn) -> None:  # the shell's flush of one connection
+    if conn.out:
+        conn.shell.write(b"".join(conn.out))
+        conn.out = []
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+
+
+def _change(journal: Journal, session: Session) -> None:
+    journal.delivery_added(session, Outgoing(Message("t", b"x", 1), 1, False, ()))
+
+
+def test_acknowledgements_wait_for_their_commit() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        disk = Disk()
+        journal = Journal(Clocks(loop.time))
+        commit = GroupCommit(disk, journal, loop, _write)  # type: ignore[arg-type]
+        session = Session("phone")
+        session.expiry_interval = 60
+        publisher, subscriber = Conn(), Conn()
+
+        _change(journal, session)
+        publisher.out.append(PUBACK)
+        subscriber.out.append(PUBLISH_Q1)
+        commit.flush([publisher, subscriber])  # type: ignore[list-item]
+        assert subscriber.shell.data == PUBLISH_Q1  # deliveries go out at once
+        assert publisher.shell.data == b""  # the PUBACK waits for the disk
+
+        _change(journal, session)  # a second message while the first commit runs
+        publisher.out.append(PUBACK)
+        commit.flush([publisher])  # type: ignore[list-item]
+        await _settle()
+        assert publisher.shell.data == b""
+
+        disk.release()  # first commit done: only the first PUBACK may go
+        await _settle()
+        assert publisher.shell.data == PUBACK
+        assert len(disk.committed) == 1
+
+        disk.release()  # the second batch was started right after the first
+        await _settle()
+        assert publisher.shell.data == PUBACK * 2
+        assert len(disk.committed) == 2
+        disk.release()  # lets close() through
+        await commit.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_nothing_pending_means_no_wait() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        disk = Disk()
+        commit = GroupCommit(disk, Journal(Clocks(loop.time)), loop, _write)  # type: ignore[arg-type]
+        conn = Conn()
+        conn.out.append(PUBACK)  # e.g. a message nobody persistent subscribes to
+        commit.flush([conn])  # type: ignore[list-item]
+        assert conn.shell.data == PUBACK
+        assert disk.staged == []
+        disk.release()
+        await commit.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
