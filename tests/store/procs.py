@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 60.0  # generous: the machine is shared and loaded
+TIMEOUT = 90.0  # generous: the machine is shared and loaded
 
 
 def free_port() -> int:
