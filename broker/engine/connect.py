@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import TYPE_CHECKING
 
 from ..protocol import reasons
@@ -49,7 +49,7 @@ def handle_connect(engine: Engine, conn: Connection, p: Connect) -> None:
                 "empty client id needs a clean session",
             )
             return
-        client_id = f"auto-{uuid.uuid4().hex}"
+        client_id = f"auto-{os.urandom(16).hex()}"
         assigned = True
     config = engine.config
     if config.max_connections and engine.stats.clients_connected >= config.max_connections:
