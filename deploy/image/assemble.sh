@@ -3,6 +3,7 @@
 # partition (RASPIFIRM, the contents of /boot/firmware) and an ext4 root (RASPIROOT) behind
 # an MBR, which the Pi 3's boot ROM requires.  Usage: assemble.sh ROOTFS_DIR IMAGE
 set -euo pipefail
+# shellcheck source=deploy/image/common.sh
 . "$(dirname "$0")/common.sh"
 
 rootfs="${1:?}" image="${2:?}"

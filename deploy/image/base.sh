@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds the cached base root filesystem: Debian bookworm arm64 with the kernel, Raspberry Pi
 # firmware, initramfs and the system packages from packages.txt, as a tarball.
-# The tarball name carries a hash of this script and packages.txt, so editing either rebuilds
-# it and an unchanged base is reused (the slow part: ~8 min, mostly the initramfs).
+# The tarball name carries a hash of this script and packages.txt (comments aside), so
+# editing either rebuilds it and an unchanged base is reused (the slow part: ~8 min, mostly the initramfs).
 # Usage: base.sh            prints the tarball path on stdout (building it when missing)
 set -euo pipefail
+# shellcheck source=deploy/image/common.sh
 . "$(dirname "$0")/common.sh"
 
-base_hash=$(cat "$IMAGE_DIR/base.sh" "$IMAGE_DIR/packages.txt" | sha256sum | cut -c1-12)
+# Comment lines do not count, so documenting this script does not cost a rebuild.
+base_hash=$(cat "$IMAGE_DIR/base.sh" "$IMAGE_DIR/packages.txt" | grep -v '^[[:space:]]*#' | sha256sum | cut -c1-12)
 tarball="$CACHE_DIR/base-$SUITE-arm64-$base_hash.tar"
 
 if [ -s "$tarball" ]; then
@@ -27,6 +29,7 @@ packages=$(grep -v -e '^#' -e '^$' "$IMAGE_DIR/packages.txt" | paste -sd, -)
 # one. Both files are conffiles of their packages; --dpkgopt=force-confold keeps ours.
 # MODULES=list with the storage, USB and virtio drivers a Pi 3/4 or QEMU's virt machine needs
 # to mount the root filesystem; MODULES=most makes a 36 MB initrd and doubles the build time.
+# shellcheck disable=SC2016  # expanded by mmdebstrap's shell, where $1 is the root
 setup_hook='
 set -e
 mkdir -p "$1/etc/initramfs-tools" "$1/etc/default"
@@ -64,6 +67,7 @@ CONF
 
 # Generates config.txt and cmdline.txt in /boot/firmware from /etc/default/raspi-firmware and
 # copies kernel, initrd and device trees there; ischroot makes the package skip it otherwise.
+# shellcheck disable=SC2016
 customize_hook='
 set -e
 chroot "$1" dpkg-reconfigure raspi-firmware

@@ -9,6 +9,7 @@
 # Options: --no-compress (stop after the raw image; `make image-test` uses it).
 # Environment: PYTHON (with the project's dependencies), CACHE_DIR, OUT_DIR.
 set -euo pipefail
+# shellcheck source=deploy/image/common.sh
 . "$(dirname "$0")/common.sh"
 
 compress=1

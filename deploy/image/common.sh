@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # Shared helpers for the image build scripts; sourced, never run.
 # Paths: the build cache (base tarball, wheelhouse, root directory, raw image) lives outside
 # the work tree, so `make clean` does not throw away the slow base; the output goes to out/.
 
+# shellcheck disable=SC2034  # these are for the scripts that source this file
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_DIR="$(cd "$DEPLOY_DIR/.." && pwd)"
 IMAGE_DIR="$DEPLOY_DIR/image"

@@ -4,6 +4,7 @@
 # users run), from a wheelhouse, plus the appliance's system settings (overlay/).
 # Usage: layer.sh BASE_TARBALL ROOTFS_DIR WHEELHOUSE_DIR
 set -euo pipefail
+# shellcheck source=deploy/image/common.sh
 . "$(dirname "$0")/common.sh"
 
 base="${1:?}" rootfs="${2:?}" wheelhouse="${3:?}"

@@ -3,6 +3,7 @@
 # built from this tree, and every dependency as a binary wheel for CPython 3.11 on aarch64
 # (Debian bookworm's python3). Usage: wheelhouse.sh DIR
 set -euo pipefail
+# shellcheck source=deploy/image/common.sh
 . "$(dirname "$0")/common.sh"
 
 dest="${1:?usage: wheelhouse.sh DIR}"
@@ -16,4 +17,4 @@ wheel=$(ls "$dest"/sensor_gateway-*.whl)
   --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --platform any \
   --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
   -d "$dest" "$wheel"
-echo "    $(ls "$dest" | wc -l) wheels in $dest" >&2
+echo "    $(find "$dest" -name "*.whl" | wc -l) wheels in $dest" >&2
