@@ -16,10 +16,13 @@ RETAINED = 60
 DAMAGED_LINE = "was damaged"
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store with a persistent session, its queued messages and retained messages."""
-    tmp = tmp_path_factory.mktemp("pristine")
+def _fill(tmp: Path, crash: bool) -> Path:
+    """A store with a persistent session, its queued messages and retained messages.
+
+    ``crash``: the broker is killed (everything still in the WAL), else stopped cleanly
+    (everything folded into broker.db).
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     broker = OurBroker(port, tmp / "broker.log", ["--data-dir", str(tmp / "data")])
     broker.start()
@@ -33,14 +36,24 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
         wait_until(pub.all_acked, what="acks")
         pub.stop()
     finally:
-        broker.stop()  # SIGTERM: the WAL is folded into broker.db
+        if crash:
+            broker.kill9()
+        broker.stop()
     return tmp / "data" / "broker.db"
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _fill(tmp_path_factory.mktemp("pristine"), crash=False)
 
 
 def _start_on(tmp_path: Path, db: Path) -> tuple[OurBroker, Recorder]:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     shutil.copy(db, data / "broker.db")
+    wal = Path(str(db) + "-wal")
+    if wal.exists():
+        shutil.copy(wal, data / "broker.db-wal")
     port = free_port()
     broker = OurBroker(port, tmp_path / "broker.log", ["--data-dir", str(data)])
     broker.start()
@@ -114,3 +127,19 @@ def test_garbage_file_is_moved_aside(tmp_path: Path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(random.Random(1).randbytes(20_000))
     assert _check_restart(tmp_path, junk)
+
+
+def test_truncated_wal_after_a_crash(tmp_path: Path) -> None:
+    """kill -9 leaves the latest commits in the WAL; a cut WAL rolls back to an older state."""
+    db = _fill(tmp_path / "crashed", crash=True)
+    wal = Path(str(db) + "-wal")
+    size = wal.stat().st_size
+    rng = random.Random(9)
+    for n, offset in enumerate(sorted(rng.randrange(size // 4, size) for _ in range(2))):
+        case = tmp_path / f"wal{n}"
+        case.mkdir()
+        shutil.copy(db, case / "cut.db")
+        shutil.copy(wal, case / "cut.db-wal")
+        with open(case / "cut.db-wal", "r+b") as f:
+            f.truncate(offset)
+        _check_restart(case, case / "cut.db")
