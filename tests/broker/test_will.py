@@ -219,3 +219,18 @@ def test_connect_and_disconnect_in_one_write_publish_no_will(
     c.send_raw(encode(Connect(4, "one-shot", will=Will(topic, b"x")), 4) + encode(Disconnect(), 4))
     assert c.closed()[0].reason_code == 0
     watcher.silent(0.5)
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_will_qos2_not_retained_unless_asked(
+    raw: Raw, connected: Raw, topic: str, version: int
+) -> None:
+    """MQTT-3.1.2-14/15 (3.1.1) / 3.1.2-16/17 (5.0): Will QoS honoured; Will Retain 0 ->
+    published as a non-retained message (nothing kept for later subscribers)."""
+    watcher = watch(connected, version, topic, 2)
+    will_client(raw, version, topic, b"q2", qos=2).close()
+    p = watcher.receive()
+    assert (p.payload, p.qos, p.retain) == (b"q2", 2, False)
+    later = connected(version)
+    later.subscribe((topic, 2))
+    later.silent(0.4)
