@@ -6,7 +6,12 @@ import logging
 from pathlib import Path
 
 from gateway.config.errors import ConfigError, ConfigErrors
-from gateway.firstboot.bootfile import mqtt_port, parse_boot_file, render_gateway_config
+from gateway.firstboot.bootfile import (
+    BootConfig,
+    mqtt_port,
+    parse_boot_file,
+    render_gateway_config,
+)
 from gateway.firstboot.credentials import read_credentials, render_credentials, sync_users
 from gateway.firstboot.system import (
     SERVICE_GROUP,
@@ -28,6 +33,8 @@ ETC_CONFIG = "etc/sensor-gateway/gateway.toml"
 PASSWD = "etc/sensor-gateway/passwd"
 # Which users came from the boot file, so that only those are removed when they leave it.
 MANAGED_USERS = "var/lib/sensor-gateway-firstboot/users"
+
+
 def run(boot: Path, host: Host) -> bool:
     """Apply ``boot``/gateway.toml to ``host``; False when the file was rejected (the error
     file then says why, and nothing but the once-only steps changed)."""
@@ -54,6 +61,16 @@ def run(boot: Path, host: Host) -> bool:
     if apply_ssh_keys(host, system.ssh_authorized_keys):
         log.info("%d SSH key(s) for root", len(system.ssh_authorized_keys))
 
+    _apply_users(boot, host, config)
+    if write_if_changed(host.path(ETC_CONFIG), render_gateway_config(config.gateway), mode=0o640, group=SERVICE_GROUP):
+        log.info("gateway config updated from %s", BOOT_FILE)
+    errors_path.unlink(missing_ok=True)
+    return True
+
+
+def _apply_users(boot: Path, host: Host, config: BootConfig) -> None:
+    """The broker's password file, and generated passwords on the boot partition."""
+    system = config.system
     credentials = boot / CREDENTIALS_FILE
     managed_path = host.path(MANAGED_USERS)
     managed = set(managed_path.read_text().split()) if managed_path.exists() else set()
@@ -65,22 +82,18 @@ def run(boot: Path, host: Host) -> bool:
     if update.generated:
         port = mqtt_port(config.gateway["broker"])
         # Never logged: this file on the boot partition is the one place the password shows.
-        if write_if_changed(credentials, render_credentials(update.generated, system.hostname, port), mode=None):
+        text = render_credentials(update.generated, system.hostname, port)
+        if write_if_changed(credentials, text, mode=None):
             log.info("generated passwords written to %s on the boot partition", CREDENTIALS_FILE)
     else:
         credentials.unlink(missing_ok=True)
-
-    if write_if_changed(host.path(ETC_CONFIG), render_gateway_config(config.gateway), mode=0o640, group=SERVICE_GROUP):
-        log.info("gateway config updated from %s", BOOT_FILE)
-    errors_path.unlink(missing_ok=True)
-    return True
 
 
 def _reject(errors_path: Path, errors: list[ConfigError]) -> bool:
     """Report a rejected boot file next to it and in the journal; change nothing else."""
     report = [
         f"{BOOT_FILE} was not applied: the gateway keeps running with the last good settings.",
-        "Fix the lines below, save, and restart the gateway.",
+        "Fix the lines below, save the file, and restart the Pi.",
         "",
         *(str(e) for e in errors),
     ]
