@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from ..config import BrokerConfig
 from ..engine.connection import Connection
@@ -16,6 +18,9 @@ from .listeners import ListenerConfig, listener_policy, start_listener
 from .protocol import MQTTProtocol
 
 log = logging.getLogger("broker")
+
+#: Seconds a closed connection's input is still read (and discarded) before the socket closes.
+CLOSE_GRACE = 2.0
 
 
 def build_policy(config: BrokerConfig, listeners: list[ListenerConfig]) -> Policy:
@@ -50,6 +55,8 @@ class Broker:
         self.ports: dict[str, int] = {}
         self._servers: list[asyncio.AbstractServer] = []
         self._dirty: list[Connection] = []
+        #: Transports half-closed by us, read and discarded until CLOSE_GRACE has passed.
+        self._draining: set[Any] = set()
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: list[asyncio.TimerHandle] = []
@@ -166,8 +173,7 @@ class Broker:
         for conn in dirty:
             self._flush_one(conn)
 
-    @staticmethod
-    def _flush_one(conn: Connection) -> None:
+    def _flush_one(self, conn: Connection) -> None:
         transport = conn.shell
         if transport is None:
             return
@@ -177,8 +183,8 @@ class Broker:
             if not transport.is_closing():  # type: ignore[attr-defined]
                 transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[attr-defined]
         if conn.closed:
-            if not transport.is_closing():  # type: ignore[attr-defined]
-                transport.close()  # type: ignore[attr-defined]
+            if not transport.is_closing() and transport not in self._draining:  # type: ignore[attr-defined]
+                self._close_gracefully(transport)
             return
         is_reading = getattr(transport, "is_reading", None)
         if is_reading is not None and is_reading() != conn.reading:
@@ -186,6 +192,32 @@ class Broker:
                 transport.resume_reading()  # type: ignore[attr-defined]
             else:
                 transport.pause_reading()  # type: ignore[attr-defined]
+
+    def _close_gracefully(self, transport: Any) -> None:
+        """Half-close, read and discard for a moment, then close.
+
+        Closing a socket with unread input makes the kernel send RST, and a RST discards
+        data the peer has not read yet: our DISCONNECT with its reason code. A client that
+        is still sending when we end its connection would never see why.
+        """
+        try:
+            can_eof = transport.can_write_eof()
+        except (NotImplementedError, AttributeError):
+            can_eof = False
+        if not can_eof:
+            transport.close()
+            return
+        transport.write_eof()
+        with contextlib.suppress(Exception):
+            transport.resume_reading()
+        self._draining.add(transport)
+        assert self._loop is not None
+        self._loop.call_later(CLOSE_GRACE, self._finish_close, transport)
+
+    def _finish_close(self, transport: Any) -> None:
+        self._draining.discard(transport)
+        if not transport.is_closing():
+            transport.close()
 
     def _schedule(self, delay: float, fn: Callable[[], None]) -> None:
         loop = self._loop

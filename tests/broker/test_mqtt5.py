@@ -575,12 +575,6 @@ def test_response_topic_must_be_a_topic_name(connected: Raw, topic: str, bad: st
     c.closed_with(0x82)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="broker/server closes the socket at once: with the client's bytes unread the "
-    "kernel sends RST, which discards the DISCONNECT. Fix: write_eof() after the flush, "
-    "discard input for a grace period, then close.",
-)
 def test_disconnect_reason_reaches_a_client_that_keeps_sending(
     make_broker, connected: Raw, topic: str
 ) -> None:
