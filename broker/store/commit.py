@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("broker.store")
 
-#: Seconds a commit nobody waits for may be put off (see GroupCommit._wake).
-LAZY_COMMIT_DELAY = 0.05
+#: Seconds a commit nobody waits for may be put off (see GroupCommit._wake): messages and
+#: session changes, and retained messages (a sensor's reading every few seconds must not
+#: cost a disk write each).
+LAZY_COMMIT_DELAY = 0.5
+RETAINED_COMMIT_DELAY = 5.0
 
 # Connections and their output detached for a batch, written once it is committed.
 _Held = dict["Connection", bytes]
@@ -64,7 +67,8 @@ class GroupCommit:
         #: when_durable callbacks for the changes not yet taken, and for the batch in flight.
         self._next_callbacks: list[Callable[[], None]] = []
         self._busy_callbacks: list[Callable[[], None]] = []
-        self._kick_scheduled = False
+        self._kick: asyncio.TimerHandle | None = None
+        self._retained_due: float | None = None
         #: Connections whose held output rides on the commit in flight.
         self._holding: set[Connection] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -102,9 +106,7 @@ class GroupCommit:
         if busy:
             return
         if to_hold:
-            self._start(self.journal.take(), self._detach(to_hold))
-        elif self.journal.pending:
-            self._kick_later()
+            self._start(self._take(), self._detach(to_hold))
 
     def _detach(self, conns: list[Connection]) -> _Held:
         """Move the connections' output aside until the batch taken now is committed."""
@@ -122,7 +124,7 @@ class GroupCommit:
             callback()
         elif self.journal.pending:
             self._next_callbacks.append(callback)
-            self._kick_soon()
+            self._commit_within(0.0)
         else:
             self._busy_callbacks.append(callback)
 
@@ -133,7 +135,7 @@ class GroupCommit:
                 await asyncio.shield(self._busy)
                 continue
             if self.journal.pending:
-                self._start(self.journal.take(), {})
+                self._start(self._take(), {})
                 continue
             waiting, self._waiting = self._waiting, []
             for conn in waiting:
@@ -141,8 +143,9 @@ class GroupCommit:
 
     async def close(self) -> None:
         """Final commit, fold the WAL into the file, stop the writer thread."""
-        if self._timer is not None:
-            self._timer.cancel()
+        for timer in (self._timer, self._kick):
+            if timer is not None:
+                timer.cancel()
         await self.drain()
         try:
             await self._writer.run(self.db.checkpoint)
@@ -157,31 +160,56 @@ class GroupCommit:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _wake(self) -> None:
-        # Changes without anyone waiting on them (an in-process publish to an offline
-        # session, a delivery to a fast subscriber): commit a little later. Meanwhile the
-        # subscriber's PUBACK usually cancels the row, and more changes share the commit.
-        self._kick_later()
+    def _take(self, retained: bool = True) -> Batch:
+        if retained:
+            self._retained_due = None
+        return self.journal.take(retained)
 
-    def _kick_later(self) -> None:
-        if not self._kick_scheduled:
-            self._kick_scheduled = True
-            self.loop.call_later(LAZY_COMMIT_DELAY, self._kick)
+    def _wake(self, kind: str) -> None:
+        # Changes nobody waits for (an in-process publish, a delivery to a fast subscriber,
+        # a retained reading from a driver): commit a little later. Meanwhile subscribers'
+        # PUBACKs cancel their rows, and more changes share the commit. A commit somebody
+        # waits for (flush with held output) takes all of them at once anyway.
+        if kind == "retained":
+            self._retained_due = self.loop.time() + RETAINED_COMMIT_DELAY
+            self._commit_within(RETAINED_COMMIT_DELAY)
+        else:
+            self._commit_within(LAZY_COMMIT_DELAY)
 
-    def _kick_soon(self) -> None:
-        if not self._kick_scheduled:
-            self._kick_scheduled = True
-            self.loop.call_soon(self._kick)
+    def _commit_within(self, delay: float) -> None:
+        when = self.loop.time() + delay
+        kick = self._kick
+        if kick is not None:
+            if kick.when() <= when:
+                return
+            kick.cancel()
+        self._kick = self.loop.call_at(when, self._kicked)
 
-    def _kick(self) -> None:
-        self._kick_scheduled = False
+    def _kicked(self) -> None:
+        self._kick = None
         if self._busy is None and self.journal.pending:
-            self._start(self.journal.take(), {})
+            due = self._retained_due
+            # (a timer may fire a hair early: a few milliseconds count as due)
+            retained = due is not None and self.loop.time() >= due - 0.01
+            self._start(self._take(retained), {})
+        # Busy: _done looks again once the commit in flight is over.
+
+    def _rearm(self) -> None:
+        """After a commit: changes that arrived meanwhile get their timer back."""
+        if self._kick is not None:
+            return
+        if self.journal.state_pending:
+            self._commit_within(LAZY_COMMIT_DELAY)
+        elif self.journal.pending:
+            due = self._retained_due
+            self._commit_within(
+                max(0.0, due - self.loop.time()) if due is not None else RETAINED_COMMIT_DELAY
+            )
 
     def _periodic(self) -> None:
         self._timer = self.loop.call_later(self.interval, self._periodic)
         if self._busy is None and self.journal.pending:
-            self._start(self.journal.take(), {})
+            self._start(self._take(), {})
 
     def _start(self, batch: Batch, held: _Held) -> None:
         self._busy_callbacks, self._next_callbacks = self._next_callbacks, []
@@ -232,6 +260,8 @@ class GroupCommit:
         if self.hold_output:
             waiting, self._waiting = self._waiting, []
             self.flush(waiting)
+            if self._busy is None:
+                self._rearm()
 
 
 def must_wait(out: list[bytes]) -> bool:

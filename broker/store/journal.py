@@ -43,8 +43,9 @@ class Journal:
     def __init__(self, clocks: Clocks, full: bool = True) -> None:
         self.clocks = clocks
         self.full = full
-        #: Called when the first change of a batch arrives (the shell schedules a commit).
-        self.wake: Callable[[], None] | None = None
+        #: Called as changes arrive; the argument says which kind ("retained" or "state"),
+        #: so the committer can decide how soon they must reach the disk.
+        self.wake: Callable[[str], None] | None = None
         self._ops: list[_Insert | tuple[str, tuple]] = []
         self._retained: dict[str, Message] = {}
         #: Delivery rows on disk or pending, by the engine's Outgoing object.
@@ -55,14 +56,19 @@ class Journal:
         self.next_seq = 1
 
     def _add(self, op: _Insert | tuple[str, tuple]) -> None:
-        if not self._ops and not self._retained and self.wake is not None:
-            self.wake()
+        if not self._ops and self.wake is not None:
+            self.wake("state")
         self._ops.append(op)
 
     @property
     def pending(self) -> bool:
         """Whether there is anything to commit."""
         return bool(self._ops or self._retained)
+
+    @property
+    def state_pending(self) -> bool:
+        """Whether changes other than retained messages wait to be committed."""
+        return bool(self._ops)
 
     # --- messages towards a session --------------------------------------------------
 
@@ -162,14 +168,17 @@ class Journal:
         """A retained message was stored (an empty payload clears the topic)."""
         if msg.topic.startswith("$SYS/"):
             return  # rebuilt by the broker itself after a restart
-        if not self._ops and not self._retained and self.wake is not None:
-            self.wake()
+        if not self._retained and self.wake is not None:
+            self.wake("retained")
         self._retained[msg.topic] = msg  # several updates of one topic: only the last is written
 
     # --- the writer's side ----------------------------------------------------------------
 
-    def take(self) -> sql.Batch:
-        """Everything journaled so far as one batch of statements; the journal is emptied."""
+    def take(self, retained: bool = True) -> sql.Batch:
+        """Everything journaled so far as one batch of statements; the journal is emptied.
+
+        ``retained`` False leaves retained messages for a later batch.
+        """
         batch: sql.Batch = []
         last_sql = ""
         rows: list[tuple] = []
@@ -190,7 +199,7 @@ class Journal:
             rows.append(row)
         self._ops = []
         self._fresh = {}
-        if self._retained:
+        if retained and self._retained:
             upserts = []
             deletes = []
             for topic, msg in self._retained.items():
