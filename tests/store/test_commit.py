@@ -6,10 +6,13 @@ import asyncio
 import threading
 from typing import Any
 
+import pytest
+
 from broker.engine.message import Message
 from broker.engine.session import Outgoing, Session
 from broker.protocol.codec import encode
 from broker.protocol.packets import Puback, Publish
+from broker.store import sqlite as sql
 from broker.store.commit import GroupCommit
 from broker.store.journal import Journal
 from broker.store.records import Clocks
@@ -125,6 +128,36 @@ def test_nothing_pending_means_no_wait() -> None:
         assert conn.shell.data == PUBACK
         assert disk.staged == []
         disk.release()
+        await commit.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_retained_readings_wait_longer_than_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    from broker.store import commit as commit_module
+
+    monkeypatch.setattr(commit_module, "LAZY_COMMIT_DELAY", 0.05)
+    monkeypatch.setattr(commit_module, "RETAINED_COMMIT_DELAY", 0.5)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        disk = Disk()
+        journal = Journal(Clocks(loop.time))
+        commit = GroupCommit(disk, journal, loop, _write)  # type: ignore[arg-type]
+        session = Session("phone")
+        session.expiry_interval = 60
+        journal.retained_set(Message("home/t", b"21", 0, True))
+        _change(journal, session)  # a queued message: due within the short delay
+        disk.release()
+        await asyncio.sleep(0.2)
+        (first,) = disk.committed
+        assert [statement for statement, rows in first if rows] == [sql.INSERT_DELIVERY]
+        disk.release()
+        await asyncio.sleep(0.6)  # the retained reading follows on its own timer
+        assert len(disk.committed) == 2
+        assert [statement for statement, rows in disk.committed[1] if rows] == [
+            sql.UPSERT_RETAINED
+        ]
         await commit.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
