@@ -79,7 +79,7 @@ def restore(engine: Engine, snap: Snapshot, journal: Journal, clocks: Clocks) ->
             skipped += 1
             continue
         session.incoming_qos2.add(packet_id)
-    if skipped:
+    if skipped and not snap.salvaged:  # after salvage, recovery's one line says it all
         log.warning("store: %d unreadable rows skipped", skipped)
     return skipped
 

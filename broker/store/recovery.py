@@ -45,6 +45,7 @@ def open_store(path: Path, durable: bool = True) -> tuple[SqliteFile, Snapshot]:
         snap = salvage(path)
     except Exception:  # salvage is best effort; never a reason not to start
         snap = Snapshot()
+    snap.salvaged = True
     aside = move_aside(path)
     db = SqliteFile(path, durable)
     db.write(snap)

@@ -78,6 +78,8 @@ class Snapshot:
     subscriptions: list[tuple] = field(default_factory=list)
     deliveries: list[tuple] = field(default_factory=list)
     incoming_qos2: list[tuple] = field(default_factory=list)
+    #: Rows saved from a damaged file (which recovery has already reported).
+    salvaged: bool = False
 
     def summary(self) -> str:
         """Counts for a log line."""
