@@ -75,18 +75,24 @@ async def _settle() -> None:
         await asyncio.sleep(0.01)
 
 
+def _rig() -> tuple[Disk, Journal, GroupCommit, Session]:
+    """A committer on the running loop over a fake disk, and a persistent session."""
+    loop = asyncio.get_running_loop()
+    disk = Disk()
+    journal = Journal(Clocks(loop.time))
+    commit = GroupCommit(disk, journal, loop, _write)  # type: ignore[arg-type]
+    session = Session("phone")
+    session.expiry_interval = 60
+    return disk, journal, commit, session
+
+
 def _change(journal: Journal, session: Session) -> None:
     journal.delivery_added(session, Outgoing(Message("t", b"x", 1), 1, False, ()))
 
 
 def test_acknowledgements_wait_for_their_commit() -> None:
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        disk = Disk()
-        journal = Journal(Clocks(loop.time))
-        commit = GroupCommit(disk, journal, loop, _write)  # type: ignore[arg-type]
-        session = Session("phone")
-        session.expiry_interval = 60
+        disk, journal, commit, session = _rig()
         publisher, subscriber = Conn(), Conn()
 
         _change(journal, session)
@@ -119,9 +125,7 @@ def test_acknowledgements_wait_for_their_commit() -> None:
 
 def test_nothing_pending_means_no_wait() -> None:
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        disk = Disk()
-        commit = GroupCommit(disk, Journal(Clocks(loop.time)), loop, _write)  # type: ignore[arg-type]
+        disk, _, commit, _ = _rig()
         conn = Conn()
         conn.out.append(PUBACK)  # e.g. a message nobody persistent subscribes to
         commit.flush([conn])  # type: ignore[list-item]
@@ -140,12 +144,7 @@ def test_retained_readings_wait_longer_than_messages(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(commit_module, "RETAINED_COMMIT_DELAY", 0.5)
 
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        disk = Disk()
-        journal = Journal(Clocks(loop.time))
-        commit = GroupCommit(disk, journal, loop, _write)  # type: ignore[arg-type]
-        session = Session("phone")
-        session.expiry_interval = 60
+        disk, journal, commit, session = _rig()
         journal.retained_set(Message("home/t", b"21", 0, True))
         _change(journal, session)  # a queued message: due within the short delay
         disk.release()
