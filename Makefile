@@ -44,6 +44,7 @@ image: setup
 # home/# with the credentials first boot generated and no unit failed (README: Flash and boot).
 image-test: setup
 	PYTHON=$(abspath $(BIN)/python) bash deploy/image/build.sh --no-compress
+	bash -c '. deploy/image/common.sh && host_deps qemu-system-arm mtools'
 	$(BIN)/python deploy/image/image_test.py
 
 # Side-by-side benchmark: this broker (uvloop and asyncio), Mosquitto, amqtt; prints the table

@@ -38,6 +38,7 @@ step_done
 
 if [ "$compress" -eq 1 ]; then
   step "5/5 compress"
+  host_deps xz-utils
   name="sensor-gateway-$(project_version)-arm64.img.xz"
   # -3: a few percent bigger than -6 and about three times faster; XZ_LEVEL=-9 for releases.
   xz -T0 "${XZ_LEVEL:--3}" -c "$raw" > "$OUT_DIR/$name.partial"
