@@ -70,6 +70,10 @@ class DenySubscriptions:
     A requested filter is denied when it equals a listed filter or when a listed filter
     matches it taken as a topic (``test/nosubscribe`` denies exactly that filter;
     ``secret/#`` denies everything below secret/).
+
+    The list refuses a filter for everyone, whoever asks, so 5.0 clients get 0x80
+    (Unspecified error) like 3.1.1 ones, as the Eclipse Paho interoperability suite expects
+    of its ``test/nosubscribe`` topic; what ``inner`` (an ACL) denies a user stays 0x87.
     """
 
     def __init__(self, denied: list[str], inner: Policy | None = None) -> None:
@@ -86,10 +90,20 @@ class DenySubscriptions:
     def can_publish(self, client: ClientInfo, topic: str) -> bool:
         return self.inner.can_publish(client, topic)
 
+    def _listed(self, topic_filter: str) -> bool:
+        return any(d == topic_filter or topic_matches(d, topic_filter) for d in self.denied)
+
     def can_subscribe(self, client: ClientInfo, topic_filter: str) -> bool:
-        if any(d == topic_filter or topic_matches(d, topic_filter) for d in self.denied):
+        if self._listed(topic_filter):
             return False
         return self.inner.can_subscribe(client, topic_filter)
+
+    def subscribe_refusal(self, client: ClientInfo, topic_filter: str) -> int:
+        """The 5.0 SUBACK code for a filter ``can_subscribe`` refused."""
+        if self._listed(topic_filter):
+            return 0x80
+        inner = getattr(self.inner, "subscribe_refusal", None)
+        return inner(client, topic_filter) if inner is not None else 0x87
 
     def can_read(self, client: ClientInfo, topic: str) -> bool:
         return self.inner.can_read(client, topic)

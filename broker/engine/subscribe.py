@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..protocol import reasons
-from ..protocol.packets import MQTT5, Suback, Subscribe, Unsuback, Unsubscribe
+from ..protocol.packets import (
+    MQTT5,
+    Suback,
+    Subscribe,
+    SubscriptionOptions,
+    Unsuback,
+    Unsubscribe,
+)
 from ..protocol.wire import ProtocolError
 from .subscriptions import Subscription
 from .topics import split_shared, valid_topic_filter
@@ -13,6 +20,13 @@ from .topics import split_shared, valid_topic_filter
 if TYPE_CHECKING:
     from .connection import Connection
     from .router import Engine
+
+
+def _refusal(engine: Engine, conn: Connection, topic_filter: str) -> int:
+    """The 5.0 SUBACK code of a denied filter: the policy may say (``subscribe_refusal``),
+    else 0x87 Not authorized."""
+    refusal = getattr(engine.policy, "subscribe_refusal", None)
+    return refusal(conn.info, topic_filter) if refusal is not None else reasons.NOT_AUTHORIZED
 
 
 def handle_subscribe(engine: Engine, conn: Connection, p: Subscribe) -> None:
@@ -37,8 +51,11 @@ def handle_subscribe(engine: Engine, conn: Connection, p: Subscribe) -> None:
         if not engine.policy.can_subscribe(conn.info, topic_filter):
             engine.log.info("subscription to %s by %s denied", topic_filter, conn.info.client_id)
             engine.stats.subscribe_denied += 1
-            codes.append(reasons.NOT_AUTHORIZED if v5 else reasons.V3_SUBACK_FAILURE)
+            codes.append(_refusal(engine, conn, topic_filter) if v5 else reasons.V3_SUBACK_FAILURE)
             continue
+        if conn.bridge and group is None:
+            # A 3.x bridge cannot say no-local and retain-as-published; its bit asks for both.
+            options = SubscriptionOptions(options.qos, True, True, options.retain_handling)
         sub = Subscription(session, topic_filter, options, identifier)
         existed = engine.subscriptions.add(sub) is not None
         session.subscriptions[topic_filter] = sub

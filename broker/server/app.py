@@ -24,10 +24,13 @@ CLOSE_GRACE = 2.0
 
 
 def build_policy(config: BrokerConfig, listeners: list[ListenerConfig]) -> Policy:
-    """One policy over all listeners, plus the configured denied subscriptions."""
+    """One policy over all listeners (or the configured policy object), plus the
+    configured denied subscriptions."""
     per_listener = {lc.name: listener_policy(lc) for lc in listeners}
     policy: Policy
-    if all(isinstance(p, AllowAll) for p in per_listener.values()):
+    if config.policy is not None:
+        policy = config.policy
+    elif all(isinstance(p, AllowAll) for p in per_listener.values()):
         policy = AllowAll()
     else:
         from ..auth.policy import ListenerPolicies
@@ -74,8 +77,7 @@ class Broker:
         listeners = [ListenerConfig.from_value(v) for v in config.listeners] or [
             ListenerConfig("tcp", config.host, config.port, name="default")
         ]
-        if config.policy is None:
-            self.engine.policy = build_policy(config, listeners)
+        self.engine.policy = build_policy(config, listeners)
         if config.data_dir and self.persistence is None:
             # Loaded before the first connection: resumed sessions find their messages.
             self.persistence = Persistence.open(config, self.engine, self._loop, self._flush_one)
@@ -207,7 +209,11 @@ class Broker:
         if not can_eof:
             transport.close()
             return
-        transport.write_eof()
+        try:
+            transport.write_eof()
+        except OSError:  # the peer is gone already
+            transport.close()
+            return
         with contextlib.suppress(Exception):
             transport.resume_reading()
         self._draining.add(transport)

@@ -1,5 +1,6 @@
 """The authorization seam: denied subscriptions get a failure code in SUBACK (0x80 in
-3.1.1, 0x87 in 5.0), denied publishes are dropped (5.0: 0x87 in PUBACK / PUBREC), readers
+3.1.1; in 5.0 0x87 for what a policy denies a client, 0x80 for the server-wide
+`deny_subscribe` list), denied publishes are dropped (5.0: 0x87 in PUBACK / PUBREC), readers
 the policy refuses get nothing, and CONNECT refusals use the right codes."""
 
 from __future__ import annotations
@@ -35,25 +36,41 @@ class StrictPolicy(AllowAll):
     def can_read(self, client: ClientInfo, topic: str) -> bool:
         return not topic.startswith("secret/")
 
+    def can_subscribe(self, client: ClientInfo, topic_filter: str) -> bool:
+        return not topic_filter.startswith("private/")
+
 
 @pytest.fixture
 def strict(make_broker: Callable[..., ThreadBroker]) -> ThreadBroker:
     return make_broker(policy=StrictPolicy())
 
 
+@pytest.mark.parametrize("version, code", [(4, 0x80), (5, 0x87)])
+def test_subscription_a_policy_denies_gets_not_authorized_in_5(
+    make_broker: Callable[..., ThreadBroker], connected: Raw, version: int, code: int
+) -> None:
+    """What a policy (an ACL) denies a client: 0x87 Not authorized in 5.0; the server-wide
+    deny list still answers 0x80 beside it."""
+    b = make_broker(policy=StrictPolicy(), deny_subscribe=[DENIED])
+    c = connected(version, port=b.port)
+    assert c.subscribe(("private/x", 1), (DENIED, 1), ("open/x", 1)).reason_codes == [code, 0x80, 1]
+
+
 # --- denied subscriptions, through the CLI option -------------------------------------------
 
 
-@pytest.mark.parametrize("version, code", [(3, 0x80), (4, 0x80), (5, 0x87)])
+@pytest.mark.parametrize("version, code", [(3, 0x80), (4, 0x80), (5, 0x80)])
 def test_denied_subscription_gets_failure_code(
     broker_process: ProcessBroker, paho: Paho, version: int, code: int
 ) -> None:
-    """`--deny-subscribe test/nosubscribe`: SUBACK 0x80 (3.1.1) / 0x87 Not authorized (5.0)."""
+    """`--deny-subscribe test/nosubscribe`: SUBACK 0x80 in every version (a filter refused to
+    everyone; 5.0's 0x87 Not authorized is for what an ACL denies a user, tests/security),
+    as the Eclipse Paho interoperability suite checks."""
     c = paho(version, port=broker_process.port)
     assert c.subscribe(DENIED, 1) == [code]
 
 
-@pytest.mark.parametrize("version, code", [(4, 0x80), (5, 0x87)])
+@pytest.mark.parametrize("version, code", [(4, 0x80), (5, 0x80)])
 def test_denied_filter_mixed_with_allowed_ones(
     broker_process: ProcessBroker, connected: Raw, topic: str, version: int, code: int
 ) -> None:
