@@ -37,7 +37,6 @@ from ..protocol.wire import MQTTError
 
 log = logging.getLogger("broker.bridge")
 
-BRIDGE_BIT = 0x80  # Mosquitto's "I am a bridge" flag on the 3.1.1 protocol level byte
 
 OnMessage = Callable[[Publish, Callable[[], None]], None]
 
@@ -114,7 +113,6 @@ class MQTTClient:
             ),
             o.connect_timeout,
         )
-        level = o.version | (BRIDGE_BIT if o.bridge_bit and o.version == 4 else 0)
         props: dict = {}
         if o.version == MQTT5:
             props["receive_maximum"] = 65535
@@ -122,7 +120,15 @@ class MQTTClient:
                 props["session_expiry_interval"] = o.session_expiry
         password = o.password.encode() if o.password is not None else None
         connect = Connect(
-            level, o.client_id, o.clean_start, o.keepalive, o.will, o.username, password, props
+            o.version,
+            o.client_id,
+            o.clean_start,
+            o.keepalive,
+            o.will,
+            o.username,
+            password,
+            props,
+            bridge=o.bridge_bit and o.version == 4,
         )
         self._writer.write(encode(connect, o.version))
         try:

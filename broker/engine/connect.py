@@ -114,6 +114,7 @@ def handle_connect(engine: Engine, conn: Connection, p: Connect) -> None:
     session.info = info
     conn.session = session
     conn.will = will
+    conn.bridge = p.bridge
     if engine.store is not None:
         engine.store.session_saved(session)
     engine.stats.client_connected(conn.listener)

@@ -51,6 +51,7 @@ class Connection:
         "problem_info",
         "shell",
         "held",
+        "bridge",
         "backlog",
         "reading",
         "__weakref__",
@@ -84,6 +85,8 @@ class Connection:
         self.shell: object = None
         #: A PUBLISH waiting for queue room (back-pressure); packets after it wait in backlog.
         self.held: Packet | None = None
+        #: A 3.x broker that connected with the bridge bit (see Connect.bridge).
+        self.bridge = False
         self.backlog: list[Packet] = []
         #: Whether the shell should read from the transport.
         self.reading = True

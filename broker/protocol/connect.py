@@ -34,6 +34,9 @@ def decode_connect(flags: int, r: Reader, version: int) -> Connect:
         raise MalformedPacket("CONNECT fixed header flags must be 0")
     name = r.utf8()
     level = r.u8()
+    bridge = bool(level & 0x80) and (level & 0x7F) < 5
+    if bridge:
+        level &= 0x7F
     if (name, level) not in _PROTOCOLS:
         if name in ("MQTT", "MQIsdp"):
             raise UnsupportedProtocolVersion(level)
@@ -74,6 +77,7 @@ def decode_connect(flags: int, r: Reader, version: int) -> Connect:
         password=password,
         properties=props,
         protocol_name=name,
+        bridge=bridge,
     )
 
 
@@ -87,7 +91,8 @@ def encode_connect(p: Connect, version: int) -> bytes:
     if p.username is not None:
         cflags |= 0x80
     name = "MQIsdp" if level == 3 else "MQTT"
-    parts = [encode_str(name), bytes((level, cflags)), encode_u16(p.keepalive)]
+    wire_level = level | 0x80 if p.bridge and level < 5 else level
+    parts = [encode_str(name), bytes((wire_level, cflags)), encode_u16(p.keepalive)]
     if level == MQTT5:
         parts.append(encode_properties(p.properties))
     parts.append(encode_str(p.client_id))

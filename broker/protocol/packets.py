@@ -39,6 +39,9 @@ class Connect:
     password: bytes | None = None
     properties: Properties = field(default_factory=dict)
     protocol_name: str = "MQTT"
+    #: The "bridge" bit (0x80 on the protocol level, 3.1/3.1.1): a broker connecting as a
+    #: bridge asks not to get its own messages back and to keep retain flags as published.
+    bridge: bool = False
 
 
 @dataclass(slots=True)
