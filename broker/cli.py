@@ -94,6 +94,8 @@ def broker_command(no_uvloop: bool, log_level: str, **settings: Any) -> None:
         raise click.ClickException(
             f"cannot listen on {config.host}:{config.port}: {exc.strerror}"
         ) from exc
+    except ValueError as exc:  # bad settings found at start: a bridge file, a listener, ...
+        raise click.ClickException(str(exc)) from exc
 
 
 def main() -> None:

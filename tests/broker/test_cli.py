@@ -68,3 +68,28 @@ def test_port_in_use_is_reported(make_broker_process) -> None:
     )
     assert out.returncode != 0
     assert str(b.port) in out.stderr
+
+
+def test_bad_setting_found_at_start_is_one_clear_line(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "broker",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--persistence",
+            "bogus",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    assert "Error: persistence must be one of" in proc.stderr
+    assert "Traceback" not in proc.stderr

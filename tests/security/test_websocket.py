@@ -27,7 +27,7 @@ def ws_front(mosquitto):
         start_websocket_server(lambda: TcpRelay(backend), "127.0.0.1", 0, handshake_timeout=2.0)
     )
     yield server.sockets[0].getsockname()[1]
-    server.close()
+    loop.call(server.close)  # asyncio servers are not thread-safe: close on the loop
     loop.run(server.wait_closed())
     loop.stop()
 
