@@ -23,7 +23,7 @@ class BrokerConfig:
     deny_subscribe: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "Filters nobody may subscribe to (the authorization seam until ACL files are used)."
+            "help": "Filters nobody may subscribe to (SUBACK 0x80); per-user rules belong in an ACL file."
         },
     )
     max_packet_size: int = field(
@@ -57,7 +57,7 @@ class BrokerConfig:
     max_keepalive: int = field(
         default=0,
         metadata={
-            "help": "Upper bound for client keepalives; 0 means no bound (5.0 clients get Server Keep Alive)."
+            "help": "Upper bound for MQTT 5.0 clients' keepalives, sent as Server Keep Alive (3.x clients cannot be told); 0 means no bound."
         },
     )
     max_session_expiry: int = field(
