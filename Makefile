@@ -49,8 +49,10 @@ image-test: setup
 
 # Side-by-side benchmark: this broker (uvloop and asyncio), Mosquitto, amqtt; prints the table
 # of issue 3 (about 10 minutes; BENCH_QUICK=1 for a rough one-round check). bench/README.md.
+# Then the store: QoS 1 with persistence off / full / low-wear, and bytes written per 1000.
 bench: setup $(VENV)/.bench-installed
 	$(BIN)/python -m bench.run --json out/bench.json
+	$(BIN)/python -m bench.persistence --publishers 10 --rounds 3 --json out/bench-persistence.json
 
 $(VENV)/.bench-installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[bench]'
