@@ -14,6 +14,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -291,6 +292,8 @@ def _fail(reason: str, serial_log: Path) -> int:
 
 
 def main() -> int:
+    # A stopped test (SIGTERM, e.g. from make or a timeout) still runs the cleanup that ends QEMU.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # The same cache directory as deploy/image/common.sh.
