@@ -73,12 +73,19 @@ def _syntax_error(text: str, file: str, exc: tomllib.TOMLDecodeError) -> ConfigE
     return ConfigError(file, line, key, f"TOML syntax: {reason}")
 
 
+#: The broker's store on the appliance: inside the unit's StateDirectory, which it may write.
+APPLIANCE_BROKER_DATA = "/var/lib/sensor-gateway/broker"
+
+
 def appliance_broker(broker: Mapping[str, Any], password_file: str) -> dict[str, Any]:
     """The ``[broker]`` table completed for the appliance: without listeners of the user's,
     one TCP listener on every address (port 1883 unless ``port`` says otherwise) that checks
     ``password_file``; the user's own listeners get that file unless they set one or allow
-    anonymous clients."""
+    anonymous clients. The broker's store is on (retained values, sessions and queued
+    messages survive a power cut) in the service's state directory unless ``data_dir``
+    says otherwise; ``persistence = "low-wear"`` spares the SD card."""
     out = dict(broker)
+    out.setdefault("data_dir", APPLIANCE_BROKER_DATA)
     listeners = out.get("listeners")
     if listeners is None:
         port = out.get("port", 1883)

@@ -180,6 +180,8 @@ def test_port_setting_moves_the_default_listener(boot: Path, host: Host) -> None
     assert run(boot, host)
     etc = tomllib.loads(host.path(ETC_CONFIG).read_text())
     assert etc["broker"]["listeners"][0]["port"] == 1999
+    # The broker's store is on, in the service's state directory.
+    assert etc["broker"]["data_dir"] == "/var/lib/sensor-gateway/broker"
     assert "port: 1999" in (boot / CREDENTIALS_FILE).read_text()
 
 
