@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -166,13 +168,25 @@ class PasswordFile:
         return "".join(f"{user}:{entry.encode()}\n" for user, entry in self.entries.items())
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the file atomically with mode 0600 (it holds password hashes)."""
+        """Write the file atomically. A new file gets mode 0600 (it holds password hashes);
+        an existing one keeps its mode and group, so a service that reads it through its
+        group (the appliance's ``sensor-gateway`` user) still can after an edit as root."""
         target = Path(path)
+        try:
+            before = target.stat()
+        except FileNotFoundError:
+            before = None
         fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(self.dumps())
-            os.chmod(tmp, 0o600)
+            if before is None:
+                os.chmod(tmp, 0o600)
+            else:
+                os.chmod(tmp, stat.S_IMODE(before.st_mode) & 0o770)  # never world-readable
+                if before.st_gid != os.getegid():
+                    with contextlib.suppress(PermissionError):
+                        os.chown(tmp, -1, before.st_gid)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -128,3 +128,27 @@ def test_bad_lines_name_file_and_line(line: str, reason: str) -> None:
 def test_unstorable_usernames_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         PasswordFile().set_password(bad, "pw")
+
+
+def test_save_keeps_an_existing_files_mode_and_group_but_never_world(tmp_path: Path) -> None:
+    """The appliance's service reads the password file through its group; an edit as root
+    (`gateway passwd add`) must not take that away, nor make the hashes world-readable."""
+    import os
+
+    path = tmp_path / "passwd"
+    users = PasswordFile()
+    users.set_password("alice", "one", iterations=1000)
+    users.save(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    others = [g for g in os.getgroups() if g != os.getegid()]
+    # root may give the file any group; another user only one of its own.
+    group = 1 if os.geteuid() == 0 else (others[0] if others else None)
+    os.chmod(path, 0o644)
+    if group is not None:
+        os.chown(path, -1, group)
+    users.set_password("bob", "two", iterations=1000)
+    users.save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    if group is not None:
+        assert path.stat().st_gid == group
+    assert PasswordFile.load(path).verify("bob", "two")
