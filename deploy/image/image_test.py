@@ -11,6 +11,8 @@ the sensors are simulated (no GPIO in QEMU) through the gateway's own driver cod
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import re
 import shutil
@@ -21,6 +23,8 @@ import sys
 import threading
 import time
 import tomllib
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,11 +92,12 @@ def free_port() -> int:
 
 
 def start_qemu(machine: str, disk: Path, kernel: Path, initrd: Path, port: int,
-               serial_log: Path) -> subprocess.Popen[bytes]:
-    """QEMU with MQTT forwarded to 127.0.0.1:port only. ``virt``: virtio disk and network,
+               http_port: int, serial_log: Path) -> subprocess.Popen[bytes]:
+    """QEMU with MQTT forwarded to 127.0.0.1:port and the dashboard (80) to http_port only. ``virt``: virtio disk and network,
     2 cores. ``raspi3b``: the Pi 3's SoC with the image as its SD card and a USB network
     adapter (the Pi 3's own Ethernet hangs off USB too); closer to the real board, slower."""
-    net = f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:1883"
+    net = (f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:1883"
+           f",hostfwd=tcp:127.0.0.1:{http_port}-:80")
     # Unit names rather than descriptions on the console, so the log can be checked for them.
     append = ("root=LABEL=RASPIROOT rw rootwait console=ttyAMA0 net.ifnames=0"
               " systemd.status_unit_format=name")
@@ -223,13 +228,14 @@ def run(image: Path, work: Path, template: Path, timeout: float, machine: str) -
         subprocess.run(["mcopy", "-o", "-i", fat(disk), "::bcm2837-rpi-3-b.dtb",
                         str(work / "board.dtb")], check=True)
     port = free_port()
+    http_port = free_port()
     serial_log = work / "serial.log"
     serial_log.unlink(missing_ok=True)  # a log from an earlier run would pass for this one
     timings = Timings()
-    qemu = start_qemu(machine, disk, kernel, initrd, port, serial_log)
+    qemu = start_qemu(machine, disk, kernel, initrd, port, http_port, serial_log)
     deadline = time.monotonic() + timeout
     try:
-        return _check(disk, port, serial_log, timings, deadline, qemu)
+        return _check(disk, port, http_port, serial_log, timings, deadline, qemu)
     finally:
         qemu.terminate()
         try:
@@ -241,8 +247,21 @@ def run(image: Path, work: Path, template: Path, timeout: float, machine: str) -
         print(f"serial log: {serial_log}")
 
 
-def _check(disk: Path, port: int, serial_log: Path, timings: Timings, deadline: float,
-           qemu: subprocess.Popen[bytes]) -> int:
+def dashboard_status(http_port: int, path: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
+    """HTTP status and body of the dashboard's ``path`` (seen from outside the Pi)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{http_port}{path}")
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _check(disk: Path, port: int, http_port: int, serial_log: Path, timings: Timings,
+           deadline: float, qemu: subprocess.Popen[bytes]) -> int:
     password = None
     while time.monotonic() < deadline and qemu.poll() is None:
         if MULTI_USER in console(serial_log):
@@ -269,6 +288,17 @@ def _check(disk: Path, port: int, serial_log: Path, timings: Timings, deadline: 
     if code in (None, 0):
         return _fail(f"a wrong password was not refused (CONNACK {code})", serial_log)
     print(f"wrong password refused (CONNACK {code:#x})")
+
+    # The dashboard on port 80: closed to strangers, open to a broker user, with readings.
+    status, _ = dashboard_status(http_port, "/api/state")
+    if status != 401:
+        return _fail(f"dashboard answered {status} without a login (want 401)", serial_log)
+    status, body = dashboard_status(http_port, "/api/state", (TEST_USER, password))
+    entities = json.loads(body).get("entities") if status == 200 else None
+    if not entities:
+        return _fail(f"dashboard with the generated login: {status}, no entities", serial_log)
+    timings.mark("dashboard")
+    print(f"dashboard on port 80: 401 without login, {len(entities)} entities with it")
 
     while MULTI_USER not in console(serial_log):
         if time.monotonic() > deadline:
