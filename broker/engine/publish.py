@@ -8,7 +8,6 @@ from ..protocol import reasons
 from ..protocol.packets import MQTT5, Puback, Pubcomp, Publish, Pubrec, Pubrel
 from ..protocol.wire import MQTTError, ProtocolError
 from .message import Message
-from .session import REFUSED
 from .topics import valid_topic_name
 
 if TYPE_CHECKING:
@@ -110,14 +109,16 @@ def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
         if interval is not None:
             expires_at = engine.clock() + interval
     message = Message(topic, p.payload, qos, p.retain, forwarded, expires_at, session.client_id)
-    matched = engine.route(message)
-    if matched == REFUSED:
+    if not engine.has_room(message):
+        # A subscriber's queue is full; acknowledged messages are never dropped, so this
+        # one is not taken: a 5.0 publisher is told, a 3.x one waits (reading paused).
         if v5:
             stats.publish_refused += 1
             _ack(conn, p, reasons.QUOTA_EXCEEDED)
         else:
             engine.hold(conn, p)
         return
+    matched = engine.route(message)
     stats.messages_received += 1
     if qos:
         _ack(conn, p, reasons.SUCCESS if matched or not v5 else reasons.NO_MATCHING_SUBSCRIBERS)

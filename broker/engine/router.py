@@ -21,7 +21,7 @@ from .delivery import publish_bytes
 from .message import Message
 from .policy import AllowAll, DenySubscriptions, Policy
 from .retained import RetainedStore
-from .session import NEVER, REFUSED, LocalSession, Outgoing, Session
+from .session import NEVER, LocalSession, Outgoing, Session
 from .stats import Stats
 from .storehooks import StoreHooks
 from .subscriptions import Subscription, SubscriptionTree
@@ -212,11 +212,9 @@ class Engine:
     def route(self, msg: Message) -> int:
         """Deliver ``msg`` to every matching subscription; returns how many sessions took it.
 
-        Returns REFUSED, delivering nothing, for a QoS 1/2 message that a congested session
-        would have to queue: acknowledged messages are never dropped, so they are not taken.
+        Everything routed is delivered or queued: a network publisher that a full queue
+        should push back on is stopped before this (see ``has_room``).
         """
-        if self.congested and msg.qos and not self._has_room(msg):
-            return REFUSED
         if msg.retain:
             self.retained.set(msg)
             if self.store is not None:
@@ -283,7 +281,10 @@ class Engine:
             delivered += 1
         return delivered
 
-    def _has_room(self, msg: Message) -> bool:
+    def has_room(self, msg: Message) -> bool:
+        """False when a QoS 1/2 ``msg`` would have to queue for a congested session."""
+        if not (self.congested and msg.qos):
+            return True
         per_session, groups = self.subscriptions.match(msg.topic)
         congested = self.congested
         for session, subs in per_session.items():

@@ -14,9 +14,6 @@ if TYPE_CHECKING:
 
 NEVER = 0xFFFFFFFF
 
-#: Engine.route() result: a QoS 1/2 message not accepted because a subscriber's queue is full.
-REFUSED = -1
-
 
 class Outgoing:
     """A QoS 1/2 message sent to the client and not yet fully acknowledged."""
