@@ -32,12 +32,13 @@ log = logging.getLogger("broker")
 SYS_PREFIX = "$SYS/broker/"
 
 
-def default_policy(config: BrokerConfig) -> Policy:
-    if config.policy is not None:
-        return config.policy
+def default_policy(config: BrokerConfig, listeners: Policy | None = None) -> Policy:
+    """The configured policy object, else ``listeners`` (the server's per-listener rules),
+    else allow-all; with the configured denied subscriptions on top."""
+    policy = config.policy if config.policy is not None else listeners or AllowAll()
     if config.deny_subscribe:
-        return DenySubscriptions(config.deny_subscribe)
-    return AllowAll()  # the server replaces it with the listeners' policies
+        policy = DenySubscriptions(config.deny_subscribe, policy)
+    return policy
 
 
 class LocalSubscription:

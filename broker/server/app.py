@@ -11,8 +11,8 @@ from typing import Any
 from ..config import BrokerConfig
 from ..engine.connection import Connection
 from ..engine.message import Message
-from ..engine.policy import AllowAll, DenySubscriptions, Policy
-from ..engine.router import Engine, LocalSubscription
+from ..engine.policy import AllowAll, Policy
+from ..engine.router import Engine, LocalSubscription, default_policy
 from ..store import Persistence
 from .listeners import ListenerConfig, listener_policy, start_listener
 from .protocol import MQTTProtocol
@@ -24,22 +24,17 @@ CLOSE_GRACE = 2.0
 
 
 def build_policy(config: BrokerConfig, listeners: list[ListenerConfig]) -> Policy:
-    """One policy over all listeners (or the configured policy object), plus the
+    """One policy over all listeners (unless a policy object is configured), plus the
     configured denied subscriptions."""
-    per_listener = {lc.name: listener_policy(lc) for lc in listeners}
-    policy: Policy
     if config.policy is not None:
-        policy = config.policy
-    elif all(isinstance(p, AllowAll) for p in per_listener.values()):
-        policy = AllowAll()
-    else:
-        from ..auth.policy import ListenerPolicies
+        return default_policy(config)
+    per_listener = {lc.name: listener_policy(lc) for lc in listeners}
+    if all(isinstance(p, AllowAll) for p in per_listener.values()):
+        return default_policy(config)
+    from ..auth.policy import ListenerPolicies
 
-        # Clients of in-process transports (serial nodes) are trusted like loopback ones.
-        policy = ListenerPolicies(per_listener, AllowAll())
-    if config.deny_subscribe:
-        policy = DenySubscriptions(config.deny_subscribe, policy)
-    return policy
+    # Clients of in-process transports (serial nodes) are trusted like loopback ones.
+    return default_policy(config, ListenerPolicies(per_listener, AllowAll()))
 
 
 class Broker:

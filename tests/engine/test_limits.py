@@ -99,3 +99,14 @@ def test_a_publish_before_connect_closes_the_connection() -> None:
     conn = engine.connect("192.0.2.7:4000")
     conn.data_received(encode(Publish("a", b"x"), 4))
     assert conn.closed
+
+
+def test_a_configured_policy_keeps_the_deny_list() -> None:
+    from broker.engine.policy import AllowAll
+    from broker.protocol.packets import Subscribe, SubscriptionOptions
+
+    engine, _ = _engine(policy=AllowAll(), deny_subscribe=["test/nosubscribe"])
+    conn = _connected(engine, "c", version=5)
+    conn.data_received(encode(Subscribe(1, [("test/nosubscribe", SubscriptionOptions(1))]), 5))
+    (suback,) = Decoder(version=5).feed(b"".join(conn.out))
+    assert suback.reason_codes == [0x80]
