@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 WRITE_HIGH_WATER = 512 * 1024
 
 
-def _peer_name(transport: asyncio.BaseTransport) -> str:
+def peer_name(transport: asyncio.BaseTransport) -> str:
+    """``host:port``, ``[v6]:port``, or what a non-socket transport reports (``serial:...``)."""
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
+        host = peer[0]
+        return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
     return str(peer) if peer else "?"
 
 
@@ -33,7 +35,7 @@ class MQTTProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        conn = self.broker.engine.connect(_peer_name(transport), self.listener)
+        conn = self.broker.engine.connect(peer_name(transport), self.listener)
         conn.shell = transport
         if transport.get_extra_info("peercert") is not None:
             from ..transports.tls import peer_common_name

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import os
 import secrets
 import time
@@ -25,22 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from broker.auth.passwords import PasswordFile
+from broker.engine.addresses import is_loopback
 
 COOKIE = "gw_session"
 SESSION_LIFETIME = 30 * 86_400.0  # a phone on the home screen should not ask every day
 _KEY_FILE = "dashboard.key"
-
-
-def is_loopback(remote: str | None) -> bool:
-    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for anything else."""
-    if not remote:
-        return False
-    try:
-        address = ipaddress.ip_address(remote.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def is_loopback_host(host: str | None) -> bool:
