@@ -125,10 +125,6 @@ class Broker:
         log.info("security files reloaded" if ok else "reload failed: previous rules kept")
         return ok
 
-    async def serve_forever(self) -> None:
-        """Run until cancelled."""
-        await asyncio.Event().wait()
-
     # --- in-process API --------------------------------------------------------------
 
     def publish(
