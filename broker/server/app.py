@@ -156,6 +156,14 @@ class Broker:
             self._flush_scheduled = True
             (self._loop or asyncio.get_running_loop()).call_soon(self._flush)
 
+    def read_done(self) -> None:
+        """A transport's read was handled: write what it produced now rather than one loop
+        turn later (at low rates that saves an epoll_wait per message; under load one read
+        carries many packets, so writes stay batched). With a store, output waits for the
+        group commit of the loop turn instead."""
+        if self._dirty and self.persistence is None:
+            self._flush()
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         dirty = self._dirty

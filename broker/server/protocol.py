@@ -55,12 +55,7 @@ class MQTTProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.conn.data_received(data)  # type: ignore[union-attr]
-        # Write what this read produced now rather than one loop turn later: at low rates
-        # that saves a turn of the loop (an epoll_wait) per message, and under load one
-        # read already carries many packets, so writes stay batched.
-        broker = self.broker
-        if broker.persistence is None:  # with a store, output waits for the group commit
-            broker._flush()
+        self.broker.read_done()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.conn is not None:
