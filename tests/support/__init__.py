@@ -1,0 +1,1 @@
+"""The one test support package: shared rigs that several test directories use."""
