@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 import threading
+from pathlib import Path
 
 import click
 import paho.mqtt.client as mqtt
@@ -89,6 +91,11 @@ def run(config_path: str, broker_url: str | None, host: str | None, port: int | 
         asyncio.run(serve(config, options))
     except OSError as exc:
         raise click.ClickException(f"cannot start: {exc}") from exc
+    except sqlite3.Error as exc:  # only the broker's store is not optional
+        from broker.store.persistence import FILE_NAME
+
+        store = Path(str(config.broker.get("data_dir", ""))) / FILE_NAME
+        raise click.ClickException(f"cannot start: the broker's store {store}: {exc}") from exc
 
 
 @main.command()

@@ -50,6 +50,8 @@ class Gateway:
         self.outputs: list[OutputRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._discovery: dict[str, str] = {}
+        self._unrecorded: set[str] | None = None   # announced, not yet in the record
+        self._record_failing = False
         self._started = False
 
     async def start(self) -> None:
@@ -136,10 +138,26 @@ class Gateway:
         for topic in sorted(previous - set(self._discovery)):
             log.info("removing %s from Home Assistant", topic)
             self.bus.publish(topic, b"", retain=True)
+        self._unrecorded = set(self._discovery)
+        self._save_record()
+
+    def _save_record(self) -> None:
+        """Record what was announced; on a full disk say so once and try again at the
+        next re-announcement (the record only matters when a sensor is removed)."""
+        if self._unrecorded is None:
+            return
         try:
-            self.record.save(set(self._discovery))
+            self.record.save(self._unrecorded)
         except OSError as exc:
-            log.warning("cannot record announced entities in %s: %s", self.record.path, exc)
+            if not self._record_failing:
+                log.warning("cannot record announced entities in %s: %s; trying again "
+                            "at the next announcement", self.record.path, exc)
+            self._record_failing = True
+            return
+        if self._record_failing:
+            log.info("announced entities recorded in %s", self.record.path)
+        self._unrecorded = None
+        self._record_failing = False
 
     def announce(self) -> None:
         """Publish every discovery config (retained)."""
@@ -151,6 +169,7 @@ class Gateway:
         them, e.g. a restart without persistence)."""
         if not self._started:
             return
+        self._save_record()
         self.announce()
         for publisher in self.publishers:
             publisher.republish()
