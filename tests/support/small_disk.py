@@ -1,4 +1,5 @@
-"""A real small file system that tests fill up and free again: a tmpfs of a few megabytes.
+"""A real small file system that tests fill up and free again: a few megabytes of tmpfs,
+or of ext4 on a loop device (what an SD card holds: there a full disk refuses even mkdir).
 
 Full-disk behaviour is tested on a file system that is really full (ENOSPC from the
 kernel, SQLite's "database or disk is full"), not on a mocked ``write``. Needs root, as CI
@@ -16,18 +17,29 @@ _CHUNK = 64 * 1024
 
 
 class SmallDisk:
-    """A tmpfs of ``size`` (mount's syntax: "2m") at ``path``; a context manager."""
+    """A file system of ``size`` (mount's syntax: "2m") at ``path``, ``kind`` "tmpfs" or
+    "ext4" (an image file beside ``path``, without blocks reserved for root); a context
+    manager."""
 
-    def __init__(self, path: Path, size: str = "2m") -> None:
+    def __init__(self, path: Path, size: str = "2m", kind: str = "tmpfs") -> None:
         self.path = path
         self.size = size
+        self.kind = kind
         self.filler = path / "filler"
         self._mounted = False
 
     def __enter__(self) -> SmallDisk:
         self.path.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0755", "tmpfs",
-                        str(self.path)], check=True, capture_output=True)
+        if self.kind == "tmpfs":
+            command = ["mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0755", "tmpfs",
+                       str(self.path)]
+        else:
+            image = self.path.with_name(self.path.name + ".img")
+            subprocess.run(["truncate", "-s", self.size.upper(), str(image)], check=True)
+            subprocess.run(["mkfs." + self.kind, "-q", "-m", "0", str(image)], check=True,
+                           capture_output=True)
+            command = ["mount", "-o", "loop", str(image), str(self.path)]
+        subprocess.run(command, check=True, capture_output=True)
         self._mounted = True
         return self
 
