@@ -4,14 +4,26 @@ edit is refused as `file:line: key: problem` and the running config stays."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from gw_helpers import TIMEOUT, GatewayProcess, Recorder, free_port, publish_once, wait_listening
+from gpiozero.pins.mock import MockFactory
+from gw_helpers import (
+    TIMEOUT,
+    GatewayProcess,
+    MemoryBus,
+    Recorder,
+    free_port,
+    publish_once,
+    wait_listening,
+)
 
-from gateway.hardware import is_raspberry_pi
+from gateway.config import parse_config
+from gateway.hardware import Hardware, is_raspberry_pi
+from gateway.runtime.app import Gateway
 
 pytestmark = pytest.mark.skipif(is_raspberry_pi(), reason="would drive the real pins of this Pi")
 
@@ -81,3 +93,39 @@ def test_sighup_applies_sensor_edits_and_refuses_broken_ones(tmp_path: Path) -> 
             rec.wait_for(RELAY, "OFF")
         assert gateway.stop() == 0
     assert "Traceback" not in gateway.output()
+
+
+LIGHT = '[[room.hall]]\ndriver = "relay"\nname = "light"\npin = 23\n'
+GARAGE = '[[room.garage]]\ndriver = "relay"\npin = {pin}\nboot_state = "on"\n'
+DISCOVERY_GARAGE = "homeassistant/switch/gateway/garage_relay/config"
+
+
+def test_reload_moves_a_relay_frees_its_pin_and_keeps_the_other(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
+    async def scenario() -> None:
+        bus = MemoryBus()
+        gateway = Gateway(parse_config(LIGHT + GARAGE.format(pin=24)), bus,
+                          Hardware(simulated=True, pin_factory=pin_factory), tmp_path)
+        await bus.start()
+        await gateway.start()
+        bus.inject("home/hall/light/set", b"ON")
+        assert pin_factory.pin(23).state and pin_factory.pin(24).state
+        assert DISCOVERY_GARAGE in bus.retained
+
+        moved = parse_config(LIGHT + GARAGE.format(pin=25)).sensors
+        assert await gateway.reload(moved) == (1, 1, 1)
+        assert pin_factory.pin(23).state  # the light was left alone: still on
+        assert pin_factory.pin(25).state  # boot_state "on" on the new pin
+        bus.inject("home/garage/relay/set", b"OFF")  # the new pin takes commands
+        assert not pin_factory.pin(25).state
+        assert len(gateway.outputs) == 2 and len(gateway.publishers) == 2
+
+        # The freed pin can be used at once; a removed sensor leaves Home Assistant.
+        button = LIGHT + '[[room.hall]]\ndriver = "button"\npin = 24\n'
+        assert await gateway.reload(parse_config(button).sensors) == (1, 1, 1)
+        assert bus.values("home/hall/button") == ["OFF"]
+        assert DISCOVERY_GARAGE not in bus.retained
+        assert "garage" not in (tmp_path / "discovery.json").read_text()
+        await gateway.stop()
+
+    asyncio.run(scenario())
