@@ -183,6 +183,7 @@ def _listener_files(check: _Checker, path: KeyPath, item: Mapping[str, Any]) -> 
 
     readers = {"password_file": PasswordFile.load, "acl_file": Acl.load,
                "certfile": _readable, "keyfile": _readable, "cafile": _readable}
+    readable = True
     for key, read in readers.items():
         name = item.get(key)
         if not name:
@@ -191,8 +192,19 @@ def _listener_files(check: _Checker, path: KeyPath, item: Mapping[str, Any]) -> 
             read(name)
         except OSError as exc:
             check.error(path + (key,), f"cannot read {name}: {exc.strerror or exc}")
+            readable = False
         except (ValueError, UnicodeDecodeError) as exc:
             check.error(path + (key,), str(exc))
+    if readable and item.get("kind") in ("tls", "wss"):
+        from broker.transports.tls import TlsOptions, server_context
+
+        try:  # a key that does not match its certificate, a file that is not PEM
+            server_context(TlsOptions(
+                certfile=item["certfile"], keyfile=item["keyfile"], cafile=item.get("cafile"),
+                require_certificate=bool(item.get("require_certificate", False)),
+                use_identity_as_username=bool(item.get("use_identity_as_username", False))))
+        except (OSError, ValueError) as exc:
+            check.error(path + ("certfile",), str(exc))
 
 
 def _readable(name: str) -> None:

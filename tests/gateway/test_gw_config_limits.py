@@ -195,3 +195,16 @@ def _errors(text: str) -> list[str]:
 def test_error_lines_have_the_promised_shape() -> None:
     errors = _errors(DHT + "interval = nan\nfilters = { heartbeat = inf }\n")
     assert all(ERROR_LINE.match(e) for e in errors), errors
+
+
+def test_a_tls_key_that_does_not_match_its_certificate_is_refused(tmp_path: Path) -> None:
+    from security.certs import make_pki
+
+    pki = make_pki(tmp_path)
+    _, other_key = pki.client("someone")
+    listener = (f'[[broker.listeners]]\nkind = "tls"\nport = 8883\n'
+                f'certfile = "{pki.server_cert}"\nkeyfile = "{{key}}"\n')
+    errors = _errors(listener.format(key=other_key))
+    assert len(errors) == 1
+    assert errors[0].startswith("test.toml:4: broker.listeners[0].certfile: cannot load TLS")
+    parse_config(listener.format(key=pki.server_key))  # the matching key is fine
