@@ -10,9 +10,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from support.small_disk import SmallDisk
 
+from broker import Broker, BrokerConfig
+from gateway.dashboard import Dashboard
 from gateway.dashboard.history import DAY, WEEK, HistoryStore
 
 T0 = 1_800_000_000.0  # a fixed "now", on a whole hour
@@ -265,5 +268,35 @@ def test_after_the_clock_goes_back_a_day_new_samples_are_plotted_when_read(
         week = await store.query(TOPIC, WEEK, points=7 * 24 * 60)
         assert week[-1].avg == 34.0 and [p.avg for p in week[-3:-1]] == [30.0, 32.0]
         await store.stop()
+
+    asyncio.run(scenario())
+
+
+def test_api_history_plots_readings_taken_after_the_clock_went_back(tmp_path: Path) -> None:
+    """Through the dashboard: readings published after NTP set the clock back a day are in
+    /api/history at the time they were read (the page plots [t, avg, min, max] as sent)."""
+    async def scenario() -> None:
+        broker = Broker(BrokerConfig(host="127.0.0.1", port=0, sys_interval=0))
+        await broker.start()
+        dashboard = Dashboard(broker, 0, "127.0.0.1", tmp_path / "data")
+        clock = Clock()
+        dashboard.history.clock = clock
+        await dashboard.start()
+        try:
+            for value in ("20.0", "21.0"):
+                broker.publish(TOPIC, value, retain=True)
+                clock.now += 600
+            await dashboard.history.flush()
+            clock.now -= DAY
+            broker.publish(TOPIC, "30.0", retain=True)
+            url = f"http://127.0.0.1:{dashboard.port}/api/history?topic={TOPIC}"
+            async with aiohttp.ClientSession() as session, session.get(url) as res:
+                points = (await res.json())["series"][TOPIC]
+        finally:
+            await dashboard.stop()
+            await broker.stop()
+        t, avg, _, _ = points[-1]
+        assert avg == 30.0 and clock.now - 300 <= t <= clock.now
+        assert all(p[0] <= clock.now for p in points)
 
     asyncio.run(scenario())
