@@ -63,7 +63,8 @@ SERIAL: dict[str, Option] = {
     "autodetect": Option(bool, None, "also open every USB serial port that appears "
                          "(/dev/serial/by-id, ttyUSB, ttyACM); default: on a Raspberry Pi"),
     "exclude": Option(list, [], "ports never to open (a Zigbee or Z-Wave stick)"),
-    "baudrate": Option(int, 115200, "line speed; the firmware's SERIAL_BAUD", minimum=1200),
+    "baudrate": Option(int, 115200, "line speed; the firmware's SERIAL_BAUD", minimum=1200,
+                       maximum=4_000_000),
 }
 
 FILTERS: dict[str, Option] = {
