@@ -300,3 +300,18 @@ def test_api_history_plots_readings_taken_after_the_clock_went_back(tmp_path: Pa
         assert all(p[0] <= clock.now for p in points)
 
     asyncio.run(scenario())
+
+
+def test_a_burst_in_one_millisecond_is_plotted_at_once(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = store_at(tmp_path, Clock())  # the clock does not move at all
+        await store.start()
+        for value in (20.0, 21.0, 22.0):
+            store.add(TOPIC, value)
+        await store.flush()
+        store.add(TOPIC, 23.0)
+        (point,) = await store.query(TOPIC, DAY)
+        assert (point.min, point.max, point.avg) == (20.0, 23.0, 21.5)
+        await store.stop()
+
+    asyncio.run(scenario())
