@@ -102,6 +102,9 @@ class HistoryStore:
         self._timer: asyncio.Task[None] | None = None
         self._last_compact = 0.0
         self._compacted_ms = 0
+        #: the oldest sample written since the last compaction, when older than its mark
+        #: (the clock went back): compaction then starts there
+        self._behind_ms: int | None = None
         self.commits = 0  # batches written, for the benchmark and the tests
         #: why the database cannot be opened or written right now; None while it works
         self.problem: str | None = None
@@ -227,7 +230,9 @@ class HistoryStore:
             self._trim()
             return False
         batch, self._pending = self._pending, []
-        compact = self.clock() - self._last_compact >= self.compact_interval
+        since = self.clock() - self._last_compact
+        # Negative: the clock went back; compact now rather than a day (or a year) late.
+        compact = since >= self.compact_interval or since < 0
         if not batch and not compact:
             return True
         loop = asyncio.get_running_loop()
@@ -250,13 +255,17 @@ class HistoryStore:
         db = self._require_db()
         added: list[str] = []
         compacted_ms = self._compacted_ms
+        behind = min((t for t, _, _ in batch if t < compacted_ms), default=None)
+        if self._behind_ms is not None:
+            behind = self._behind_ms if behind is None else min(behind, self._behind_ms)
         db.execute("BEGIN")
         try:
             rows = [(t, self._series_id(db, topic, added), v) for t, topic, v in batch]
             rows.sort()
             db.executemany("INSERT OR REPLACE INTO raw (t, series, v) VALUES (?, ?, ?)", rows)
             if compact:
-                compacted_ms = self._compact(db)
+                compacted_ms = self._compact(db, behind)
+                behind = None
             db.execute("COMMIT")
         except BaseException:
             for topic in added:  # their rows went with the transaction
@@ -264,6 +273,7 @@ class HistoryStore:
             self._abandon(db)
             raise
         self._compacted_ms = compacted_ms
+        self._behind_ms = behind
         self.commits += 1
 
     def _abandon(self, db: sqlite3.Connection) -> None:
@@ -284,17 +294,22 @@ class HistoryStore:
             added.append(topic)
         return series
 
-    def _compact(self, db: sqlite3.Connection) -> int:
+    def _compact(self, db: sqlite3.Connection, behind: int | None) -> int:
         """Average complete minutes, drop what is too old; returns the new compaction mark
-        (kept by the caller once the transaction commits)."""
+        (kept by the caller once the transaction commits). ``behind``: the oldest sample
+        written below the mark since the last compaction (the clock went back); its
+        minutes are averaged again, from raw, which holds them all."""
         now_ms = int(self.clock() * 1000)
         # Only whole minutes that can no longer receive samples are averaged.
         upto = (now_ms // MINUTE_MS) * MINUTE_MS
+        since = self._compacted_ms
+        if behind is not None:
+            since = min(since, (behind // MINUTE_MS) * MINUTE_MS)
         db.execute(
             """INSERT OR REPLACE INTO minute (t, series, avg, min, max, n)
                SELECT (t / ?) * ?, series, avg(v), min(v), max(v), count(*)
                FROM raw WHERE t >= ? AND t < ? GROUP BY t / ?, series ORDER BY 1, 2""",
-            (MINUTE_MS, MINUTE_MS, self._compacted_ms, upto, MINUTE_MS),
+            (MINUTE_MS, MINUTE_MS, since, upto, MINUTE_MS),
         )
         db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('compacted_ms', ?)", (upto,)

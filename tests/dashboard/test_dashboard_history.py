@@ -262,6 +262,11 @@ def test_after_the_clock_goes_back_a_day_new_samples_are_plotted_when_read(
             assert all(p.t <= clock.now for p in day)  # nothing from "the future"
             week = await store.query(TOPIC, WEEK, points=7 * 24 * 60)
             assert [(p.t, p.avg) for p in week[-2:]] == new
+        # Compaction did not wait for the old time line to come round: the first minute
+        # after the jump is averaged already.
+        with sqlite3.connect(tmp_path / "history.sqlite3") as db:
+            assert db.execute("SELECT avg FROM minute WHERE t = ?",
+                              (int(jumped * 1000),)).fetchone() == (30.0,)
         clock.now += 3600  # the next compaction runs on the new time line
         store.add(TOPIC, 34.0)
         await store.flush()
