@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sqlite3
 import sys
 import threading
+from pathlib import Path
 
 import click
 import paho.mqtt.client as mqtt
@@ -89,6 +92,11 @@ def run(config_path: str, broker_url: str | None, host: str | None, port: int | 
         asyncio.run(serve(config, options))
     except OSError as exc:
         raise click.ClickException(f"cannot start: {exc}") from exc
+    except sqlite3.Error as exc:  # only the broker's store is not optional
+        from broker.store.persistence import FILE_NAME
+
+        store = Path(str(config.broker.get("data_dir", ""))) / FILE_NAME
+        raise click.ClickException(f"cannot start: the broker's store {store}: {exc}") from exc
 
 
 @main.command()
@@ -150,6 +158,7 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
     received = 0
     refused: list[str] = []
     done = threading.Event()
+    reader_gone = threading.Event()
     client = _client(url)
 
     def on_connect(client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
@@ -164,7 +173,13 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
         nonlocal received
         payload = message.payload.decode("utf-8", errors="replace")
         mark = " (retained)" if retained_flag and message.retain else ""
-        click.echo(f"{message.topic} {payload}{mark}")
+        try:
+            click.echo(f"{message.topic} {payload}{mark}")
+        except BrokenPipeError:
+            # The reader went away (`gateway sub ... | head`): stop, as a filter does.
+            reader_gone.set()
+            done.set()
+            return
         received += 1
         if count is not None and received >= count:
             done.set()
@@ -180,6 +195,11 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
     finally:
         client.disconnect()
         client.loop_stop()
+    if reader_gone.is_set():
+        # What is still buffered for stdout cannot be written; without this Python reports
+        # the broken pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
     if refused:
         raise click.ClickException(f"{url} refused the connection: {refused[0]}")
 

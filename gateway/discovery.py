@@ -7,6 +7,7 @@ Home Assistant's full names (not the abbreviations), which keeps tests and logs 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -117,8 +118,14 @@ class AnnouncementRecord:
         return {t for t in topics if isinstance(t, str)}
 
     def save(self, topics: set[str]) -> None:
-        """Replace the record atomically (a power cut leaves the old or the new one)."""
+        """Replace the record atomically (a power cut leaves the old or the new one, and so
+        does a full disk: the half-written temporary file is removed)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"topics": sorted(topics)}, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps({"topics": sorted(topics)}, indent=1), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise

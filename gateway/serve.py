@@ -67,12 +67,16 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
     activity = None
     dashboard = None
     serial = None
+    reloader = _Reloader(config, broker, gateway)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, reloader.request)
     try:
         if broker is not None and options.dashboard_port is not None:
             # Before the drivers: it then sees their first values live, with a time.
             dashboard = await _start_dashboard(config, options, broker)
         await bus.start()
         await gateway.start()
+        reloader.ready = True
         serial = await _start_serial(config, options, broker, hardware)
         if hardware.activity:
             activity = asyncio.create_task(simulate_inputs(hardware.pin_factory,
@@ -86,6 +90,9 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
         await stop.wait()
     finally:
         log.info("stopping")
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        await reloader.wait()
         if activity is not None:
             activity.cancel()
         if serial is not None:
@@ -160,7 +167,44 @@ async def _start_bus(config: Config, options: RunOptions) -> tuple[Broker | None
         settings["port"] = options.port
     broker = Broker(BrokerConfig(**settings))
     await broker.start()
-    # `systemctl reload` / kill -HUP: re-read password and ACL files, keep every client.
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, broker.reload)
     return broker, EmbeddedBus(broker, config.gateway.status_topic)
+
+
+class _Reloader:
+    """`systemctl reload` / kill -HUP: the broker re-reads its password and ACL files
+    (every client stays connected), then the gateway re-reads its config file (see
+    gateway.runtime.reload). One reload at a time; none before the sensors run."""
+
+    def __init__(self, config: Config, broker: Broker | None, gateway: Gateway) -> None:
+        self.config = config
+        self.broker = broker
+        self.gateway = gateway
+        self.ready = False
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    def request(self) -> None:
+        """The signal handler."""
+        if self._task is not None and not self._task.done():
+            self._again = True  # an edit made while reloading is read once more after
+            return
+        self._task = asyncio.create_task(self._run(), name="reload")
+
+    async def _run(self) -> None:
+        from gateway.runtime.reload import reload_config
+
+        self._again = True
+        while self._again:
+            self._again = False
+            try:
+                if self.broker is not None:
+                    self.broker.reload()
+                if self.ready:
+                    self.config = await reload_config(self.config, self.gateway)
+            except Exception:  # a reload must never take the running gateway down
+                log.exception("reload failed; the running config stays in force")
+
+    async def wait(self) -> None:
+        """Let a reload in progress finish (before the gateway stops)."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)

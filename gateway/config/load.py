@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,7 +63,11 @@ class _Checker:
                     self.error(path, f"missing key {name!r}")
                 out[name] = option.default
                 continue
-            problem = option.problem(table[name])
+            value = table[name]
+            # nan passes every comparison and inf every minimum: neither is a setting.
+            problem = ("must be a finite number, not " + repr(value)
+                       if isinstance(value, float) and not math.isfinite(value)
+                       else option.problem(value))
             if problem:
                 self.error(path + (name,), problem)
                 out[name] = option.default
@@ -82,9 +87,16 @@ def load_config(path: str | Path) -> Config:
     """Read and validate ``path``; raise :class:`ConfigErrors` listing every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigErrors([ConfigError(str(path), None, "", exc.strerror or str(exc))]) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigErrors([ConfigError(
+            str(path), line, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the "
+            "file as UTF-8")]) from None
     return parse_config(text, str(path))
 
 
@@ -95,6 +107,10 @@ def parse_config(text: str, file: str = "<config>") -> Config:
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
         raise ConfigErrors([ConfigError(file, line, "", f"not valid TOML: {exc}")]) from exc
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table.
+        raise ConfigErrors([ConfigError(file, None, "", "not valid TOML: arrays or tables "
+                                        "nested too deeply")]) from None
     check = _Checker(file, text)
     check.unknown(doc, (), list(_TOP_LEVEL))
     gateway = _gateway(check, check.table(doc, "gateway", ()))
@@ -135,6 +151,7 @@ def _broker(check: _Checker, table: Mapping[str, Any]) -> dict[str, Any]:
     check.unknown(table, ("broker",), list(options))
     values = check.options(table, ("broker",), options)
     _listeners(check, table.get("listeners", []))
+    _bridges(check, table.get("bridge_config"))
     return {k: v for k, v in values.items() if k in table or k in schema.BROKER_ALWAYS}
 
 
@@ -154,6 +171,59 @@ def _listeners(check: _Checker, listeners: Any) -> None:
         except ValueError as exc:
             key = getattr(exc, "key", None)
             check.error(path + (key,) if key else path, str(exc))
+            continue
+        _listener_files(check, path, item)
+
+
+def _listener_files(check: _Checker, path: KeyPath, item: Mapping[str, Any]) -> None:
+    """The files a listener reads at start: present, readable and (password and ACL
+    files) well-formed, as the broker will read them."""
+    from broker.auth.acl import Acl
+    from broker.auth.passwords import PasswordFile
+
+    readers = {"password_file": PasswordFile.load, "acl_file": Acl.load,
+               "certfile": _readable, "keyfile": _readable, "cafile": _readable}
+    readable = True
+    for key, read in readers.items():
+        name = item.get(key)
+        if not name:
+            continue
+        try:
+            read(name)
+        except OSError as exc:
+            check.error(path + (key,), f"cannot read {name}: {exc.strerror or exc}")
+            readable = False
+        except (ValueError, UnicodeDecodeError) as exc:
+            check.error(path + (key,), str(exc))
+    if readable and item.get("kind") in ("tls", "wss"):
+        from broker.transports.tls import TlsOptions, server_context
+
+        try:  # a key that does not match its certificate, a file that is not PEM
+            server_context(TlsOptions(
+                certfile=item["certfile"], keyfile=item["keyfile"], cafile=item.get("cafile"),
+                require_certificate=bool(item.get("require_certificate", False)),
+                use_identity_as_username=bool(item.get("use_identity_as_username", False))))
+        except (OSError, ValueError) as exc:
+            check.error(path + ("certfile",), str(exc))
+
+
+def _readable(name: str) -> None:
+    with open(name, "rb"):
+        pass
+
+
+def _bridges(check: _Checker, name: Any) -> None:
+    """The bridge file, read as the broker will read it."""
+    if not isinstance(name, str) or not name:
+        return
+    from broker.bridge.config import load_bridges
+
+    try:
+        load_bridges(name)
+    except OSError as exc:
+        check.error(("broker", "bridge_config"), f"cannot read {name}: {exc.strerror or exc}")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        check.error(("broker", "bridge_config"), str(exc) or type(exc).__name__)
 
 
 def _gateway(check: _Checker, table: Mapping[str, Any]) -> GatewaySettings:
@@ -269,6 +339,10 @@ def _interval(check: _Checker, path: KeyPath, spec: DriverSpec,
         return default
     if interval < minimum:
         check.error(path + ("interval",), f"must be at least {minimum:g} s for this sensor")
+        return default
+    if interval > schema.MAX_SECONDS:
+        check.error(path + ("interval",), f"must be at most {schema.MAX_SECONDS:g} s "
+                    f"(a day), not {interval!r}")
         return default
     return interval
 

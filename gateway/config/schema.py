@@ -11,6 +11,10 @@ from typing import Any
 
 from gateway.drivers.options import Option
 
+#: Longest interval, throttle or heartbeat: a day. Longer is a typo (or 1e300), and an
+#: interval that never ends looks like a dead sensor.
+MAX_SECONDS = 86_400.0
+
 
 def _topic_prefix(value: str) -> str | None:
     if not value or value.startswith("/") or value.endswith("/") or set("+#") & set(value):
@@ -32,8 +36,21 @@ GATEWAY: dict[str, Option] = {
                        choices=("auto", "real", "simulated")),
 }
 
+def _broker_url(value: str) -> str | None:
+    if not value:
+        return None
+    from gateway.mqtt_url import parse_broker_url
+
+    try:
+        parse_broker_url(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 MQTT: dict[str, Option] = {
-    "url": Option(str, "", "mqtt://host:port of an external broker; empty: embedded broker"),
+    "url": Option(str, "", "mqtt://host:port of an external broker; empty: embedded broker",
+                  check=_broker_url),
     "username": Option(str, "", "user name at the external broker"),
     "password": Option(str, "", "password at the external broker"),
     "client_id": Option(str, "", "client id at the external broker; default gateway-<name>"),
@@ -46,17 +63,19 @@ SERIAL: dict[str, Option] = {
     "autodetect": Option(bool, None, "also open every USB serial port that appears "
                          "(/dev/serial/by-id, ttyUSB, ttyACM); default: on a Raspberry Pi"),
     "exclude": Option(list, [], "ports never to open (a Zigbee or Z-Wave stick)"),
-    "baudrate": Option(int, 115200, "line speed; the firmware's SERIAL_BAUD", minimum=1200),
+    "baudrate": Option(int, 115200, "line speed; the firmware's SERIAL_BAUD", minimum=1200,
+                       maximum=4_000_000),
 }
 
 FILTERS: dict[str, Option] = {
     "multiply": Option(float, None, "multiply every value by this"),
     "offset": Option(float, None, "add this to every value (after multiply)"),
     "median": Option(int, None, "median over the last N values", minimum=1, maximum=99),
-    "throttle": Option(float, None, "publish at most once every T seconds", minimum=0),
+    "throttle": Option(float, None, "publish at most once every T seconds", minimum=0,
+                       maximum=MAX_SECONDS),
     "delta": Option(float, None, "publish only on a change larger than X", minimum=0),
     "heartbeat": Option(float, None, "re-publish the latest value at least every T seconds",
-                        minimum=1),
+                        minimum=1, maximum=MAX_SECONDS),
 }
 
 CHANNEL: dict[str, Option] = {
@@ -84,6 +103,34 @@ _BROKER_FALLBACK: dict[str, Option] = {
 }
 BROKER_ALWAYS = ("host", "port")
 
+
+def _string_list(value: list[Any]) -> str | None:
+    if not all(isinstance(item, str) for item in value):
+        return "must be a list of strings"
+    return None
+
+
+#: Ranges of the broker's numeric settings (MQTT's own limits where it sets one), and the
+#: choices of its enumerated ones: the broker core takes what it is given.
+_BROKER_LIMITS: dict[str, dict[str, Any]] = {
+    "sys_interval": {"minimum": 0, "maximum": MAX_SECONDS},
+    # Below 64 bytes not even a CONNECT with a client id fits: every client is refused.
+    "max_packet_size": {"minimum": 64, "maximum": 268_435_460},
+    "receive_maximum": {"minimum": 1, "maximum": 65_535},
+    "max_inflight": {"minimum": 1, "maximum": 65_535},
+    "max_queued_messages": {"minimum": 1},
+    "max_queued_bytes": {"minimum": 1},
+    "topic_alias_maximum": {"minimum": 0, "maximum": 65_535},
+    "max_keepalive": {"minimum": 0, "maximum": 65_535},
+    "max_session_expiry": {"minimum": 0, "maximum": 4_294_967_295},
+    "connect_timeout": {"minimum": 0.1, "maximum": 3600},
+    "max_connections": {"minimum": 0},
+    "max_connection_rate": {"minimum": 0},
+    "persistence": {"choices": ("full", "low-wear")},
+    "persistence_interval": {"minimum": 0.1, "maximum": MAX_SECONDS},
+    "deny_subscribe": {"check": _string_list},
+}
+
 # Settings that are objects, not config values.
 _BROKER_INTERNAL = {"policy"}
 
@@ -109,7 +156,8 @@ def broker_options() -> dict[str, Option]:
         if f.name in _BROKER_FALLBACK:
             options[f.name] = _BROKER_FALLBACK[f.name]
         elif isinstance(default, _PLAIN):
-            options[f.name] = Option(type(default), default, doc)
+            options[f.name] = Option(type(default), default, doc,
+                                     **_BROKER_LIMITS.get(f.name, {}))
         elif default is None:
             options[f.name] = Option(object, None, doc)
     return options

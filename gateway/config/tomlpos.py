@@ -31,7 +31,10 @@ def _split(dotted: str) -> list[str]:
     for match in _PART.finditer(dotted):
         text = match.group(0)
         if text[0] == '"':
-            text = text[1:-1].encode().decode("unicode_escape")
+            try:
+                text = text[1:-1].encode().decode("unicode_escape")
+            except UnicodeDecodeError:  # not a key after all (inside a literal string)
+                text = text[1:-1]
         elif text[0] == "'":
             text = text[1:-1]
         parts.append(text)

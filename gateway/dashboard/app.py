@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -105,7 +106,8 @@ class Dashboard:
             raise
 
     async def _start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # a full disk: each file says so on its own
+            self.data_dir.mkdir(parents=True, exist_ok=True)
         self._signer = SessionSigner.from_data_dir(self.data_dir, self.users)
         await self.history.start()
         # $SYS is not matched by '#' (MQTT hides $-topics from wildcards), hence three.

@@ -14,8 +14,10 @@ the files anyway.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
@@ -25,6 +27,8 @@ from typing import Any
 
 from broker.auth.passwords import PasswordFile
 from broker.engine.addresses import is_loopback
+
+log = logging.getLogger(__name__)
 
 COOKIE = "gw_session"
 SESSION_LIFETIME = 30 * 86_400.0  # a phone on the home screen should not ask every day
@@ -102,25 +106,55 @@ class SessionSigner:
         self.users = users
         self.lifetime = lifetime
         self.clock = clock
+        #: where the key still has to be saved (the disk was full when it was made)
+        self.unsaved: Path | None = None
 
     @classmethod
     def from_data_dir(cls, data_dir: Path, users: Users) -> SessionSigner:
-        """Use the key in ``data_dir`` (created, mode 0600, on first use)."""
+        """Use the key in ``data_dir`` (created, mode 0600, on first use). A key that
+        cannot be saved (a full disk) is used anyway, and saved at a later login: until
+        then sessions end when the gateway restarts."""
         path = data_dir / _KEY_FILE
         try:
             key = path.read_bytes()
-        except FileNotFoundError:
+        except OSError:
             key = b""
+        signer = cls(key, users)
         if len(key) < 32:
-            key = secrets.token_bytes(32)
-            data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            signer.key = secrets.token_bytes(32)
+            signer.unsaved = path
+            if not signer._save_key():
+                log.warning("dashboard: cannot save the session key in %s; logins last "
+                            "until the gateway restarts (trying again at each login)", path)
+        return signer
+
+    def _save_key(self) -> bool:
+        """Write the key beside its place and rename it there: a full disk leaves the old
+        state (no empty or short key file)."""
+        path = self.unsaved
+        if path is None:
+            return True
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(key)
-        return cls(key, users)
+                fh.write(self.key)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("dashboard: saving %s: %s", path, exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            return False
+        self.unsaved = None
+        return True
 
     def issue(self, username: str) -> str:
         """A cookie value for ``username``, valid for :attr:`lifetime` seconds."""
+        if self.unsaved is not None and self._save_key():
+            log.info("dashboard: session key saved")
         expires = int(self.clock() + self.lifetime)
         signature = self._sign(username, expires)
         if signature is None:

@@ -77,7 +77,9 @@ class BrokerHealth:
 
 def machine_health(data_dir: Path, root: Path = Path("/")) -> dict[str, Any]:
     """CPU temperature (°C), system uptime (s), disk space left where the data lives."""
-    usage = shutil.disk_usage(data_dir)
+    # The data directory may not exist yet (a full disk kept it from being made).
+    where = next((p for p in (data_dir, *data_dir.parents) if p.exists()), root)
+    usage = shutil.disk_usage(where)
     return {
         "cpu_temperature": _read_number(root / "sys/class/thermal/thermal_zone0/temp", 1000.0),
         "system_uptime": _read_number(root / "proc/uptime", 1.0),

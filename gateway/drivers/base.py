@@ -172,9 +172,9 @@ def _load_builtin() -> None:
 POLLED_OPTIONS: dict[str, Option] = {
     "retries": Option(int, 3, "extra attempts after a failed read, within one interval",
                       minimum=0, maximum=10),
-    "retry_delay": Option(float, 2.0, "seconds between attempts", minimum=0),
+    "retry_delay": Option(float, 2.0, "seconds between attempts", minimum=0, maximum=3600),
     "max_failures": Option(int, 3, "failed intervals in a row before the sensor is "
                            "published offline (it keeps retrying)", minimum=1),
     "read_timeout": Option(float, 10.0, "a read that takes longer counts as failed",
-                           minimum=0.1),
+                           minimum=0.1, maximum=3600),
 }

@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 from gateway.bus.base import ONLINE, Bus, InboundMessage
 from gateway.config.model import Config, SensorConfig
@@ -32,6 +33,19 @@ log = logging.getLogger(__name__)
 
 HA_STATUS_TOPIC = "status"   # under the discovery prefix: homeassistant/status
 
+Runner = PolledRunner | InputRunner | OutputRunner
+
+
+@dataclasses.dataclass
+class _Parts:
+    """What one sensor added to the gateway, so that a reload can take it out again."""
+
+    sensor: SensorConfig
+    publishers: list[ChannelPublisher]
+    entities: list[Entity]
+    runners: list[Runner]
+    tasks: list[asyncio.Task[None]]
+
 
 class Gateway:
     """All configured sensors on one bus."""
@@ -49,7 +63,10 @@ class Gateway:
         self.inputs: list[InputRunner] = []
         self.outputs: list[OutputRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._parts: list[_Parts] = []
         self._discovery: dict[str, str] = {}
+        self._unrecorded: set[str] | None = None   # announced, not yet in the record
+        self._record_failing = False
         self._started = False
 
     async def start(self) -> None:
@@ -57,29 +74,92 @@ class Gateway:
 
         The bus must be started already; from here on every reconnection re-publishes."""
         for sensor in self.config.sensors:
-            spec = driver_spec(sensor.driver)
-            assert spec is not None  # the config validator rejects unknown drivers
-            try:
-                device = spec.build(sensor, self.hardware)
-            except Exception as exc:  # a missing or busy pin must not stop the other sensors
-                log.error("%s (%s): cannot start: %s", sensor.key, sensor.driver, exc)
-                self._unavailable(sensor, spec)
-                continue
-            self._wire(sensor, spec, device)
-        # Outputs restoring their state wait for the broker; let them wait together.
-        results = await asyncio.gather(*(runner.start() for runner in self.outputs),
-                                       return_exceptions=True)
-        for runner, result in zip(self.outputs, results, strict=True):
-            if isinstance(result, Exception):
-                log.error("%s: cannot set the boot state: %s", runner.publisher.topics.state,
-                          result)
+            self._build(sensor)
+        await self._start_outputs(self.outputs)
         self._discovery = discovery_messages(self.config.gateway, self.entities)
-        self._forget_removed()
+        self._forget_removed(self.record.load())
         prefix = self.config.gateway.discovery_prefix
         self.bus.subscribe(f"{prefix}/{HA_STATUS_TOPIC}", self._on_ha_status)
         self.bus.on_connected(self.republish)
         self._started = True
         self.announce()
+
+    async def reload(self, sensors: tuple[SensorConfig, ...]) -> tuple[int, int, int]:
+        """Run ``sensors`` from now on: a sensor whose settings did not change keeps
+        running untouched (an output keeps its state); a changed or removed one is
+        stopped, a changed or new one started, and discovery follows. Returns how many
+        sensors were kept, stopped and started."""
+        unmatched = list(self._parts)
+        kept: list[_Parts] = []
+        fresh: list[SensorConfig] = []
+        for sensor in sensors:
+            same = next((p for p in unmatched if _same_settings(p.sensor, sensor)), None)
+            if same is None:
+                fresh.append(sensor)
+            else:
+                unmatched.remove(same)
+                kept.append(same)
+        # Stopped first: a sensor that moved to another pin may free the pin a new one needs.
+        for parts in unmatched:
+            await self._take_out(parts)
+        counts = len(kept), len(unmatched), len(fresh)
+        self._parts = kept
+        outputs = [r for sensor in fresh for r in self._build(sensor)]
+        await self._start_outputs(outputs)
+        self.config = dataclasses.replace(self.config, sensors=sensors)
+        previous = set(self._discovery)
+        self._discovery = discovery_messages(self.config.gateway, self.entities)
+        self._forget_removed(previous)
+        self.announce()
+        return counts
+
+    def _build(self, sensor: SensorConfig) -> list[OutputRunner]:
+        """Build and wire one sensor; returns its outputs, still to be started."""
+        counts = [len(self.publishers), len(self.entities), len(self.polled), len(self.inputs),
+                  len(self.outputs), len(self._tasks)]
+        spec = driver_spec(sensor.driver)
+        assert spec is not None  # the config validator rejects unknown drivers
+        try:
+            device = spec.build(sensor, self.hardware)
+        except Exception as exc:  # a missing or busy pin must not stop the other sensors
+            log.error("%s (%s): cannot start: %s", sensor.key, sensor.driver, exc)
+            self._unavailable(sensor, spec)
+        else:
+            self._wire(sensor, spec, device)
+        publishers, entities, polled, inputs, outputs, tasks = counts
+        runners: list[Runner] = [*self.polled[polled:], *self.inputs[inputs:],
+                                 *self.outputs[outputs:]]
+        self._parts.append(_Parts(sensor, self.publishers[publishers:],
+                                  self.entities[entities:], runners, self._tasks[tasks:]))
+        return self.outputs[outputs:]
+
+    async def _start_outputs(self, outputs: list[OutputRunner]) -> None:
+        # Outputs restoring their state wait for the broker; let them wait together.
+        results = await asyncio.gather(*(runner.start() for runner in outputs),
+                                       return_exceptions=True)
+        for runner, result in zip(outputs, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("%s: cannot set the boot state: %s", runner.publisher.topics.state,
+                          result)
+
+    async def _take_out(self, parts: _Parts) -> None:
+        """Stop one sensor and release its pin."""
+        for task in parts.tasks:
+            task.cancel()
+        await asyncio.gather(*parts.tasks, return_exceptions=True)
+        for publisher in parts.publishers:
+            publisher.close()
+        self.publishers = _without(self.publishers, parts.publishers)
+        self.entities = _without(self.entities, parts.entities)
+        self.polled = _without(self.polled, parts.runners)
+        self.inputs = _without(self.inputs, parts.runners)
+        self.outputs = _without(self.outputs, parts.runners)
+        self._tasks = _without(self._tasks, parts.tasks)
+        for runner in parts.runners:
+            try:
+                runner.close()
+            except Exception:  # best effort, as in stop()
+                log.exception("%s: closing the device failed", parts.sensor.key)
 
     def _unavailable(self, sensor: SensorConfig, spec: DriverSpec) -> None:
         """Keep a sensor that failed to start in discovery (so Home Assistant does not drop
@@ -130,16 +210,31 @@ class Gateway:
             title=channel_title(sensor, spec, channel), channel=channel, topics=topics))
         return publisher
 
-    def _forget_removed(self) -> None:
+    def _forget_removed(self, previous: set[str]) -> None:
         """Clear the discovery configs of entities that are no longer configured."""
-        previous = self.record.load()
         for topic in sorted(previous - set(self._discovery)):
             log.info("removing %s from Home Assistant", topic)
             self.bus.publish(topic, b"", retain=True)
+        self._unrecorded = set(self._discovery)
+        self._save_record()
+
+    def _save_record(self) -> None:
+        """Record what was announced; on a full disk say so once and try again at the
+        next re-announcement (the record only matters when a sensor is removed)."""
+        if self._unrecorded is None:
+            return
         try:
-            self.record.save(set(self._discovery))
+            self.record.save(self._unrecorded)
         except OSError as exc:
-            log.warning("cannot record announced entities in %s: %s", self.record.path, exc)
+            if not self._record_failing:
+                log.warning("cannot record announced entities in %s: %s; trying again "
+                            "at the next announcement", self.record.path, exc)
+            self._record_failing = True
+            return
+        if self._record_failing:
+            log.info("announced entities recorded in %s", self.record.path)
+        self._unrecorded = None
+        self._record_failing = False
 
     def announce(self) -> None:
         """Publish every discovery config (retained)."""
@@ -151,6 +246,7 @@ class Gateway:
         them, e.g. a restart without persistence)."""
         if not self._started:
             return
+        self._save_record()
         self.announce()
         for publisher in self.publishers:
             publisher.republish()
@@ -177,3 +273,12 @@ class Gateway:
                 closable.close()
             except Exception:  # best effort: release the remaining pins regardless
                 log.exception("closing a device failed")
+
+
+def _same_settings(a: SensorConfig, b: SensorConfig) -> bool:
+    """True when ``b`` would run exactly as ``a`` does (where in the file does not count)."""
+    return dataclasses.replace(a, key="", line=None) == dataclasses.replace(b, key="", line=None)
+
+
+def _without(items: list[Any], gone: list[Any]) -> list[Any]:
+    return [item for item in items if not any(item is g for g in gone)]

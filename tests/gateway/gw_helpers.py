@@ -4,6 +4,8 @@ DHT, a paho subscriber that records what it sees, and a Mosquitto started on a f
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -266,6 +268,61 @@ class OurBroker(BrokerProcess):
     def command(self) -> list[str]:
         return [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port",
                 str(self.port), "--sys-interval", "0"]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def gateway_command() -> list[str]:
+    """The installed `gateway` script next to this Python (a venv), else `python -m`."""
+    script = Path(sys.executable).parent / "gateway"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway"]
+
+
+class GatewayProcess:
+    """`gateway run ARGS...` in a subprocess (output to ``log``), as a user starts it."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log = log
+        self._out = log.open("ab")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([*gateway_command(), "run", *args], cwd=ROOT, env=env,
+                                     stdout=self._out, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_output(self, text: str, timeout: float = TIMEOUT) -> None:
+        """Return once ``text`` is in the log (and the process is still running)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            assert self.proc.poll() is None, f"gateway exited:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no {text!r} in the log:\n{self.output()}"
+            time.sleep(0.05)
+
+    def signal(self, number: int) -> None:
+        self.proc.send_signal(number)
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit status (killed after TIMEOUT)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> GatewayProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.close()
 
 
 class RunningGateway:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import click
+import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
-from gw_helpers import Mosquitto, Recorder
+from gw_helpers import ROOT, TIMEOUT, Mosquitto, Recorder, gateway_command
 
 from gateway.cli import main
 from gateway.mqtt_url import BrokerURL, parse_broker_url
@@ -95,3 +97,24 @@ def test_broker_urls(text: str, expected: BrokerURL) -> None:
 def test_bad_broker_urls(text: str) -> None:
     with pytest.raises(ValueError):
         parse_broker_url(text)
+
+
+def test_sub_into_head_ends_quietly(mosquitto: Mosquitto) -> None:
+    """`gateway sub 'home/#' | head -1`: the reader leaves after one line; sub stops without
+    a BrokenPipeError traceback (more than a pipe buffer of retained values follows)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    infos = [client.publish(f"home/room{i}/value", "x" * 4096, qos=1, retain=True)
+             for i in range(50)]
+    for info in infos:
+        info.wait_for_publish(TIMEOUT)
+    client.disconnect()
+    client.loop_stop()
+    command = " ".join([*gateway_command(), "sub", "'home/#'", "--broker",
+                        f"mqtt://127.0.0.1:{mosquitto.port}", "--timeout", "20"])
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", f"{command} | head -1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=TIMEOUT * 2)
+    assert done.stdout.startswith("home/room")
+    assert done.stderr == ""
+    assert done.returncode == 0

@@ -7,21 +7,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from gw_helpers import TIMEOUT, Recorder, free_port, publish_once, wait_listening
+from gw_helpers import (
+    ROOT,
+    TIMEOUT,
+    Recorder,
+    free_port,
+    gateway_command,
+    publish_once,
+    wait_listening,
+)
 
 from gateway.hardware import is_raspberry_pi
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def gateway_command() -> list[str]:
-    """The installed `gateway` script next to this Python (a venv), else `python -m`."""
-    script = Path(sys.executable).parent / "gateway"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway"]
 
 
 @pytest.mark.skipif(is_raspberry_pi(), reason="would drive the real pins of this Pi")

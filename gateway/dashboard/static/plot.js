@@ -54,7 +54,8 @@ const Plot = (() => {
     const left = Math.max(30, 7 * words + 6);
     const end = opts.now;
     const start = end - opts.span;
-    const shown = points.filter((p) => p[0] >= start - 1);
+    // Points past the end were stamped before the clock was set back (a Pi without RTC).
+    const shown = points.filter((p) => p[0] >= start - 1 && p[0] <= end + 60);
     const svg = el("svg", {
       width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, class: "plot",
       role: "img", "aria-label": opts.label || "history",
