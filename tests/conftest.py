@@ -9,4 +9,4 @@ _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
-pytest_plugins = ["support.lan"]
+pytest_plugins = ["support.lan", "support.aedes_broker"]
