@@ -59,10 +59,14 @@ class BrokerCollector(Collector):
     """Clients, traffic, flow control, queues, retained messages, store and bridges."""
 
     def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+        # Weak: the registry is kept per broker in a WeakKeyDictionary, whose values must
+        # not keep their key alive.
+        self._broker = weakref.ref(broker)
 
     def collect(self) -> Iterator[Metric]:
-        broker = self.broker
+        broker = self._broker()
+        if broker is None:
+            return
         engine = broker.engine
         stats = engine.stats
         clients = GaugeMetricFamily("broker_clients_connected",
@@ -92,15 +96,16 @@ class BrokerCollector(Collector):
                        stats.publish_denied)
         yield _gauge("broker_publishers_held",
                      "MQTT 3.x publishers held back now until queues drain", len(engine.held))
-        yield from self._queues()
+        yield from self._queues(broker)
         yield _gauge("broker_retained_messages", "Retained messages", engine.retained.count)
         yield _gauge("broker_subscriptions", "Subscriptions", engine.subscriptions.count)
-        yield from self._store()
-        yield from self._bridges()
+        yield from self._store(broker)
+        yield from self._bridges(broker)
 
-    def _queues(self) -> Iterator[Metric]:
+    @staticmethod
+    def _queues(broker: Broker) -> Iterator[Metric]:
         total = deepest = total_bytes = largest = 0
-        for session in self.broker.engine.sessions.values():
+        for session in broker.engine.sessions.values():
             depth = len(session.queue)
             total += depth
             deepest = max(deepest, depth)
@@ -113,8 +118,9 @@ class BrokerCollector(Collector):
         yield _gauge("broker_queued_bytes_max", "Payload bytes queued for the fullest session",
                      largest)
 
-    def _store(self) -> Iterator[Metric]:
-        persistence = self.broker.persistence
+    @staticmethod
+    def _store(broker: Broker) -> Iterator[Metric]:
+        persistence = broker.persistence
         if persistence is None:
             return
         commit = persistence.commit
@@ -126,8 +132,9 @@ class BrokerCollector(Collector):
                            "Bytes the store wrote to its files (what wears an SD card)",
                            written)
 
-    def _bridges(self) -> Iterator[Metric]:
-        bridges = self.broker.bridges
+    @staticmethod
+    def _bridges(broker: Broker) -> Iterator[Metric]:
+        bridges = broker.bridges
         if not bridges:
             return
         up = GaugeMetricFamily("broker_bridge_up", "1 while the bridge is connected upstream",
