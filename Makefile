@@ -5,18 +5,27 @@ BIN    := $(VENV)/bin
 CONFIG ?= gateway/example.toml
 DASHBOARD_PORT ?= 8080
 
-.PHONY: setup run test lint bench clean
+.PHONY: install setup run test lint bench clean
 
+# What running needs: python3-venv and the gateway's own Python dependencies.
+install: $(VENV)/.installed-run
+
+$(VENV)/.installed-run: pyproject.toml deploy/dev-deps.sh
+	bash deploy/dev-deps.sh run
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Development and tests: the above plus the test peers and tools (Debian and PyPI).
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml deploy/dev-deps.sh
-	bash deploy/dev-deps.sh
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+$(VENV)/.installed: $(VENV)/.installed-run
+	bash deploy/dev-deps.sh test
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-run: setup
+run: install
 	$(BIN)/gateway run --config $(CONFIG) --dashboard-port $(DASHBOARD_PORT)
 
 test: setup

@@ -55,9 +55,19 @@ def setup_logging(level: str) -> None:
     )
 
 
-async def run_until_signalled(broker: Broker) -> None:
-    """Start ``broker`` and run until SIGINT or SIGTERM."""
+async def run_until_signalled(broker: Broker, metrics: tuple[str, int] | None = None) -> None:
+    """Start ``broker`` (and its Prometheus endpoint on ``metrics`` = (host, port)) and run
+    until SIGINT or SIGTERM."""
     await broker.start()
+    runner = None
+    if metrics is not None:
+        from .metrics import start_metrics_server
+
+        try:
+            runner = await start_metrics_server(broker, *metrics)
+        except BaseException:
+            await broker.stop()
+            raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,6 +76,8 @@ async def run_until_signalled(broker: Broker) -> None:
     try:
         await stop.wait()
     finally:
+        if runner is not None:
+            await runner.cleanup()
         await broker.stop()
 
 
@@ -75,13 +87,22 @@ async def run_until_signalled(broker: Broker) -> None:
     "--no-uvloop", is_flag=True, help="Use asyncio's own event loop even when uvloop is installed."
 )
 @click.option(
+    "--metrics-port", type=int, default=None, metavar="PORT",
+    help="Serve Prometheus metrics on http://METRICS_HOST:PORT/metrics (no login).",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True,
+    help="Address of the metrics endpoint; it has no login, so think before opening it.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Logging verbosity.",
 )
-def broker_command(no_uvloop: bool, log_level: str, **settings: Any) -> None:
+def broker_command(no_uvloop: bool, log_level: str, metrics_port: int | None,
+                   metrics_host: str, **settings: Any) -> None:
     """Run the MQTT broker alone (MQTT 3.1, 3.1.1 and 5.0 on one listener)."""
     setup_logging(log_level)
     settings["deny_subscribe"] = list(settings["deny_subscribe"])
@@ -89,11 +110,10 @@ def broker_command(no_uvloop: bool, log_level: str, **settings: Any) -> None:
     using = install_uvloop(config.uvloop)
     logging.getLogger("broker").info("event loop: %s", "uvloop" if using else "asyncio")
     try:
-        asyncio.run(run_until_signalled(Broker(config)))
+        metrics = (metrics_host, metrics_port) if metrics_port is not None else None
+        asyncio.run(run_until_signalled(Broker(config), metrics))
     except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {config.host}:{config.port}: {exc.strerror}"
-        ) from exc
+        raise click.ClickException(f"cannot listen: {exc}") from exc
     except ValueError as exc:  # bad settings found at start: a bridge file, a listener, ...
         raise click.ClickException(str(exc)) from exc
 

@@ -81,8 +81,10 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
         if hardware.activity:
             activity = asyncio.create_task(simulate_inputs(hardware.pin_factory,
                                                            list(config.sensors)))
+        if broker is not None:
+            _add_gateway_metrics(broker, gateway, serial)
         where = f"external broker {options.broker_url or config.mqtt.url}" if broker is None \
-            else f"embedded broker on {options.host or config.broker.get('host')}:{broker.port}"
+            else f"embedded broker on {', '.join(broker.listening)}"
         log.info("gateway running: %d sensors, %s%s", len(config.sensors), where,
                  " (simulated hardware)" if hardware.simulated else "")
         if on_ready is not None:
@@ -103,6 +105,15 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
         await bus.stop()
         if broker is not None:
             await broker.stop()
+
+
+def _add_gateway_metrics(broker: Broker, gateway: Gateway,
+                         serial: SerialBridge | None) -> None:
+    """Sensors and serial ports join the broker's metrics (the dashboard's /metrics)."""
+    from broker.metrics import registry_of
+    from gateway.metrics import GatewayCollector
+
+    registry_of(broker).register(GatewayCollector(gateway, serial))
 
 
 async def _start_serial(config: Config, options: RunOptions, broker: Broker | None,

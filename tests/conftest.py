@@ -13,4 +13,4 @@ for _path in (str(_TESTS), str(_TESTS.parent)):
         sys.path.remove(_path)
     sys.path.insert(0, _path)
 
-pytest_plugins = ["support.lan"]
+pytest_plugins = ["support.lan", "support.aedes_broker"]

@@ -4,7 +4,8 @@
 [[bridge]]
 name = "cloud"
 address = "mqtt.example.com:8883"
-protocol = "mqttv50"              # or "mqttv311" (Mosquitto's bridge_protocol_version)
+protocol = "mqttv50"              # or "mqttv311" (Mosquitto's bridge_protocol_version);
+                                  # unset: 5.0, and 3.1.1 when the upstream refuses 5.0
 remote_clientid = "gateway-1"
 remote_username = "gw"
 remote_password = "secret"
@@ -77,7 +78,9 @@ class BridgeConfig:
     name: str
     host: str
     port: int = 1883
-    protocol: int = 4  # 4: MQTT 3.1.1, 5: MQTT 5.0
+    protocol: int = 5  # 5: MQTT 5.0, 4: MQTT 3.1.1
+    #: Connect with 3.1.1 when the upstream refuses 5.0 (when ``protocol`` was not set).
+    protocol_fallback: bool = True
     topics: tuple[TopicRule, ...] = ()
     client_id: str = ""
     username: str | None = None
@@ -140,7 +143,8 @@ def bridge_from_table(table: dict[str, Any]) -> BridgeConfig:
     if not name or "/" in name or "+" in name or "#" in name:
         raise ValueError("name: a non-empty name without / + or #")
     host, port = _address(table)
-    proto_name = table.get("protocol", table.get("bridge_protocol_version", "mqttv311"))
+    explicit = table.get("protocol", table.get("bridge_protocol_version"))
+    proto_name = "mqttv50" if explicit is None else explicit
     if proto_name not in PROTOCOLS:
         raise ValueError(f"protocol: one of {', '.join(PROTOCOLS)}, not {proto_name!r}")
     lines = table.get("topic", [])
@@ -165,6 +169,7 @@ def bridge_from_table(table: dict[str, Any]) -> BridgeConfig:
         host=host,
         port=port,
         protocol=PROTOCOLS[proto_name],
+        protocol_fallback=explicit is None,
         topics=tuple(rules),
         client_id=_get(table, "remote_clientid", str, ""),
         username=_get(table, "remote_username", str, None),

@@ -71,6 +71,8 @@ class Bridge:
         self.backlog = Backlog(config.queue_max_bytes, path)
         self.client: MQTTClient | None = None
         self._private = config.try_private  # dropped if the upstream refuses the bridge bit
+        #: MQTT version to connect with: 5.0 unless configured, 3.1.1 once 5.0 was refused.
+        self.version = config.protocol
         self._inbound = False
         self._incoming_qos2: set[int] = set()  # QoS 2 from upstream, across reconnects
         self._local_subs: list = []
@@ -231,7 +233,7 @@ class Bridge:
             host=config.host,
             port=config.port,
             client_id=config.remote_client_id,
-            version=config.protocol,
+            version=self.version,
             bridge_bit=self._private,
             clean_start=config.clean_session,
             keepalive=config.keepalive,
@@ -245,14 +247,20 @@ class Bridge:
         try:
             await client.connect()
         except ConnectionRefused as exc:
-            if exc.code in (0x01, 0x84) and self._private and config.protocol == 4:
+            # 0x01 (3.1.1: unacceptable protocol level) or 0x84 (5.0: unsupported version).
+            if exc.code in (0x01, 0x84) and self.version == MQTT5 and config.protocol_fallback:
+                log.warning("bridge %s: %s:%d refused MQTT 5.0 (code 0x%02x); using MQTT "
+                            "3.1.1", config.name, config.host, config.port, exc.code)
+                self.version = 4
+                return await self._connect()
+            if exc.code in (0x01, 0x84) and self._private and self.version == 4:
                 # The upstream does not know the bridge bit: plain 3.1.1 from now on.
                 log.info("bridge %s: upstream refused the bridge flag; connecting as a client",
                          config.name)
                 self._private = False
                 return await self._connect()
             raise
-        v5 = config.protocol == MQTT5
+        v5 = self.version == MQTT5
         topics = [
             (rule.remote_filter,
              SubscriptionOptions(rule.qos, no_local=v5, retain_as_published=v5))

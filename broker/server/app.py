@@ -51,6 +51,8 @@ class Broker:
         self.port: int = 0
         #: Every listener's bound port by listener name.
         self.ports: dict[str, int] = {}
+        #: "kind host:port" of every open listener, for start-up messages.
+        self.listening: list[str] = []
         self._servers: list[asyncio.AbstractServer] = []
         self._dirty: list[Connection] = []
         #: Transports half-closed by us, read and discarded until CLOSE_GRACE has passed.
@@ -81,6 +83,7 @@ class Broker:
             self._servers.append(server)
             port = server.sockets[0].getsockname()[1]
             self.ports[lc.name] = port
+            self.listening.append(f"{lc.kind} {lc.host}:{port}")
             if not self.port and lc.kind == "tcp":
                 self.port = port
             log.info("listening for %s on %s:%d (%s)", lc.kind, lc.host, port, lc.name)

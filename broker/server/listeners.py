@@ -42,7 +42,8 @@ class ListenerConfig:
     cafile: str | None = None
     require_certificate: bool = False
     use_identity_as_username: bool = False
-    path: str = "/mqtt"
+    #: ws/wss: the one path upgrades are accepted on; None: both "/" and "/mqtt".
+    path: str | None = None
     #: ws/wss: Origin headers accepted (e.g. ["http://gateway.local:8080"]); None: any. Set it
     #: so a web page a browser on the LAN happens to load cannot use the broker.
     allowed_origins: list[str] | None = None
@@ -159,13 +160,14 @@ async def start_listener(
     ssl_context = _ssl_context(lc) if lc.kind in ("tls", "wss") else None
     if lc.kind in ("ws", "wss"):
         from ..transports.websocket import start_websocket_server
+        from ..transports.ws_upgrade import DEFAULT_PATHS as DEFAULT_WS_PATHS
 
         return await start_websocket_server(
             lambda: factory(lc.name),
             lc.host,
             lc.port or 0,
             ssl_context=ssl_context,
-            paths=(lc.path,),
+            paths=(lc.path,) if lc.path else DEFAULT_WS_PATHS,
             allowed_origins=lc.allowed_origins,
         )
     return await loop.create_server(

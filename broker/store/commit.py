@@ -18,6 +18,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from prometheus_client import Histogram
+
 from .iostats import thread_bytes_written
 from .journal import Journal
 from .sqlite import Batch, SqliteFile
@@ -32,6 +34,9 @@ log = logging.getLogger("broker.store")
 #: cost a disk write each).
 LAZY_COMMIT_DELAY = 0.5
 RETAINED_COMMIT_DELAY = 5.0
+#: Commit latency buckets (seconds): an SSD commits in about a millisecond, an SD card in
+#: tens of milliseconds, a card that is wearing out in hundreds.
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 # Connections and their output detached for a batch, written once it is committed.
 _Held = dict["Connection", bytes]
@@ -61,6 +66,10 @@ class GroupCommit:
         self.hold_output = hold_output
         self.interval = interval
         self.commits = 0
+        #: Time from handing a batch to the writer thread to its commit returning (metrics).
+        self.commit_seconds = Histogram("broker_store_commit_seconds",
+                                        "Store commit latency", registry=None,
+                                        buckets=COMMIT_BUCKETS)
         self._writer = Writer(loop)
         self._busy: asyncio.Future | None = None
         self._waiting: list[Connection] = []
@@ -229,7 +238,9 @@ class GroupCommit:
             self.loop.call_soon(self._done, held, failed)
             return
         self.commits += 1
+        started = self.loop.time()
         busy = self._busy = self._writer.run(self.db.commit)
+        busy.add_done_callback(lambda _: self.commit_seconds.observe(self.loop.time() - started))
         busy.add_done_callback(partial(self._done, held))
 
     def _done(self, held: _Held, fut: asyncio.Future) -> None:

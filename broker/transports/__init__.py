@@ -1,7 +1,6 @@
-"""Transports that carry MQTT bytes: TLS contexts and MQTT over WebSockets.
+"""Byte-stream transports under the broker's connection protocol.
 
-* :mod:`broker.transports.tls`: SSLContext from listener options, client certificate CN;
-* :mod:`broker.transports.ws_handshake`: the HTTP/1.1 upgrade (sans-IO);
-* :mod:`broker.transports.ws_frames`: RFC 6455 framing (sans-IO);
-* :mod:`broker.transports.websocket`: the asyncio Protocol joining them to the broker.
+* :mod:`broker.transports.tls`: server-side TLS contexts;
+* :mod:`broker.transports.ws_upgrade`: a listener's WebSocket upgrade rules (sans-IO);
+* :mod:`broker.transports.websocket`: the asyncio Protocol joining wsproto to the broker.
 """

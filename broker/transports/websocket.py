@@ -1,10 +1,14 @@
 """MQTT over WebSockets: an asyncio Protocol that unwraps RFC 6455 for the broker.
 
-``WebSocketProtocol`` performs the HTTP upgrade (path ``/mqtt``, subprotocol ``mqtt``), then
-gives the broker's connection protocol (docs/contracts.md, "Byte-stream transports") a
-transport of its own, :class:`_MqttOverWebSocket`: bytes the broker writes leave as binary
-frames, and payload bytes of the client's frames arrive in ``data_received``. The same
-class serves ``ws`` and ``wss``: pass an SSLContext to :func:`start_websocket_server`.
+The protocol work is wsproto's (python-hyper; sans-IO like h11, so it fits an asyncio
+Protocol without a second event loop or stream layer). ``WebSocketProtocol`` performs the
+HTTP upgrade (paths ``/`` and ``/mqtt`` unless the listener names one, subprotocol
+``mqtt``), then gives the broker's connection protocol (docs/contracts.md, "Byte-stream
+transports") a transport of its own, :class:`_MqttOverWebSocket`: bytes the broker writes
+leave as binary frames, and payload bytes of the client's frames arrive in
+``data_received`` as they come, even from the middle of a frame (wsproto streams them), so
+memory stays bounded by one read whatever frame size a peer announces. The same class serves
+``ws`` and ``wss``: pass an SSLContext to :func:`start_websocket_server`.
 """
 
 from __future__ import annotations
@@ -15,23 +19,21 @@ import ssl
 from collections.abc import Callable, Collection
 from typing import Any
 
-from broker.transports.ws_frames import (
-    Close,
-    CloseCode,
-    Data,
-    FrameParser,
-    Opcode,
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
     Ping,
-    WebSocketProtocolError,
-    encode_close,
-    encode_frame,
+    RejectConnection,
+    Request,
+    TextMessage,
 )
-from broker.transports.ws_handshake import (
-    HandshakeError,
-    HandshakeReader,
-    accept_response,
-    error_response,
-)
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from broker.transports.ws_upgrade import DEFAULT_PATHS, Refused, UpgradeRules, split_head
 
 log = logging.getLogger("broker.websocket")
 
@@ -47,10 +49,10 @@ class _MqttOverWebSocket(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if data and not self._owner.closing:
-            self._owner.send(encode_frame(Opcode.BINARY, bytes(data)))
+            self._owner.send_event(BytesMessage(data=bytes(data)))
 
     def close(self) -> None:
-        self._owner.close(CloseCode.NORMAL)
+        self._owner.close(CloseReason.NORMAL_CLOSURE)
 
     def abort(self) -> None:
         self._owner.abort()
@@ -88,21 +90,22 @@ class WebSocketProtocol(asyncio.Protocol):
         self,
         inner_factory: Callable[[], asyncio.BaseProtocol],
         *,
-        paths: Collection[str] = ("/mqtt",),
+        paths: Collection[str] = DEFAULT_PATHS,
         allowed_origins: Collection[str] | None = None,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     ) -> None:
         self._inner_factory = inner_factory
-        self._handshake: HandshakeReader | None = HandshakeReader(
-            paths=paths, allowed_origins=allowed_origins
-        )
+        self._rules = UpgradeRules(frozenset(paths), None if allowed_origins is None
+                                   else frozenset(allowed_origins))
+        #: The request head gathered so far; None once the upgrade is answered.
+        self._head: bytearray | None = bytearray()
+        self._ws = WSConnection(ConnectionType.SERVER)
         self._handshake_timeout = handshake_timeout
         self._timer: asyncio.TimerHandle | None = None
-        self._parser = FrameParser(expect_masked=True)
         self._transport: asyncio.Transport | None = None
         self._inner: asyncio.BaseProtocol | None = None
         self._inner_transport = _MqttOverWebSocket(self)
-        self.request = None
+        self.request: Request | None = None
         self.closing = False
         self._reading = True
 
@@ -118,27 +121,31 @@ class WebSocketProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        if self._handshake is not None:
+        if self._head is not None:
             data = self._continue_handshake(data)
             if not data:
                 return
-        try:
-            events = self._parser.feed(data)
-        except WebSocketProtocolError as exc:
-            log.info("WebSocket protocol error from %s: %s", self._peer(), exc.reason)
-            self.close(exc.code, exc.reason)
-            return
-        for event in events:
-            if self.closing and not isinstance(event, Close):
+        self._ws.receive_data(data)
+        for event in self._ws.events():
+            if self.closing:
                 break
-            if isinstance(event, Data):
+            if isinstance(event, BytesMessage):
                 if event.data and self._inner is not None:
-                    self._inner.data_received(event.data)  # type: ignore[attr-defined]
+                    self._inner.data_received(bytes(event.data))  # type: ignore[attr-defined]
             elif isinstance(event, Ping):
-                self.send(encode_frame(Opcode.PONG, event.payload))
-            elif isinstance(event, Close):
-                # Echo the code (RFC 6455 §5.5.1) and end the TCP connection.
-                self.close(event.code if event.code is not None else CloseCode.NORMAL)
+                self.send_event(event.response())
+            elif isinstance(event, TextMessage):
+                # MQTT 5.0 §6: MQTT travels in binary frames only.
+                log.info("WebSocket text frame from %s: closing", self._peer())
+                self.close(CloseReason.UNSUPPORTED_DATA, "MQTT needs binary frames")
+            elif isinstance(event, CloseConnection):
+                if self._ws.state is ConnectionState.REMOTE_CLOSING:
+                    # The peer closed: echo its code (RFC 6455 §5.5.1) and end TCP.
+                    self.send_event(event.response())
+                    self._shutdown()
+                else:  # wsproto found a protocol error in the peer's frames
+                    log.info("WebSocket protocol error from %s: %s", self._peer(), event.reason)
+                    self.close(event.code, event.reason)
             # Pong: nothing to do; MQTT's own keep-alive decides liveness.
 
     def eof_received(self) -> bool | None:
@@ -163,27 +170,47 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _continue_handshake(self, data: bytes) -> bytes:
         """Feed the upgrade request; returns the frame bytes that followed it, if any."""
-        assert self._handshake is not None and self._transport is not None
+        assert self._head is not None and self._transport is not None
+        self._head += data
         try:
-            done = self._handshake.feed(data)
-        except HandshakeError as exc:
-            log.info("WebSocket upgrade from %s refused: %s", self._peer(), exc.reason)
-            self._transport.write(error_response(exc))
+            split = split_head(bytes(self._head))
+            if split is None:
+                return b""
+            head, rest = split
+            self._head = None
+            self.request = self._parse(head)
+            subprotocol = self._rules.check(self.request)
+        except Refused as refusal:
+            log.info("WebSocket upgrade from %s refused: %s", self._peer(), refusal.reason)
+            for event in refusal.response():
+                self._transport.write(self._ws.send(event))
             self._shutdown()
             return b""
-        if done is None:
-            return b""
-        self.request, rest = done
-        self._handshake = None
         self._cancel_timer()
-        self._transport.write(accept_response(self.request))
+        self._transport.write(self._ws.send(AcceptConnection(subprotocol=subprotocol)))
         self._inner = self._inner_factory()
         self._inner.connection_made(self._inner_transport)
         return rest
 
+    def _parse(self, head: bytes) -> Request:
+        """wsproto's checks of the request (RFC 6455 §4.2.1); raises Refused."""
+        try:
+            self._ws.receive_data(head)
+            events = list(self._ws.events())
+        except RemoteProtocolError as exc:
+            hint = exc.event_hint
+            status = hint.status_code if isinstance(hint, RejectConnection) else 400
+            headers = [(bytes(k), bytes(v)) for k, v in getattr(hint, "headers", [])
+                       if bytes(k).lower() != b"content-length"]
+            raise Refused(status, str(exc), headers) from None
+        request = next((e for e in events if isinstance(e, Request)), None)
+        if request is None:  # a complete head that is no request (h11 saw nothing)
+            raise Refused(400, "malformed request")
+        return request
+
     def _handshake_timed_out(self) -> None:
         self._timer = None
-        if self._handshake is not None and not self.closing:
+        if self._head is not None and not self.closing:
             log.info("WebSocket upgrade from %s timed out", self._peer())
             self._shutdown()
 
@@ -194,16 +221,21 @@ class WebSocketProtocol(asyncio.Protocol):
 
     # -- used by _MqttOverWebSocket ----------------------------------------------------
 
-    def send(self, frame: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(frame)
+    def send_event(self, event: Any) -> None:
+        """Frame a wsproto event and write it (nothing once the TCP side is closing)."""
+        if self._transport is None or self._transport.is_closing():
+            return
+        try:
+            self._transport.write(self._ws.send(event))
+        except LocalProtocolError:  # the WebSocket is closed already: nothing more to say
+            pass
 
-    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+    def close(self, code: int = CloseReason.NORMAL_CLOSURE, reason: str = "") -> None:
         """Send a Close frame (once) and end the TCP connection after it is written."""
         if self.closing:
             return
-        if self._handshake is None:
-            self.send(encode_close(code, reason))
+        if self._head is None and self.request is not None:
+            self.send_event(CloseConnection(code=code, reason=reason or None))
         self._shutdown()
 
     def abort(self) -> None:
@@ -252,7 +284,7 @@ async def start_websocket_server(
     port: int,
     *,
     ssl_context: ssl.SSLContext | None = None,
-    paths: Collection[str] = ("/mqtt",),
+    paths: Collection[str] = DEFAULT_PATHS,
     allowed_origins: Collection[str] | None = None,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
 ) -> asyncio.Server:

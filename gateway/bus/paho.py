@@ -4,6 +4,10 @@ paho runs its network loop on its own thread; every callback is handed to the ev
 with call_soon_threadsafe, so the runtime sees the same single-threaded world as with the
 embedded broker. paho reconnects by itself; on each connection we publish ``online``,
 subscribe again and let the runtime re-publish its state.
+
+It connects with MQTT 5.0 (Home Assistant is leaving 3.x behind) and, when the broker refuses
+that version (CONNACK 0x01 from a 3.1.1 broker such as aedes, 0x84 from a 5.0 one that is
+configured without it), with MQTT 3.1.1 from then on; the log says which one is in use.
 """
 
 from __future__ import annotations
@@ -33,8 +37,13 @@ class _PahoSubscription(Subscription):
         self._bus._remove(self)
 
 
+#: CONNACK codes that mean "not this protocol version": 3.1.1's 0x01, 5.0's 0x84.
+_UNSUPPORTED_VERSION = (0x01, 0x84)
+_VERSION_NAMES = {mqtt.MQTTv5: "5.0", mqtt.MQTTv311: "3.1.1"}
+
+
 class PahoBus(Bus):
-    """An MQTT 3.1.1 client connection with the gateway status as its last will."""
+    """An MQTT 5.0 (else 3.1.1) client connection with the gateway status as its last will."""
 
     def __init__(self, url: BrokerURL, status_topic: str, client_id: str,
                  keepalive: int = 60, username: str | None = None,
@@ -42,29 +51,42 @@ class PahoBus(Bus):
         super().__init__(status_topic)
         self.url = url
         self.keepalive = keepalive
+        self._client_id = client_id
+        self._credentials = (username or url.username, password or url.password)
         self._subs: dict[str, list[_PahoSubscription]] = defaultdict(list)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = asyncio.Event()
         self.connected = False
         self._stopping = False
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=mqtt.MQTTv311, clean_session=True)
-        user = username or url.username
+        #: mqtt.MQTTv5 until the broker refuses it, then mqtt.MQTTv311.
+        self.protocol = mqtt.MQTTv5
+        self.client = self._make_client(self.protocol)
+
+    def _make_client(self, protocol: int) -> mqtt.Client:
+        # MQTT 5.0 has no clean_session; its clean start is a connect() argument instead.
+        session = {} if protocol == mqtt.MQTTv5 else {"clean_session": True}
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id,
+                             protocol=protocol, **session)
+        user, password = self._credentials
         if user:
-            client.username_pw_set(user, password or url.password)
-        if url.tls:
+            client.username_pw_set(user, password)
+        if self.url.tls:
             client.tls_set()
-        client.will_set(status_topic, OFFLINE, qos=1, retain=True)
+        client.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=15)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        self.client = client
+        return client
+
+    def _connect(self) -> None:
+        clean = {"clean_start": True} if self.protocol == mqtt.MQTTv5 else {}
+        self.client.connect_async(self.url.host, self.url.port, self.keepalive, **clean)
+        self.client.loop_start()
 
     async def start(self, timeout: float = 30.0) -> None:
         self._loop = asyncio.get_running_loop()
-        self.client.connect_async(self.url.host, self.url.port, self.keepalive)
-        self.client.loop_start()
+        self._connect()
         try:
             await self.wait_connected(timeout)
         except TimeoutError:
@@ -117,6 +139,11 @@ class PahoBus(Bus):
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
                     reason_code: ReasonCode, properties: Properties | None) -> None:
         if reason_code.is_failure:
+            if reason_code.value in _UNSUPPORTED_VERSION and self.protocol == mqtt.MQTTv5 \
+                    and client is self.client:
+                client.disconnect()  # no more 5.0 attempts from this client
+                self._call(self._fall_back, str(reason_code))
+                return
             log.warning("broker %s refused the connection: %s", self.url, reason_code)
             return
         self._call(self._connected_on_loop)
@@ -124,7 +151,8 @@ class PahoBus(Bus):
     def _on_disconnect(self, client: mqtt.Client, userdata: object,
                        flags: mqtt.DisconnectFlags, reason_code: ReasonCode,
                        properties: Properties | None) -> None:
-        self._call(self._disconnected_on_loop, str(reason_code))
+        if client is self.client:  # not the 5.0 client a fallback replaced
+            self._call(self._disconnected_on_loop, str(reason_code))
 
     def _on_message(self, client: mqtt.Client, userdata: object,
                     message: mqtt.MQTTMessage) -> None:
@@ -133,8 +161,20 @@ class PahoBus(Bus):
 
     # on the event loop
 
+    def _fall_back(self, reason: str) -> None:
+        """The broker does not take MQTT 5.0: a 3.1.1 client replaces the 5.0 one."""
+        if self._stopping or self.protocol != mqtt.MQTTv5:
+            return
+        log.warning("broker %s refused MQTT 5.0 (%s); using MQTT 3.1.1", self.url, reason)
+        old = self.client
+        self.protocol = mqtt.MQTTv311
+        self.client = self._make_client(self.protocol)
+        self._connect()
+        # loop_stop joins the old client's thread: off the event loop.
+        asyncio.get_running_loop().run_in_executor(None, old.loop_stop)
+
     def _connected_on_loop(self) -> None:
-        log.info("connected to %s", self.url)
+        log.info("connected to %s (MQTT %s)", self.url, _VERSION_NAMES[self.protocol])
         self.connected = True
         self._connected.set()
         self.client.publish(self.status_topic, ONLINE, qos=1, retain=True)

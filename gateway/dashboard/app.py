@@ -12,6 +12,7 @@ requests from loopback):
                                 T's command topic; the confirmed state arrives live
     GET  /api/live              WebSocket of changes (see live.py)
     GET  /static/..., /manifest.webmanifest   assets shipped in the wheel
+    GET  /metrics               Prometheus metrics (metrics.py)
 
 The dashboard only talks to the broker through ``broker.publish`` and ``broker.subscribe``
 (docs/contracts.md), so it shows whatever the gateway, ESP8266 nodes and other clients
@@ -38,6 +39,7 @@ from gateway.dashboard.catalog import Catalog
 from gateway.dashboard.health import SYS_PREFIX, BrokerHealth, machine_health
 from gateway.dashboard.history import DAY, WEEK, HistoryStore
 from gateway.dashboard.live import LiveHub
+from gateway.dashboard.metrics import add_metrics_route
 
 if TYPE_CHECKING:
     from broker import Broker, Message
@@ -160,6 +162,7 @@ class Dashboard:
         app.router.add_get("/api/live", self._live)
         app.router.add_get("/manifest.webmanifest", self._manifest)
         app.router.add_static("/static/", STATIC)
+        add_metrics_route(app, self.broker)
         return app
 
     # --- broker side -------------------------------------------------------------------
@@ -207,7 +210,7 @@ class Dashboard:
             return await handler(request)
         user = await self._user_of(request)
         if user is None:
-            if path.startswith("/api/"):
+            if path.startswith("/api/") or path == "/metrics":  # scripts: no login page
                 return web.json_response({"error": "login required"}, status=401,
                                          headers={"WWW-Authenticate": 'Basic realm="gateway"'})
             raise web.HTTPFound("/login")

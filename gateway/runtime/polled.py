@@ -53,6 +53,8 @@ class PolledRunner:
         self.settings = settings
         self.clock = clock
         self.failures = 0              # failed intervals in a row
+        self.reads = 0                 # read attempts since start (metrics)
+        self.read_failures = 0         # attempts that failed or were implausible
         self.last_error: str | None = None
         self.accepted: dict[str, Value] | None = None
         self._accepted_at: float | None = None
@@ -91,9 +93,11 @@ class PolledRunner:
 
     async def _attempt(self) -> dict[str, Value] | None:
         await self._space_reads()
+        self.reads += 1
         try:
             values = await self._read()
         except (RuntimeError, OSError, TimeoutError) as exc:
+            self.read_failures += 1
             self.last_error = str(exc) or type(exc).__name__
             log.debug("%s: read failed: %s", self.name, self.last_error)
             return None
@@ -101,6 +105,7 @@ class PolledRunner:
         elapsed = now - self._accepted_at if self._accepted_at is not None else 0.0
         reason = self.device.implausible(values, self.accepted, elapsed)
         if reason is not None:
+            self.read_failures += 1
             self.last_error = f"implausible reading {values}: {reason}"
             log.debug("%s: %s", self.name, self.last_error)
             return None

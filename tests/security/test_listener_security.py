@@ -117,9 +117,24 @@ def test_websocket_origin_allow_list(broker_thread) -> None:
 
     listeners = [{"name": "web", "kind": "ws", "allowed_origins": ["http://gateway.local"]}]
     port = broker_thread(listeners=listeners).ports["web"]
-    for origin, status in (("http://evil.example", b"403"), ("http://gateway.local", b"101")):
+    # No Origin: not a browser (MQTT.js in Node, phone apps), so nothing for the list to stop.
+    cases = (("http://evil.example", b"403"), ("http://gateway.local", b"101"), (None, b"101"))
+    for origin, status in cases:
         sock = raw_upgrade(port, origin=origin)
         sock.settimeout(30)
         head = sock.recv(4096) if status == b"101" else read_all(sock)
         assert head.startswith(b"HTTP/1.1 " + status), head
+        sock.close()
+
+
+def test_websocket_paths_root_and_mqtt_unless_the_listener_names_one(broker_thread) -> None:
+    from .test_websocket import raw_upgrade, read_all, read_head
+
+    listeners = [{"name": "any", "kind": "ws"}, {"name": "one", "kind": "ws", "path": "/mqtt"}]
+    ports = broker_thread(listeners=listeners).ports
+    for listener, path, status in (("any", "/", b"101"), ("any", "/mqtt", b"101"),
+                                   ("one", "/mqtt", b"101"), ("one", "/", b"404")):
+        sock = raw_upgrade(ports[listener], path)
+        head = read_head(sock)[0] if status == b"101" else read_all(sock)
+        assert head.startswith(b"HTTP/1.1 " + status), (listener, path, head)
         sock.close()

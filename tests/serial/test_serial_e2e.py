@@ -18,7 +18,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from ptycable import PtyCable, wait_until
+from support.ptycable import PtyCable, wait_until
 
 from broker import Broker, BrokerConfig
 from gateway.serial import SerialBridge
