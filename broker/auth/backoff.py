@@ -1,13 +1,22 @@
-"""A slowing backoff per client address for wrong passwords.
+"""Slowing down wrong passwords: per client address, and per username.
 
-After ``free_failures`` wrong passwords from one address, that address must wait before its
-next attempt is even checked: the wait doubles with each further failure, up to
-``max_delay``. An attempt made while the address is still waiting fails without looking at
-the password, so guessing runs at most one try per wait. A correct password clears the
-address; so does ``forget_after`` seconds of quiet.
+:class:`LoginBackoff` is one table of keys (addresses, or usernames). The first
+``free_failures`` wrong passwords for one key cost nothing; after the next one, the next
+attempt must wait ``base_delay`` before it is even checked (by default 3 wrong passwords
+make the 4th attempt wait 1 s); the wait doubles with each further failure, up to
+``max_delay``. An attempt made while the key is still
+waiting fails without looking at the password, so guessing runs at most one try per wait.
+A correct password clears the key; so does ``forget_after`` seconds of quiet.
 
-The table is bounded (``max_addresses``, least recently failed evicted first) so a flood of
-addresses cannot grow memory without limit.
+:class:`LoginGuard` is the gateway's one guard over both tables, shared by every broker
+listener (tcp, tls, ws, wss) and the dashboard: an address that must wait, waits
+everywhere, and many addresses guessing one user's password are slowed by that user's
+table. It counts an attempt as failed from the moment its check starts, so attempts sent in
+parallel (the checks run off the event loop) cannot all slip through before the first
+answer.
+
+Tables are bounded (``max_addresses`` keys, least recently failed evicted first) so a flood
+of addresses or usernames cannot grow memory without limit.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ class LoginBackoff:
     def __init__(
         self,
         *,
-        free_failures: int = 3,
+        free_failures: int = 2,
         base_delay: float = 1.0,
         max_delay: float = 60.0,
         forget_after: float = 600.0,
@@ -89,3 +98,44 @@ class LoginBackoff:
     def __len__(self) -> int:
         return len(self._records)
 
+
+
+#: per username: more free failures than per address (a user mistyping on two devices is
+#: not an attack), the same doubling waits after them
+USER_FREE_FAILURES = 9
+
+
+class LoginGuard:
+    """One backoff per source address and one per username, for every way in."""
+
+    def __init__(self, addresses: LoginBackoff | None = None,
+                 users: LoginBackoff | None = None) -> None:
+        self.addresses = addresses if addresses is not None else LoginBackoff()
+        self.users = users if users is not None else LoginBackoff(
+            free_failures=USER_FREE_FAILURES, clock=self.addresses._clock)
+
+    def wait_remaining(self, address: str, username: str) -> float:
+        """Seconds until ``address`` may try ``username`` again (0.0: it may now)."""
+        return max(self.addresses.wait_remaining(address), self.users.wait_remaining(username))
+
+    def begin(self, address: str, username: str) -> bool:
+        """Call before checking a password: False when the attempt must fail unchecked
+        (the address or the user is waiting). Otherwise the attempt counts as a failure
+        until :meth:`succeeded` says it was not one."""
+        if self.wait_remaining(address, username) > 0.0:
+            return False
+        self.addresses.record_failure(address)
+        self.users.record_failure(username)
+        return True
+
+    def succeeded(self, address: str, username: str) -> None:
+        """The password was right: address and user start afresh."""
+        self.addresses.record_success(address)
+        self.users.record_success(username)
+
+
+def as_guard(backoff: LoginBackoff | LoginGuard | None) -> LoginGuard:
+    """A guard from what a caller passed: a guard, an address table to wrap, or nothing."""
+    if isinstance(backoff, LoginGuard):
+        return backoff
+    return LoginGuard(backoff)

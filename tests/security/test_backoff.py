@@ -1,10 +1,10 @@
-"""The per-address backoff for wrong passwords, on a fake clock."""
+"""The backoff for wrong passwords (per address, per user, shared), on a fake clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from broker.auth.backoff import LoginBackoff
+from broker.auth.backoff import USER_FREE_FAILURES, LoginBackoff, LoginGuard
 
 
 class Clock:
@@ -28,6 +28,17 @@ def test_waits_double_after_free_failures_up_to_max() -> None:
         assert not backoff.is_blocked("10.0.0.1")
         waits.append(backoff.record_failure("10.0.0.1"))
     assert waits == [0, 0, 1, 2, 4, 8, 8, 8]
+
+
+def test_after_three_wrong_passwords_the_fourth_attempt_waits() -> None:
+    """What the README promises, with the defaults the broker and dashboard use."""
+    backoff, clock = make()
+    for _ in range(3):
+        assert not backoff.is_blocked("10.0.0.1")
+        backoff.record_failure("10.0.0.1")
+    assert backoff.wait_remaining("10.0.0.1") == pytest.approx(1.0)
+    clock.now += 1.01
+    assert not backoff.is_blocked("10.0.0.1")
 
 
 def test_blocked_until_wait_passes_and_per_address() -> None:
@@ -59,3 +70,36 @@ def test_table_is_bounded() -> None:
     assert len(backoff) == 100
     assert backoff.wait_remaining("10.0.0.0") == 0.0  # the oldest were evicted
 
+
+
+def guard() -> tuple[LoginGuard, Clock]:
+    clock = Clock()
+    return LoginGuard(LoginBackoff(clock=clock)), clock
+
+
+def test_guard_counts_parallel_attempts_before_their_answers() -> None:
+    """Checks run off the loop: three attempts in flight use up the free ones, so the
+    fourth sent at the same moment is refused unchecked, not checked in parallel."""
+    g, _ = guard()
+    assert [g.begin("10.0.0.1", "alice") for _ in range(4)] == [True, True, True, False]
+
+
+def test_guard_success_clears_address_and_user() -> None:
+    g, _ = guard()
+    g.begin("10.0.0.1", "alice")
+    g.begin("10.0.0.1", "alice")
+    g.succeeded("10.0.0.1", "alice")
+    assert len(g.addresses) == 0 and len(g.users) == 0
+
+
+def test_guard_slows_many_addresses_guessing_one_user() -> None:
+    """Each address stays under its own limit; the user's table stops the spray."""
+    g, clock = guard()
+    tried = 0
+    for i in range(40):
+        clock.now += 0.01
+        if g.begin(f"10.0.1.{i}", "alice"):
+            tried += 1
+    assert tried == USER_FREE_FAILURES + 1
+    assert g.wait_remaining("10.0.2.1", "alice") > 0  # a fresh address waits for alice
+    assert g.wait_remaining("10.0.2.1", "bob") == 0   # and not for anyone else

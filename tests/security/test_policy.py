@@ -90,7 +90,7 @@ def test_wrong_passwords_slow_down_per_address(files) -> None:
     assert policy.authenticate(other, "alice", b"wonder")  # other addresses unaffected
     now[0] += 31
     assert policy.authenticate(attacker, "alice", b"wonder")
-    assert policy.backoff.wait_remaining("192.0.2.66") == 0
+    assert policy.guard.addresses.wait_remaining("192.0.2.66") == 0
 
 
 def test_reload_keeps_old_rules_on_error(files, caplog) -> None:
