@@ -18,6 +18,6 @@ def safe_next(target: str) -> str:
                                          for ch in target):
         return "/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or "//" in parts.path:
+    if parts.scheme or parts.netloc or target.startswith("//") or "//" in parts.path:
         return "/"
     return target

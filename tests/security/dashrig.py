@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from support.lan import Lan
 from broker import Broker, BrokerConfig, Message
 from broker.auth.passwords import PasswordFile
 from gateway.dashboard import Dashboard
+from gateway.dashboard.https import listener_context
 
 from .harness import LoopThread
 
@@ -90,8 +90,10 @@ class Rig:
         return [c for c in self.commands if c[0].startswith(topic_prefix)]
 
 
-def start_rig(lan: Lan, tmp: Path, *, ssl_context: ssl.SSLContext | None = None,
+def start_rig(lan: Lan, tmp: Path, *, tls: tuple[Path, Path] | None = None,
               **dashboard: Any) -> Rig:
+    """The gateway; ``tls`` (certfile, keyfile) adds a tls listener, whose certificate the
+    dashboard then serves HTTPS with (as ``gateway run`` does)."""
     users = PasswordFile()
     for user in USERS:
         users.set_password(user, password(user), iterations=1000)
@@ -101,6 +103,9 @@ def start_rig(lan: Lan, tmp: Path, *, ssl_context: ssl.SSLContext | None = None,
                "acl_file": str(tmp / "acl")}
     listeners = [{"name": "lan", "kind": "tcp", **secured}, {"name": "ws", "kind": "ws", **secured},
                  {"name": "local", "kind": "tcp", "host": "127.0.0.1", "port": 0}]
+    if tls is not None:
+        listeners.append({"name": "tls", "kind": "tls", **secured,
+                          "certfile": str(tls[0]), "keyfile": str(tls[1])})
     loop = LoopThread()
     broker = Broker(BrokerConfig(listeners=listeners, sys_interval=0))
 
@@ -109,12 +114,13 @@ def start_rig(lan: Lan, tmp: Path, *, ssl_context: ssl.SSLContext | None = None,
         for topic, payload in HOUSE.items():
             broker.publish(topic, payload, retain=True)
         dash = Dashboard(broker, 0, lan.host_ip, tmp / "data", tmp / "passwd",
-                         session_check_interval=0.1, ssl_context=ssl_context, **dashboard)
+                         session_check_interval=0.1, ssl_context=listener_context(broker),
+                         **dashboard)
         await dash.start()
         return dash
 
     rig = Rig(lan, loop, broker, loop.run(start()), tmp / "passwd",
-              "https" if ssl_context else "http")
+              "https" if tls else "http")
 
     def record(msg: Message) -> None:
         rig.commands.append((msg.topic, msg.payload))
