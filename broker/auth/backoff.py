@@ -21,6 +21,7 @@ of addresses or usernames cannot grow memory without limit.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -100,6 +101,23 @@ class LoginBackoff:
 
 
 
+def address_key(address: str) -> str:
+    """The key of a client address in the per-address table: one IPv4 address, or one IPv6
+    /64 (what one home network or device gets: its 2**64 addresses are one guesser).
+    IPv4-mapped IPv6 (a dual-stack socket's view of an IPv4 client) is the IPv4 address, so
+    a listener on 0.0.0.0 and a dashboard on :: count one client once."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address  # serial:..., or a name: kept whole
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if not ip.is_loopback:
+            return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 #: per username: more free failures than per address (a user mistyping on two devices is
 #: not an attack), the same doubling waits after them
 USER_FREE_FAILURES = 9
@@ -116,7 +134,8 @@ class LoginGuard:
 
     def wait_remaining(self, address: str, username: str) -> float:
         """Seconds until ``address`` may try ``username`` again (0.0: it may now)."""
-        return max(self.addresses.wait_remaining(address), self.users.wait_remaining(username))
+        return max(self.addresses.wait_remaining(address_key(address)),
+                   self.users.wait_remaining(username))
 
     def begin(self, address: str, username: str) -> bool:
         """Call before checking a password: False when the attempt must fail unchecked
@@ -124,13 +143,13 @@ class LoginGuard:
         until :meth:`succeeded` says it was not one."""
         if self.wait_remaining(address, username) > 0.0:
             return False
-        self.addresses.record_failure(address)
+        self.addresses.record_failure(address_key(address))
         self.users.record_failure(username)
         return True
 
     def succeeded(self, address: str, username: str) -> None:
         """The password was right: address and user start afresh."""
-        self.addresses.record_success(address)
+        self.addresses.record_success(address_key(address))
         self.users.record_success(username)
 
 

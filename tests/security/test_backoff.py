@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.auth.backoff import USER_FREE_FAILURES, LoginBackoff, LoginGuard
+from broker.auth.backoff import USER_FREE_FAILURES, LoginBackoff, LoginGuard, address_key
 
 
 class Clock:
@@ -103,3 +103,14 @@ def test_guard_slows_many_addresses_guessing_one_user() -> None:
     assert tried == USER_FREE_FAILURES + 1
     assert g.wait_remaining("10.0.2.1", "alice") > 0  # a fresh address waits for alice
     assert g.wait_remaining("10.0.2.1", "bob") == 0   # and not for anyone else
+
+
+def test_address_keys_one_ipv4_address_or_one_ipv6_64() -> None:
+    assert address_key("198.18.0.2") == address_key("::ffff:198.18.0.2") == "198.18.0.2"
+    assert address_key("2001:db8:1:2::5") == address_key("2001:db8:1:2:ffff::9")
+    assert address_key("2001:db8:1:2::5") != address_key("2001:db8:1:3::5")
+    assert address_key("::1") == "::1" and address_key("serial:/dev/ttyUSB0") == "serial:/dev/ttyUSB0"
+    g, _ = guard()
+    for i in range(3):
+        g.begin(f"2001:db8:1:2::{i + 1}", f"user{i}")  # a new address for every guess
+    assert g.wait_remaining("2001:db8:1:2::99", "someone") > 0
