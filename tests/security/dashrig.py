@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from support.lan import Lan
 
 from broker import Broker, BrokerConfig, Message
@@ -137,6 +139,16 @@ def stop_rig(rig: Rig) -> None:
 
     rig.loop.run(stop())
     rig.loop.stop()
+
+
+@pytest.fixture(name="rig")
+def rig_fixture(lan: Lan, tmp_path: Path) -> Iterator[Rig]:
+    """The gateway of :func:`start_rig`, stopped after the test (import it to use it)."""
+    running = start_rig(lan, tmp_path)
+    try:
+        yield running
+    finally:
+        stop_rig(running)
 
 
 def basic(user: str, secret: str | None = None) -> dict[str, str]:

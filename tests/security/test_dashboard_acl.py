@@ -9,25 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
-from support.lan import Lan
 from support.lanloop import LanLoop
 
-from .dashrig import TIMEOUT, Rig, basic, get_json, password, session, start_rig, stop_rig, switch
+from .dashrig import (
+    TIMEOUT,
+    Rig,
+    basic,
+    get_json,
+    password,
+    rig_fixture,  # noqa: F401  (the rig fixture)
+    session,
+    switch,
+)
 from .harness import Client
-
-
-@pytest.fixture
-def rig(lan: Lan, tmp_path: Path) -> Iterator[Rig]:
-    running = start_rig(lan, tmp_path)
-    try:
-        yield running
-    finally:
-        stop_rig(running)
 
 
 def mqtt_client(rig: Rig, user: str) -> Client:

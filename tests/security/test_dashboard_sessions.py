@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -18,16 +17,16 @@ from support.lanloop import LanLoop
 from broker.auth.passwords import PasswordFile
 from gateway.dashboard.auth import COOKIE, SessionSigner, Users
 
-from .dashrig import TIMEOUT, Rig, basic, password, session, start_rig, stop_rig
-
-
-@pytest.fixture
-def rig(lan: Lan, tmp_path: Path) -> Iterator[Rig]:
-    running = start_rig(lan, tmp_path)
-    try:
-        yield running
-    finally:
-        stop_rig(running)
+from .dashrig import (
+    TIMEOUT,
+    Rig,
+    basic,
+    password,
+    rig_fixture,  # noqa: F401  (the rig fixture)
+    session,
+    start_rig,
+    stop_rig,
+)
 
 
 async def log_in(s: aiohttp.ClientSession, url: str, user: str = "phone", next_: str = "/",

@@ -8,33 +8,31 @@ import asyncio
 import socket
 import struct
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from support.lan import Lan
 from support.lanloop import LanLoop
 
 from broker.auth.passwords import MAX_ITERATIONS, PasswordFile, PasswordHash
 
-from .dashrig import Rig, basic, get_json, password, start_rig, stop_rig
+from .dashrig import (
+    Rig,
+    basic,
+    get_json,
+    password,
+    rig_fixture,  # noqa: F401  (the rig fixture)
+    )
 from .harness import Client
 
 REFUSED = 0x86  # paho's reason for MQTT 3.1.1 return code 4 (bad user name or password)
 
 
-@pytest.fixture
-def rig(lan: Lan, tmp_path: Path) -> Iterator[Rig]:
-    running = start_rig(lan, tmp_path)
-    # Waits far longer than a loaded machine can take between two attempts: a refusal below
-    # is the backoff, never a race with its clock.
-    guard = running.broker.login_guard
+@pytest.fixture(autouse=True)
+def long_waits(rig: Rig) -> None:
+    """Waits far longer than a loaded machine can take between two attempts: a refusal
+    below is the backoff, never a race with its clock."""
+    guard = rig.broker.login_guard
     for table in (guard.addresses, guard.users):
         table.base_delay = table.max_delay = 600.0
-    try:
-        yield running
-    finally:
-        stop_rig(running)
 
 
 def mqtt_login(rig: Rig, user: str, secret: str, *, listener: str = "lan",
