@@ -5,7 +5,9 @@ dashboard is HTTPS only, with Secure cookies."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import threading
 import time
 from pathlib import Path
 
@@ -144,3 +146,67 @@ def test_https_with_the_listener_certificate_and_secure_cookies(
         lan_loop.run(visit())
     finally:
         stop_rig(rig)
+
+
+def test_gateway_run_serves_https_with_its_tls_listener(lan: Lan, lan_loop: LanLoop,
+                                                       tmp_path: Path, pki) -> None:
+    """`gateway run` as the appliance runs it: a tls listener makes the dashboard HTTPS."""
+    from gpiozero.pins.mock import MockFactory
+
+    from gateway.config import parse_config
+    from gateway.hardware import Hardware
+    from gateway.serve import RunOptions, run
+
+    from .harness import LoopThread
+
+    users = PasswordFile()
+    users.set_password("phone", password("phone"), iterations=1000)
+    users.save(tmp_path / "passwd")
+    config = parse_config(f"""
+[gateway]
+name = "gateway"
+
+[[broker.listeners]]
+kind = "tls"
+host = "{lan.host_ip}"
+port = 0
+certfile = "{pki.server_cert}"
+keyfile = "{pki.server_key}"
+password_file = "{tmp_path / 'passwd'}"
+
+[[room.hall]]
+driver = "relay"
+name = "light"
+pin = 23
+""")
+    with socket.create_server((lan.host_ip, 0)) as probe:
+        web_port = probe.getsockname()[1]
+    options = RunOptions(data_dir=str(tmp_path / "data"), dashboard_port=web_port)
+    hardware = Hardware(simulated=True, pin_factory=MockFactory(), seed=1)
+    loop = LoopThread()
+    stop = loop.call(asyncio.Event)
+    ready = threading.Event()
+    gateway = asyncio.run_coroutine_threadsafe(run(config, options, stop, hardware, ready.set),
+                                               loop.loop)
+    try:
+        assert ready.wait(TIMEOUT), gateway.exception(0) if gateway.done() else "not ready"
+        trust = ssl.create_default_context(cafile=str(pki.ca_cert))
+        url = f"https://{lan.host_ip}:{web_port}"
+
+        async def visit() -> None:
+            async with session() as s:
+                async with s.post(f"{url}/login", data={
+                        "username": "phone", "password": password("phone")},
+                        allow_redirects=False, ssl=trust, server_hostname="localhost") as res:
+                    assert res.status == 302 and "Secure" in res.headers["Set-Cookie"]
+                async with s.get(f"{url}/api/state", ssl=trust,
+                                 server_hostname="localhost") as res:
+                    assert res.status == 200
+                    assert "home/hall/light" in {e["topic"] for e in (await res.json())[
+                        "entities"]}
+
+        lan_loop.run(visit())
+    finally:
+        loop.call(stop.set)
+        gateway.result(TIMEOUT)
+        loop.stop()
