@@ -53,7 +53,7 @@ class LiveHub:
 
     def broadcast(self, event: Event) -> None:
         """Queue ``event`` for every client (loop thread, never blocks); a function is
-        called once per viewer (pages of one user share the text)."""
+        called once per viewer object, and its text shared by the pages that have it."""
         if not self._clients:
             return
         texts: dict[int, str | None] = {}
