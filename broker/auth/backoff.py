@@ -102,19 +102,19 @@ class LoginBackoff:
 
 
 def address_key(address: str) -> str:
-    """The key of a client address in the per-address table: one IPv4 address, or one IPv6
-    /64 (what one home network or device gets: its 2**64 addresses are one guesser).
-    IPv4-mapped IPv6 (a dual-stack socket's view of an IPv4 client) is the IPv4 address, so
-    a listener on 0.0.0.0 and a dashboard on :: count one client once."""
+    """The key of a client address in the per-address table: the address itself, with
+    IPv4-mapped IPv6 (a dual-stack socket's view of an IPv4 client) as its IPv4 address, so
+    a listener on 0.0.0.0 and a dashboard on :: count one client once.
+
+    Not an IPv6 /64: on a home network every device shares one (all of them share fe80::/64,
+    which ``.local`` names often resolve to), and one phone with an old password would make
+    them all wait. A guesser hopping between addresses meets the per-user table instead."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return address  # serial:..., or a name: kept whole
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        if not ip.is_loopback:
-            return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
     return str(ip)
 
 
