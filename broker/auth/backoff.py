@@ -85,16 +85,32 @@ class LoginBackoff:
         record.failures += 1
         record.last_failure = now
         self._records.move_to_end(address)
-        over = record.failures - self.free_failures
-        delay = 0.0 if over <= 0 else min(self.max_delay, self.base_delay * 2 ** (over - 1))
+        delay = self._delay(record.failures)
         record.blocked_until = now + delay
         while len(self._records) > self.max_addresses:
             self._records.popitem(last=False)
         return delay
 
+    def _delay(self, failures: int) -> float:
+        over = failures - self.free_failures
+        return 0.0 if over <= 0 else min(self.max_delay, self.base_delay * 2 ** (over - 1))
+
     def record_success(self, address: str) -> None:
         """A correct password: ``address`` starts afresh."""
         self._records.pop(address, None)
+
+    def forgive_one(self, key: str) -> None:
+        """Take back one failure counted for ``key`` (an attempt counted before its check
+        that turned out right), leaving the others and their wait."""
+        record = self._records.get(key)
+        if record is None:
+            return
+        record.failures -= 1
+        if record.failures <= 0:
+            del self._records[key]
+            return
+        record.blocked_until = min(record.blocked_until,
+                                   record.last_failure + self._delay(record.failures))
 
     def __len__(self) -> int:
         return len(self._records)
@@ -123,19 +139,34 @@ def address_key(address: str) -> str:
 USER_FREE_FAILURES = 9
 
 
+#: (address, user) pairs that logged in, remembered at most (least recent forgotten first)
+MAX_KNOWN_PAIRS = 10_000
+
+
 class LoginGuard:
-    """One backoff per source address and one per username, for every way in."""
+    """One backoff per source address and one per username, for every way in.
+
+    An address a user has logged in from before is not held up by that user's table: a
+    stranger guessing alice's password makes new addresses wait for alice, not her own
+    phone. A right password clears its address's count, but not the user's (the user's
+    count fades after ``forget_after`` quiet seconds), so a login of the real user does not
+    hand a guesser a fresh set of free attempts.
+    """
 
     def __init__(self, addresses: LoginBackoff | None = None,
                  users: LoginBackoff | None = None) -> None:
         self.addresses = addresses if addresses is not None else LoginBackoff()
         self.users = users if users is not None else LoginBackoff(
             free_failures=USER_FREE_FAILURES, clock=self.addresses._clock)
+        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def wait_remaining(self, address: str, username: str) -> float:
         """Seconds until ``address`` may try ``username`` again (0.0: it may now)."""
-        return max(self.addresses.wait_remaining(address_key(address)),
-                   self.users.wait_remaining(username))
+        key = address_key(address)
+        wait = self.addresses.wait_remaining(key)
+        if (key, username) in self._known:
+            return wait
+        return max(wait, self.users.wait_remaining(username))
 
     def begin(self, address: str, username: str) -> bool:
         """Call before checking a password: False when the attempt must fail unchecked
@@ -148,9 +179,14 @@ class LoginGuard:
         return True
 
     def succeeded(self, address: str, username: str) -> None:
-        """The password was right: address and user start afresh."""
-        self.addresses.record_success(address_key(address))
-        self.users.record_success(username)
+        """The password was right: the address starts afresh and is known for the user."""
+        key = address_key(address)
+        self.addresses.record_success(key)
+        self.users.forgive_one(username)
+        self._known[(key, username)] = None
+        self._known.move_to_end((key, username))
+        while len(self._known) > MAX_KNOWN_PAIRS:
+            self._known.popitem(last=False)
 
 
 def as_guard(backoff: LoginBackoff | LoginGuard | None) -> LoginGuard:

@@ -1,5 +1,6 @@
 """A gateway for attacks from the LAN: the broker (tcp and ws listeners on the LAN address
-with users and the README's kind of ACL, plus anonymous tcp on loopback) and the dashboard,
+with users and the README's kind of ACL, plus tcp on loopback: anonymous there, or with the
+same users) and the dashboard,
 on one event loop in a thread, with a house of retained values. Commands the broker routes
 are recorded, so a test sees what an attack made the gateway publish."""
 
@@ -104,7 +105,7 @@ def start_rig(lan: Lan, tmp: Path, *, tls: tuple[Path, Path] | None = None,
     secured = {"host": lan.host_ip, "port": 0, "password_file": str(tmp / "passwd"),
                "acl_file": str(tmp / "acl")}
     listeners = [{"name": "lan", "kind": "tcp", **secured}, {"name": "ws", "kind": "ws", **secured},
-                 {"name": "local", "kind": "tcp", "host": "127.0.0.1", "port": 0}]
+                 {"name": "local", "kind": "tcp", **secured, "host": "127.0.0.1"}]
     if tls is not None:
         listeners.append({"name": "tls", "kind": "tls", **secured,
                           "certfile": str(tls[0]), "keyfile": str(tls[1])})

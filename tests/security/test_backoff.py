@@ -84,12 +84,30 @@ def test_guard_counts_parallel_attempts_before_their_answers() -> None:
     assert [g.begin("10.0.0.1", "alice") for _ in range(4)] == [True, True, True, False]
 
 
-def test_guard_success_clears_address_and_user() -> None:
+def test_guard_success_clears_the_address_and_only_its_own_count_of_the_user() -> None:
     g, _ = guard()
     g.begin("10.0.0.1", "alice")
-    g.begin("10.0.0.1", "alice")
+    g.begin("10.0.0.1", "alice")  # wrong
+    g.begin("10.0.0.1", "alice")  # right:
     g.succeeded("10.0.0.1", "alice")
-    assert len(g.addresses) == 0 and len(g.users) == 0
+    assert len(g.addresses) == 0
+    assert g.users._records["alice"].failures == 2  # the two wrong ones stay counted
+    for _ in range(50):  # many right logins never add up to a wait
+        assert g.begin("10.0.0.2", "bob")
+        g.succeeded("10.0.0.2", "bob")
+    assert g.wait_remaining("10.0.0.3", "bob") == 0
+
+
+def test_a_guessed_user_still_gets_in_from_an_address_it_used_before() -> None:
+    g, clock = guard()
+    assert g.begin("10.0.0.7", "alice")
+    g.succeeded("10.0.0.7", "alice")  # alice's phone
+    for i in range(40):  # a stranger hopping addresses
+        clock.now += 0.01
+        g.begin(f"10.0.1.{i}", "alice")
+    assert g.wait_remaining("10.0.2.1", "alice") > 0  # a new address waits for alice
+    assert g.wait_remaining("10.0.0.7", "alice") == 0  # her phone does not
+    assert g.begin("10.0.0.7", "alice")
 
 
 def test_guard_slows_many_addresses_guessing_one_user() -> None:

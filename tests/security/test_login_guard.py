@@ -36,13 +36,18 @@ def long_waits(rig: Rig) -> None:
 
 
 def mqtt_login(rig: Rig, user: str, secret: str, *, listener: str = "lan",
-               from_lan: bool = True) -> int:
-    """CONNECT over ``listener`` (tcp or ws); the CONNACK code (0: accepted)."""
+               source: str = "lan") -> int:
+    """CONNECT over ``listener`` (tcp or ws); the CONNACK code (0: accepted). ``source``:
+    "lan" (the stranger), "host" (the host's side of the LAN: another address), or
+    "loopback" (a third, over the loopback listener)."""
     ws = listener == "ws"
-    client = Client(rig.broker.ports[listener], host=rig.lan.host_ip, username=user,
-                    password=secret, transport="websockets" if ws else "tcp")
+    if source == "loopback":
+        listener = "local"
+    client = Client(rig.broker.ports[listener],
+                    host="127.0.0.1" if source == "loopback" else rig.lan.host_ip,
+                    username=user, password=secret, transport="websockets" if ws else "tcp")
     try:
-        return int((rig.lan.call(client.connect) if from_lan else client.connect()).value)
+        return int((rig.lan.call(client.connect) if source == "lan" else client.connect()).value)
     finally:
         client.close()
 
@@ -64,7 +69,7 @@ def test_one_backoff_for_tcp_ws_and_the_dashboard(rig: Rig, lan_loop: LanLoop) -
     assert mqtt_login(rig, "reader", password("reader")) == REFUSED
     assert dashboard_status(rig, lan_loop, "phone", password("phone")) == 401
     # Another address is not held up by this one (the host's side of the LAN).
-    assert mqtt_login(rig, "reader", password("reader"), from_lan=False) == 0
+    assert mqtt_login(rig, "reader", password("reader"), source="host") == 0
 
 
 def test_after_three_wrong_passwords_the_fourth_attempt_waits(rig: Rig) -> None:
@@ -78,18 +83,21 @@ def test_after_three_wrong_passwords_the_fourth_attempt_waits(rig: Rig) -> None:
     assert rig.broker.login_guard.addresses.wait_remaining(rig.lan.peer_ip) > 500
 
 
-def test_one_users_wrong_passwords_slow_that_user_from_every_address(
+def test_one_users_wrong_passwords_slow_that_user_from_new_addresses(
         rig: Rig, lan_loop: LanLoop) -> None:
     guard = rig.broker.login_guard
     guard.addresses.free_failures = 100  # this test is about the per-user table alone
     guard.users.free_failures = 1
+    assert mqtt_login(rig, "phone", password("phone"), source="host") == 0  # phone's own
     for guess in ("a", "b"):
         assert mqtt_login(rig, "phone", guess) == REFUSED
-    # From another address (the host's side of the LAN), phone's right password waits...
-    assert mqtt_login(rig, "phone", password("phone"), from_lan=False) == REFUSED
-    assert dashboard_status(rig, None, "phone", password("phone")) == 401
-    # ...and other users do not.
-    assert mqtt_login(rig, "reader", password("reader"), from_lan=False) == 0
+    # From an address phone never used (loopback), phone's right password waits...
+    assert mqtt_login(rig, "phone", password("phone"), source="loopback") == REFUSED
+    # ...but not from the one it logged in from before, over MQTT or the dashboard...
+    assert mqtt_login(rig, "phone", password("phone"), source="host") == 0
+    assert dashboard_status(rig, None, "phone", password("phone")) == 200
+    # ...and other users do not wait at all.
+    assert mqtt_login(rig, "reader", password("reader"), source="loopback") == 0
 
 
 # --- password checks off the event loop ---------------------------------------------------
