@@ -15,6 +15,7 @@ import click
 from broker.auth.passwords import (
     DEFAULT_ITERATIONS,
     MAX_ITERATIONS,
+    MIN_PASSWORD_LENGTH,
     PasswordFile,
     PasswordFileError,
     check_username,
@@ -25,7 +26,8 @@ _USER = click.argument("username")
 _PASSWORD = click.option(
     "--password",
     "-p",
-    help="Password on the command line (visible to other users in 'ps'); prompted when absent.",
+    help="Password on the command line (visible to other users in 'ps'); prompted when "
+    f"absent. At least {MIN_PASSWORD_LENGTH} characters.",
 )
 _ITERATIONS = click.option(
     "--iterations",
@@ -59,6 +61,11 @@ def _ask_password(password: str | None) -> str:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not password:
         raise click.ClickException("empty password refused")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        # The users of this file sign in from the house network (MQTT, the dashboard).
+        raise click.ClickException(
+            f"password refused: {len(password)} characters, at least {MIN_PASSWORD_LENGTH} "
+            "needed (a few words, or the kind the first boot generates)")
     return password
 
 

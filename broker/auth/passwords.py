@@ -31,6 +31,9 @@ DEFAULT_ITERATIONS = 20_000
 SALT_BYTES = 12  # mosquitto_passwd's salt length
 HASH_BYTES = 64  # SHA512 digest length; Mosquitto expects exactly this
 MAX_ITERATIONS = 10_000_000  # refuse absurd counts from a hostile file (CPU exhaustion)
+#: the shortest password ``gateway passwd`` sets: as long as the generated ones
+#: (gateway/firstboot/credentials.py); a backoff slows online guessing, not a stolen file
+MIN_PASSWORD_LENGTH = 16
 
 
 class PasswordFileError(ValueError):

@@ -9,7 +9,7 @@ Rules, as in Mosquitto:
 
 * no username: accepted only when ``allow_anonymous``;
 * a username with a password file: the password must match (wrong passwords slow down per
-  address, see :mod:`broker.auth.backoff`);
+  address and per user, see :mod:`broker.auth.backoff`; one guard for every listener);
 * a username without a password file: accepted when ``allow_anonymous`` (the name is then
   only a label for the ACL), refused otherwise;
 * ``use_identity_as_username``: a client that presented a verified certificate is accepted
@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from broker.auth.acl import Acl
-from broker.auth.backoff import LoginBackoff
+from broker.auth.backoff import LoginBackoff, LoginGuard, as_guard
 from broker.auth.passwords import PasswordFile
 from broker.engine.addresses import peer_host
 
@@ -38,6 +39,7 @@ class ClientLike(Protocol):
     username: str | None
     peer: str
     cert_cn: str | None
+    password_ok: bool | None
 
 
 class FilePolicy:
@@ -50,13 +52,14 @@ class FilePolicy:
         acl_file: str | os.PathLike[str] | None = None,
         allow_anonymous: bool = False,
         use_identity_as_username: bool = False,
-        backoff: LoginBackoff | None = None,
+        backoff: LoginBackoff | LoginGuard | None = None,
     ) -> None:
         self.password_file = password_file
         self.acl_file = acl_file
         self.allow_anonymous = allow_anonymous
         self.use_identity_as_username = use_identity_as_username
-        self.backoff = backoff if backoff is not None else LoginBackoff()
+        #: the gateway's shared guard (per address and per user), or a private one
+        self.guard = as_guard(backoff)
         self.passwords: PasswordFile | None = None
         self.acl: Acl | None = None
         self.passwords, self.acl = self._read_files()  # errors here stop startup
@@ -83,10 +86,29 @@ class FilePolicy:
 
     # -- the Policy protocol -----------------------------------------------------------
 
+    def password_check(
+        self, client: ClientLike, username: str | None, password: bytes | None
+    ) -> Callable[[], bool] | None:
+        """The slow part of :meth:`authenticate` (PBKDF2), for the I/O shell to run off the
+        event loop; it then sets ``client.password_ok`` and calls :meth:`authenticate`.
+        None when the answer needs no hashing (no password to check, or a waiting address
+        or user: :meth:`authenticate` refuses it unchecked). Thread-safe: the check reads
+        the file as loaded now."""
+        passwords = self.passwords
+        if passwords is None or username is None or (
+                self.use_identity_as_username and client.cert_cn):
+            return None
+        address = peer_host(client.peer)
+        if not self.guard.begin(address, username):
+            return None
+        secret = password or b""
+        return lambda: passwords.verify(username, secret)
+
     def authenticate(
         self, client: ClientLike, username: str | None, password: bytes | None
     ) -> bool:
-        """Decide a CONNECT; see the module docstring for the rules."""
+        """Decide a CONNECT; see the module docstring for the rules. Takes the answer of
+        :meth:`password_check` when the shell ran it, else checks here (blocking)."""
         if self.use_identity_as_username and client.cert_cn:
             return True  # the TLS handshake already verified the certificate chain
         if username is None:
@@ -94,14 +116,19 @@ class FilePolicy:
         if self.passwords is None:
             return self.allow_anonymous
         address = peer_host(client.peer)
-        if self.backoff.is_blocked(address):
-            log.warning("login for %r from %s refused: too many wrong passwords", username, address)
-            return False
-        if self.passwords.verify(username, password or b""):
-            self.backoff.record_success(address)
+        ok = getattr(client, "password_ok", None)
+        if ok is None:
+            if not self.guard.begin(address, username):
+                log.warning("login for %r from %s refused unchecked: too many wrong passwords "
+                            "(%.0f s to wait)", username, address,
+                            self.guard.wait_remaining(address, username))
+                return False
+            ok = self.passwords.verify(username, password or b"")
+        if ok:
+            self.guard.succeeded(address, username)
             return True
-        wait = self.backoff.record_failure(address)
-        log.warning("wrong password for %r from %s (next try in %.0f s)", username, address, wait)
+        log.warning("wrong password for %r from %s (next try in %.0f s)", username, address,
+                    self.guard.wait_remaining(address, username))
         return False
 
     def username_for_acl(self, client: ClientLike) -> str | None:
@@ -148,6 +175,13 @@ class ListenerPolicies:
     ) -> bool:
         """Delegates to the client's listener's policy."""
         return self._for(client).authenticate(client, username, password)
+
+    def password_check(
+        self, client: ClientLike, username: str | None, password: bytes | None
+    ) -> Callable[[], bool] | None:
+        """Delegates to the client's listener's policy (None if it has no slow part)."""
+        check = getattr(self._for(client), "password_check", None)
+        return check(client, username, password) if check is not None else None
 
     def can_publish(self, client: ClientLike, topic: str) -> bool:
         """Delegates to the client's listener's policy."""

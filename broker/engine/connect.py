@@ -58,6 +58,15 @@ def handle_connect(engine: Engine, conn: Connection, p: Connect) -> None:
     info = conn.info
     info.client_id = client_id
     info.username = p.username
+    if info.password_ok is None and conn.check_off_loop is not None:
+        # Hashing a password takes milliseconds: the shell runs it off the loop and
+        # dispatches this CONNECT again with the answer in info.password_ok.
+        check = getattr(engine.policy, "password_check", None)
+        job = check(info, p.username, p.password) if check is not None else None
+        if job is not None:
+            conn.hold(p)
+            conn.check_off_loop(job)
+            return
     if not engine.policy.authenticate(info, p.username, p.password):
         _refuse(conn, p, reasons.BAD_USER_NAME_OR_PASSWORD, "bad user name or password")
         return

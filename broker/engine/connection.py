@@ -54,6 +54,7 @@ class Connection:
         "bridge",
         "backlog",
         "reading",
+        "check_off_loop",
         "__weakref__",
     )
 
@@ -90,6 +91,9 @@ class Connection:
         self.backlog: list[Packet] = []
         #: Whether the shell should read from the transport.
         self.reading = True
+        #: Set by a shell that can run ``job()`` (a password check) off the event loop;
+        #: it then sets ``info.password_ok`` and calls :meth:`release`.
+        self.check_off_loop: Callable[[Callable[[], bool]], None] | None = None
 
     # --- input -----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +18,9 @@ class ClientInfo:
     peer: str = ""
     listener: str = "default"
     cert_cn: str | None = None
+    #: the answer of the policy's ``password_check``, run off the loop by the I/O shell
+    #: (None: not run; ``authenticate`` then checks by itself)
+    password_ok: bool | None = None
 
 
 class Policy(Protocol):
@@ -86,6 +90,12 @@ class DenySubscriptions:
         self, client: ClientInfo, username: str | None, password: bytes | None
     ) -> bool:
         return self.inner.authenticate(client, username, password)
+
+    def password_check(
+        self, client: ClientInfo, username: str | None, password: bytes | None
+    ) -> Callable[[], bool] | None:
+        check = getattr(self.inner, "password_check", None)
+        return check(client, username, password) if check is not None else None
 
     def can_publish(self, client: ClientInfo, topic: str) -> bool:
         return self.inner.can_publish(client, topic)

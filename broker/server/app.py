@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from ..config import BrokerConfig
 from ..engine.connection import Connection
@@ -17,18 +18,27 @@ from ..store import Persistence
 from .listeners import ListenerConfig, listener_policy, start_listener
 from .protocol import MQTTProtocol
 
+if TYPE_CHECKING:
+    from ..auth.backoff import LoginGuard
+
 log = logging.getLogger("broker")
 
 #: Seconds a closed connection's input is still read (and discarded) before the socket closes.
 CLOSE_GRACE = 2.0
 
 
-def build_policy(config: BrokerConfig, listeners: list[ListenerConfig]) -> Policy:
+#: threads hashing passwords: two keep both of a Pi's cores busy under a spray of wrong
+#: passwords, while the event loop (one more thread) goes on serving everyone else
+PASSWORD_CHECK_THREADS = 2
+
+
+def build_policy(config: BrokerConfig, listeners: list[ListenerConfig],
+                 guard: LoginGuard | None = None) -> Policy:
     """One policy over all listeners (unless a policy object is configured), plus the
-    configured denied subscriptions."""
+    configured denied subscriptions; every listener's logins share ``guard``."""
     if config.policy is not None:
         return default_policy(config)
-    per_listener = {lc.name: listener_policy(lc) for lc in listeners}
+    per_listener = {lc.name: listener_policy(lc, guard) for lc in listeners}
     if all(isinstance(p, AllowAll) for p in per_listener.values()):
         return default_policy(config)
     from ..auth.policy import ListenerPolicies
@@ -64,6 +74,12 @@ class Broker:
         self.persistence: Persistence | None = None
         #: Bridges to upstream brokers (config.bridge_config).
         self.bridges: list = []
+        #: The one backoff for wrong passwords (per address, per user): every listener's
+        #: and the dashboard's logins count against it.
+        from ..auth.backoff import LoginGuard  # broker.auth imports the engine: not at the top
+
+        self.login_guard = LoginGuard()
+        self._password_checks: ThreadPoolExecutor | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -74,7 +90,7 @@ class Broker:
         listeners = [ListenerConfig.from_value(v) for v in config.listeners] or [
             ListenerConfig("tcp", config.host, config.port, name="default")
         ]
-        self.engine.policy = build_policy(config, listeners)
+        self.engine.policy = build_policy(config, listeners, self.login_guard)
         if config.data_dir and self.persistence is None:
             # Loaded before the first connection: resumed sessions find their messages.
             self.persistence = Persistence.open(config, self.engine, self._loop, self._flush_one)
@@ -120,6 +136,16 @@ class Broker:
         if self.persistence is not None:
             await self.persistence.close()
             self.persistence = None
+        if self._password_checks is not None:
+            self._password_checks.shutdown(wait=False, cancel_futures=True)
+            self._password_checks = None
+
+    def password_checks(self) -> ThreadPoolExecutor:
+        """The threads that hash passwords (the broker's and the dashboard's logins)."""
+        if self._password_checks is None:
+            self._password_checks = ThreadPoolExecutor(PASSWORD_CHECK_THREADS,
+                                                       thread_name_prefix="password-check")
+        return self._password_checks
 
     def reload(self) -> bool:
         """Re-read password and ACL files (SIGHUP); connected clients stay connected."""

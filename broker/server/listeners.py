@@ -114,8 +114,9 @@ def _check_type(name: str, value: Any, hint: Any) -> None:
     raise ListenerError(f"must be {names}, not {value!r}", name)
 
 
-def listener_policy(lc: ListenerConfig) -> Policy:
-    """The Policy of one listener from its settings."""
+def listener_policy(lc: ListenerConfig, guard: Any = None) -> Policy:
+    """The Policy of one listener from its settings; ``guard`` is the broker's shared
+    login backoff (broker.auth.backoff.LoginGuard; None: a private one)."""
     if lc.allow_anonymous is True and not is_loopback(lc.host):
         log.warning(
             "listener %s on %s accepts anonymous clients (allow_anonymous = true)", lc.name, lc.host
@@ -132,6 +133,7 @@ def listener_policy(lc: ListenerConfig) -> Policy:
         acl_file=lc.acl_file,
         allow_anonymous=bool(lc.allow_anonymous),
         use_identity_as_username=lc.use_identity_as_username,
+        backoff=guard,
     )
     if lc.allow_anonymous is None:
         policy = LoopbackAnonymous(policy)

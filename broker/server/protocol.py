@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class MQTTProtocol(asyncio.Protocol):
 
             conn.info.cert_cn = peer_common_name(transport)
         conn.wake = self.broker._wake
+        conn.check_off_loop = self._check_off_loop
         self.conn = conn
         if conn.closed:  # refused by the engine (connection rate)
             transport.close()
@@ -52,6 +54,21 @@ class MQTTProtocol(asyncio.Protocol):
                 set_limits(high=WRITE_HIGH_WATER)
             except (NotImplementedError, AttributeError):
                 pass
+
+    def _check_off_loop(self, job: Callable[[], bool]) -> None:
+        """Run a password check in the broker's checking threads, then let the engine
+        take the held CONNECT again with the answer; the loop serves others meanwhile."""
+        future = asyncio.get_running_loop().run_in_executor(self.broker.password_checks(), job)
+        future.add_done_callback(self._checked)
+
+    def _checked(self, future: asyncio.Future[bool]) -> None:
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        failed = future.cancelled() or future.exception() is not None
+        conn.info.password_ok = not failed and bool(future.result())
+        conn.release()
+        self.broker.read_done()
 
     def data_received(self, data: bytes) -> None:
         self.conn.data_received(data)  # type: ignore[union-attr]

@@ -1,11 +1,12 @@
 """The dashboard's web server: pages, JSON API, WebSocket, login, on aiohttp.
 
 Routes (everything but the login page and the static assets needs a login, except for
-requests from loopback):
+requests from loopback). A signed-in user sees and switches exactly what the broker's ACL
+lets them read and write over MQTT (see access.py):
 
     GET  /                      the page (static/index.html)
-    GET  /login, POST /login    sign in with a broker user; POST /logout signs out
-    GET  /api/state             every entity and the gateway health
+    GET  /login, POST /login    sign in with a broker user; POST /logout ends the session
+    GET  /api/state             every entity the user may read, and the gateway health
     GET  /api/history?topic=T[&topic=U...]&range=24h|7d
                                 averaged points [t, avg, min, max] per topic, for plots
     POST /api/switch            {"topic": T, "on": true|false}: publishes the command to
@@ -26,6 +27,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,13 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from broker.auth.backoff import LoginBackoff
+from broker.engine.addresses import peer_host
+from gateway.dashboard.access import LOCAL, SYS_PROBE, Access, Viewer, listener_for
 from gateway.dashboard.auth import COOKIE, SessionSigner, Users, is_loopback, is_loopback_host
 from gateway.dashboard.catalog import Catalog
 from gateway.dashboard.health import SYS_PREFIX, BrokerHealth, machine_health
 from gateway.dashboard.history import DAY, WEEK, HistoryStore
 from gateway.dashboard.live import LiveHub
 from gateway.dashboard.metrics import add_metrics_route
+from gateway.dashboard.redirects import safe_next
 
 if TYPE_CHECKING:
     from broker import Broker, Message
@@ -51,6 +55,7 @@ RANGES = {"24h": DAY, "7d": WEEK}
 PLOT_POINTS = 288  # 5-minute buckets over a day: about one per pixel column on a phone
 # Typed request keys arrived in aiohttp 3.14 (plain strings warn there); older ones take str.
 _USER: Any = web.RequestKey("user", str) if hasattr(web, "RequestKey") else "user"
+_VIEWER: Any = web.RequestKey("viewer", Viewer) if hasattr(web, "RequestKey") else "viewer"
 _PUBLIC = ("/login", "/static/", "/manifest.webmanifest", "/favicon.ico")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,6 +67,8 @@ class Dashboard:
     ``port`` 0 picks a free port (read :attr:`port` after :meth:`start`); ``host`` None
     listens on every address, IPv4 and IPv6. ``password_file`` is the broker's Mosquitto
     password file; without one (or with no users in it) only loopback can open the page.
+    ``listener`` names the broker listener whose ACL a signed-in user gets (default: the
+    first one reading ``password_file``). ``ssl_context`` serves HTTPS, with Secure cookies.
     """
 
     def __init__(
@@ -77,6 +84,9 @@ class Dashboard:
         discovery_prefix: str = "homeassistant",
         history_flush: float = 300.0,
         health_interval: float = 10.0,
+        listener: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        session_check_interval: float = 5.0,
     ) -> None:
         self.broker = broker
         self.port = port
@@ -85,16 +95,22 @@ class Dashboard:
         self.trust_loopback = trust_loopback
         self.health_interval = health_interval
         self.users = Users(password_file)
+        self.access = Access(broker, listener or listener_for(
+            broker, None if password_file is None else str(password_file)))
+        self.ssl_context = ssl_context
+        self.session_check_interval = session_check_interval
         self.catalog = Catalog(prefix=topic_prefix, discovery_prefix=discovery_prefix)
         self.broker_health = BrokerHealth()
         self.history = HistoryStore(self.data_dir / "history.sqlite3",
                                     flush_interval=history_flush)
         self.live = LiveHub()
-        self.backoff = LoginBackoff()
+        #: the broker's one backoff: a wait earned on any listener holds here too
+        self.guard = broker.login_guard
         self._signer: SessionSigner | None = None
         self._subscriptions: list[Any] = []
         self._runner: web.AppRunner | None = None
         self._health_task: asyncio.Task[None] | None = None
+        self._sessions_task: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -125,21 +141,26 @@ class Dashboard:
         app = self.make_app()
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True,
+                           ssl_context=self.ssl_context)
         await site.start()
         if self._runner.addresses:
             self.port = self._runner.addresses[0][1]
         self._health_task = asyncio.create_task(self._health_loop(), name="dashboard-health")
-        log.info("dashboard on http://%s:%d/", self.host or "*", self.port)
+        self._sessions_task = asyncio.create_task(self._sessions_loop(),
+                                                  name="dashboard-sessions")
+        log.info("dashboard on %s://%s:%d/", "https" if self.ssl_context else "http",
+                 self.host or "*", self.port)
 
     async def stop(self) -> None:
         """Stop serving, unsubscribe, and write the buffered history."""
-        if self._health_task is not None:
-            self._health_task.cancel()
-            try:
-                await self._health_task
-            except asyncio.CancelledError:
-                pass
+        for task in (self._health_task, self._sessions_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         for sub in self._subscriptions:
             sub.cancel()
         self._subscriptions.clear()
@@ -175,22 +196,32 @@ class Dashboard:
         for changed in self.catalog.handle(topic, msg.payload, msg.retain):
             entity = self.catalog.entities.get(changed)
             if entity is None:
-                self.live.broadcast({"type": "remove", "topic": changed})
+                self.live.broadcast(_removal(changed))
                 continue
             if changed == topic and not msg.retain:
                 number = entity.number()
                 if number is not None:
                     self.history.add(topic, number)
             if len(self.live):  # no page open: no JSON to build
-                self.live.broadcast({"type": "entity",
-                                     "entity": self.catalog.entity_json(entity)})
+                self.live.broadcast(self._entity_event(changed))
 
-    def health(self) -> dict[str, Any]:
-        """Broker figures, machine figures and node status for the health card."""
+    def _entity_event(self, topic: str) -> Callable[[Viewer], dict[str, Any] | None]:
+        def event(viewer: Viewer) -> dict[str, Any] | None:
+            entity = self.catalog.entities.get(topic)
+            if entity is None or not viewer.may_read(topic):
+                return None
+            return {"type": "entity", "entity": self.catalog.entity_json(
+                entity, viewer.may_read, viewer.may_write)}
+        return event
+
+    def health(self, viewer: Viewer) -> dict[str, Any]:
+        """Broker figures (for users who may read ``$SYS``), machine figures and the status
+        of the nodes the user may read, for the health card."""
+        nodes = self.catalog.nodes(viewer.may_read)
         return {
-            "broker": self.broker_health.as_json(),
+            "broker": _hidden(self.broker_health.as_json(), viewer.may_read(SYS_PROBE)),
             "machine": machine_health(self.data_dir),
-            "nodes": [{"topic": t, "online": up} for t, up in sorted(self.catalog.nodes().items())],
+            "nodes": [{"topic": t, "online": up} for t, up in sorted(nodes.items())],
             "live_clients": len(self.live),
         }
 
@@ -198,8 +229,17 @@ class Dashboard:
         while True:
             await asyncio.sleep(self.health_interval)
             if len(self.live):
-                self.live.broadcast({"type": "health", "health": self.health(),
-                                     "now": time.time()})
+                self.live.broadcast(self._health_event(time.time()))
+
+    def _health_event(self, now: float) -> Callable[[Viewer], dict[str, Any]]:
+        return lambda viewer: {"type": "health", "health": self.health(viewer), "now": now}
+
+    async def _sessions_loop(self) -> None:
+        # Live sockets outlast the request that checked their login: a changed password
+        # (the file re-read here) or a logout elsewhere must still end them.
+        while True:
+            await asyncio.sleep(self.session_check_interval)
+            self.live.sweep()
 
     # --- auth --------------------------------------------------------------------------
 
@@ -219,6 +259,7 @@ class Dashboard:
         if (request.method == "POST" or path == "/api/live") and not _same_origin(request):
             return web.json_response({"error": "cross-origin request refused"}, status=403)
         request[_USER] = user
+        request[_VIEWER] = self.access.viewer(user, request.remote or "")
         return await handler(request)
 
     async def _user_of(self, request: web.Request) -> str | None:
@@ -226,7 +267,7 @@ class Dashboard:
         # resolve to 127.0.0.1 (DNS rebinding) arrives from loopback with its name as Host.
         if (self.trust_loopback and is_loopback(request.remote)
                 and is_loopback_host(request.host)):
-            return "(local)"
+            return LOCAL
         assert self._signer is not None
         user = self._signer.check(request.cookies.get(COOKIE))
         if user is not None:
@@ -241,18 +282,33 @@ class Dashboard:
                 return name
         return None
 
+    def _login_holds(self, request: web.Request, user: str) -> Callable[[], bool]:
+        """Whether the login a request was made with still holds (for long-lived sockets):
+        its cookie is not logged out and the password is unchanged."""
+        if user == LOCAL:
+            return lambda: True
+        assert self._signer is not None
+        signer, token = self._signer, request.cookies.get(COOKIE)
+        if signer.check(token) == user:
+            return lambda: signer.check(token) == user
+        fingerprint = self.users.fingerprint(user)  # HTTP basic: bound to this password
+        return lambda: fingerprint is not None and self.users.fingerprint(user) == fingerprint
+
     async def _verify(self, request: web.Request, username: str, password: str) -> bool:
-        """Check a password off the loop, slowed per address after repeated failures."""
-        address = request.remote or "?"
-        if self.backoff.is_blocked(address):
+        """Check a password off the loop, against the broker's shared backoff (per address
+        and per user, the same one every MQTT listener counts against)."""
+        address = peer_host(request.remote or "?")
+        if not self.guard.begin(address, username):
+            log.warning("dashboard: login for %r from %s refused unchecked: too many wrong "
+                        "passwords", username, address)
             return False
         ok = await asyncio.get_running_loop().run_in_executor(
-            None, self.users.verify, username, password
+            self.broker.password_checks(), self.users.verify, username, password
         )
         if ok:
-            self.backoff.record_success(address)
+            self.guard.succeeded(address, username)
         else:
-            self.backoff.record_failure(address)
+            log.warning("dashboard: wrong password for %r from %s", username, address)
         return ok
 
     async def _login_page(self, request: web.Request) -> web.StreamResponse:
@@ -261,18 +317,22 @@ class Dashboard:
     async def _login(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
         username, password = str(form.get("username", "")), str(form.get("password", ""))
-        target = str(form.get("next", "/"))
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/"  # never redirect off the box
+        target = safe_next(str(form.get("next", "/")))
         if not username or not await self._verify(request, username, password):
             raise web.HTTPFound("/login?failed=1")
         assert self._signer is not None
         response = web.HTTPFound(target)
         response.set_cookie(COOKIE, self._signer.issue(username), max_age=int(
-            self._signer.lifetime), httponly=True, samesite="Strict", path="/")
+            self._signer.lifetime), httponly=True, samesite="Strict", path="/",
+            secure=self.ssl_context is not None)
         raise response
 
     async def _logout(self, request: web.Request) -> web.StreamResponse:
+        assert self._signer is not None
+        # Ended on the server: the same cookie, kept or copied, no longer signs anyone in,
+        # and the pages it opened stop receiving.
+        if self._signer.revoke(request.cookies.get(COOKIE)):
+            self.live.sweep()
         response = web.HTTPFound("/login")
         response.del_cookie(COOKIE, path="/")
         raise response
@@ -290,21 +350,25 @@ class Dashboard:
         return web.json_response(self._state_json(request))
 
     def _state_json(self, request: web.Request) -> dict[str, Any]:
+        viewer: Viewer = request[_VIEWER]
         return {
-            "entities": self.catalog.snapshot(),
-            "health": self.health(),
+            "entities": self.catalog.snapshot(viewer.may_read, viewer.may_write),
+            "health": self.health(viewer),
             "now": time.time(),
             "user": request.get(_USER),
         }
 
     async def _history(self, request: web.Request) -> web.StreamResponse:
+        viewer: Viewer = request[_VIEWER]
         topics = request.query.getall("topic", [])
         span_name = request.query.get("range", "24h")
         span = RANGES.get(span_name)
         if span is None:
             return web.json_response({"error": f"range must be one of {sorted(RANGES)}"},
                                      status=400)
-        unknown = [t for t in topics if t not in self.catalog.entities]
+        # What the user may not read is answered as if it did not exist.
+        unknown = [t for t in topics
+                   if t not in self.catalog.entities or not viewer.may_read(t)]
         if not topics or unknown:
             return web.json_response({"error": "unknown topic", "topics": unknown},
                                      status=404)
@@ -322,9 +386,14 @@ class Dashboard:
         if not isinstance(topic, str) or not isinstance(on, bool):
             return web.json_response({"error": 'expected {"topic": str, "on": bool}'},
                                      status=400)
-        command = self.catalog.command_topic(topic)
+        viewer: Viewer = request[_VIEWER]
+        command = self.catalog.command_topic(topic) if viewer.may_read(topic) else None
         if command is None:
             return web.json_response({"error": "not a switch"}, status=404)
+        if not viewer.may_write(command):
+            # What MQTT answers this user's PUBLISH (0x87): the dashboard is no way around it.
+            log.warning("dashboard: %s may not switch %s (ACL)", viewer.name, command)
+            return web.json_response({"error": "not authorized"}, status=403)
         payload = self.catalog.payload_for(topic, on)
         # Commands are never retained: a restarted relay driver must not replay one.
         self.broker.publish(command, payload, qos=1, retain=False)
@@ -333,7 +402,20 @@ class Dashboard:
 
     async def _live(self, request: web.Request) -> web.StreamResponse:
         hello = {"type": "state", **self._state_json(request)}
-        return await self.live.serve(request, hello)
+        user = request[_USER]
+        return await self.live.serve(request, hello, request[_VIEWER],
+                                     self._login_holds(request, user))
+
+
+def _removal(topic: str) -> Callable[[Viewer], dict[str, Any] | None]:
+    def event(viewer: Viewer) -> dict[str, Any] | None:
+        return {"type": "remove", "topic": topic} if viewer.may_read(topic) else None
+    return event
+
+
+def _hidden(figures: dict[str, Any], shown: bool) -> dict[str, Any]:
+    """The figures, or the same keys unknown for a user who may not read them."""
+    return figures if shown else dict.fromkeys(figures)
 
 
 def _same_origin(request: web.Request) -> bool:

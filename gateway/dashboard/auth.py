@@ -1,11 +1,14 @@
 """Who may see the dashboard: the broker's users, by the broker's password file.
 
 A login is checked with :meth:`broker.auth.passwords.PasswordFile.verify` (Mosquitto's
-format, the same file the broker reads), slowed per address by the broker's
-:class:`~broker.auth.backoff.LoginBackoff`. A good login gets a signed cookie: username,
-expiry and an HMAC over them and the user's current password hash, with a key kept in the
-data directory. Signed rather than stored, so sessions survive a gateway restart without a
-write per login; bound to the hash, so changing a password ends that user's sessions.
+format, the same file the broker reads), slowed by the broker's shared
+:class:`~broker.auth.backoff.LoginGuard` (per address and per user, every listener and the
+dashboard alike). A good login gets a signed cookie: username, expiry, a random session id
+and an HMAC over them and the user's current password hash, with a key kept in the data
+directory. Signed rather than stored, so sessions survive a gateway restart without a write
+per login; bound to the hash, so changing a password ends that user's sessions. Logging out
+writes the session id to a small revocation list beside the key (kept until the cookie
+would have expired anyway), so the old cookie stops working on the server too.
 
 Requests from the machine itself (loopback) need no login: whoever is on the box can read
 the files anyway.
@@ -17,9 +20,11 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,6 +38,10 @@ log = logging.getLogger(__name__)
 COOKIE = "gw_session"
 SESSION_LIFETIME = 30 * 86_400.0  # a phone on the home screen should not ask every day
 _KEY_FILE = "dashboard.key"
+_REVOKED_FILE = "dashboard-logouts.json"
+#: logouts remembered at most; beyond it the soonest-expiring are forgotten first (a login
+#: is needed for each entry, and the backoff slows wrong ones)
+MAX_REVOKED = 10_000
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -101,13 +110,17 @@ class SessionSigner:
     """Makes and checks the session cookie's value."""
 
     def __init__(self, key: bytes, users: Users, lifetime: float = SESSION_LIFETIME,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 revoked_file: Path | None = None) -> None:
         self.key = key
         self.users = users
         self.lifetime = lifetime
         self.clock = clock
         #: where the key still has to be saved (the disk was full when it was made)
         self.unsaved: Path | None = None
+        self.revoked_file = revoked_file
+        #: session id -> the time its cookie expires
+        self.revoked: dict[str, int] = _load_revoked(revoked_file)
 
     @classmethod
     def from_data_dir(cls, data_dir: Path, users: Users) -> SessionSigner:
@@ -119,7 +132,7 @@ class SessionSigner:
             key = path.read_bytes()
         except OSError:
             key = b""
-        signer = cls(key, users)
+        signer = cls(key, users, revoked_file=data_dir / _REVOKED_FILE)
         if len(key) < 32:
             signer.key = secrets.token_bytes(32)
             signer.unsaved = path
@@ -156,34 +169,95 @@ class SessionSigner:
         if self.unsaved is not None and self._save_key():
             log.info("dashboard: session key saved")
         expires = int(self.clock() + self.lifetime)
-        signature = self._sign(username, expires)
+        session = secrets.token_urlsafe(12)
+        signature = self._sign(username, expires, session)
         if signature is None:
             raise KeyError(f"no user {username!r}")
         name = base64.urlsafe_b64encode(username.encode("utf-8")).decode("ascii")
-        return f"{name}.{expires}.{signature}"
+        return f"{name}.{expires}.{session}.{signature}"
 
     def check(self, token: str | None) -> str | None:
-        """The username a cookie value proves, or None."""
-        if not token or token.count(".") != 2:
+        """The username a cookie value proves, or None (also once logged out)."""
+        parsed = self._parse(token)
+        if parsed is None:
             return None
-        name, expires_text, signature = token.split(".")
+        username, expires, session, signature = parsed
+        if expires < self.clock() or session in self.revoked:
+            return None
+        expected = self._sign(username, expires, session)
+        if expected is None or not hmac.compare_digest(expected, signature):
+            return None
+        return username
+
+    def revoke(self, token: str | None) -> bool:
+        """End the session of a valid cookie value (logout); True when there was one.
+        Remembered on disk, so a restart does not bring the session back."""
+        if self.check(token) is None:
+            return False
+        parsed = self._parse(token)
+        assert parsed is not None
+        _, expires, session, _ = parsed
+        now = self.clock()
+        self.revoked = {s: e for s, e in self.revoked.items() if e >= now}
+        self.revoked[session] = expires
+        while len(self.revoked) > MAX_REVOKED:
+            del self.revoked[min(self.revoked, key=self.revoked.__getitem__)]
+        if self.revoked_file is not None:
+            try:
+                _save_revoked(self.revoked_file, self.revoked)
+            except OSError as exc:  # still ended for as long as this process runs
+                log.error("dashboard: could not write %s: %s", self.revoked_file, exc)
+        return True
+
+    @staticmethod
+    def _parse(token: str | None) -> tuple[str, int, str, str] | None:
+        if not token or token.count(".") != 3:
+            return None
+        name, expires_text, session, signature = token.split(".")
         try:
             username = base64.urlsafe_b64decode(name.encode("ascii")).decode("utf-8")
             expires = int(expires_text)
         except (ValueError, UnicodeError):
             return None
-        if expires < self.clock():
-            return None
-        expected = self._sign(username, expires)
-        if expected is None or not hmac.compare_digest(expected, signature):
-            return None
-        return username
+        return username, expires, session, signature
 
-    def _sign(self, username: str, expires: int) -> str | None:
+    def _sign(self, username: str, expires: int, session: str) -> str | None:
         fingerprint = self.users.fingerprint(username)
         if fingerprint is None:
             return None
-        message = b"\0".join([username.encode("utf-8"), str(expires).encode(), fingerprint])
+        message = b"\0".join([username.encode("utf-8"), str(expires).encode(),
+                               session.encode("utf-8"), fingerprint])
         digest = hmac.new(self.key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
+
+def _load_revoked(path: Path | None) -> dict[str, int]:
+    """The remembered logouts; an unreadable or damaged file counts as none (the cookies it
+    named then work again until they expire, which the log says)."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.error("dashboard: ignoring %s: %s", path, exc)
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, int)}
+
+
+def _save_revoked(path: Path, revoked: dict[str, int]) -> None:
+    """Write atomically, private (the file only holds random ids, but no one else needs it)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(revoked, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,13 @@ ONLINE, OFFLINE = "online", "offline"
 
 #: order of kinds inside a room card: readings first, then inputs, then switches
 _KIND_ORDER = {"sensor": 0, "binary_sensor": 1, "switch": 2, "light": 2}
+
+#: a right asked of the broker's ACL for the signed-in user (read, or write)
+Right = Callable[[str], bool]
+
+
+def _anyone(topic: str) -> bool:
+    return True
 
 
 @dataclass
@@ -178,12 +185,13 @@ class Catalog:
 
     # --- reading ------------------------------------------------------------------------
 
-    def online(self, entity: Entity) -> bool | None:
-        """True/False when availability is known, None when nothing says."""
+    def online(self, entity: Entity, may_read: Right = _anyone) -> bool | None:
+        """True/False when availability is known, None when nothing says; only topics
+        ``may_read`` allows count (a flag the user may not read tells them nothing)."""
         if entity.config.availability:
             states = []
             for topic, up, down in entity.config.availability:
-                seen = self.availability.get(topic)
+                seen = self.availability.get(topic) if may_read(topic) else None
                 if seen is not None and seen.payload in (up, down):
                     states.append((seen.seq, seen.payload == up))
             if not states:
@@ -194,7 +202,8 @@ class Catalog:
             if mode == "any":
                 return any(ok for _, ok in states)
             return max(states)[1]
-        seen = self.availability.get(entity.topic + AVAILABILITY_SUFFIX)
+        flag = entity.topic + AVAILABILITY_SUFFIX
+        seen = self.availability.get(flag) if may_read(flag) else None
         return None if seen is None else seen.payload == ONLINE
 
     def _availability_topics(self, entity: Entity) -> set[str]:
@@ -202,17 +211,19 @@ class Catalog:
         topics.add(entity.topic + AVAILABILITY_SUFFIX)
         return topics
 
-    def nodes(self) -> dict[str, bool]:
+    def nodes(self, may_read: Right = _anyone) -> dict[str, bool]:
         """Every ``.../status`` topic seen (gateway and ESP8266 nodes) -> online."""
         return {
             topic: seen.payload == ONLINE
             for topic, seen in self.availability.items()
-            if topic.endswith(STATUS_SUFFIX)
+            if topic.endswith(STATUS_SUFFIX) and may_read(topic)
         }
 
-    def entity_json(self, entity: Entity) -> dict[str, Any]:
-        """The form the page receives for one entity."""
+    def entity_json(self, entity: Entity, may_read: Right = _anyone,
+                    may_write: Right = _anyone) -> dict[str, Any]:
+        """The form the page receives for one entity, for a user with these rights."""
         config = entity.config
+        command = self.command_topic(entity.topic)
         return {
             "topic": entity.topic,
             "room": entity.room,
@@ -225,25 +236,42 @@ class Catalog:
             "value": entity.value,
             "on": entity.is_on() if entity.kind != "sensor" else None,
             "updated": entity.updated,
-            "online": self.online(entity),
-            "switchable": entity.switchable,
+            "online": self.online(entity, may_read),
+            "switchable": command is not None and may_write(command),
         }
 
     def room_title(self, room: str) -> str:
         """A room's display name: a discovery ``suggested_area``, else its topic level."""
         return self._areas.get(room) or room.replace("_", " ").capitalize()
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        """Every entity, sorted by room title, kind and name."""
-        items = [self.entity_json(e) for e in self.entities.values()]
+    def snapshot(self, may_read: Right = _anyone,
+                 may_write: Right = _anyone) -> list[dict[str, Any]]:
+        """Every entity ``may_read`` allows, sorted by room title, kind and name."""
+        items = [self.entity_json(e, may_read, may_write) for e in self.visible(may_read)]
         items.sort(key=lambda i: (i["room_title"].lower(), _KIND_ORDER.get(i["kind"], 3),
                                   i["name"].lower()))
         return items
 
+    def visible(self, may_read: Right = _anyone) -> Iterable[Entity]:
+        """The entities whose state topic ``may_read`` allows."""
+        return (e for e in self.entities.values() if may_read(e.topic))
+
     def command_topic(self, topic: str) -> str | None:
-        """Where to send a command for the switchable entity at ``topic``."""
+        """Where to send a command for the switchable entity at ``topic``.
+
+        Only ``<state topic>/set`` under the gateway's prefix: where the gateway's own
+        outputs and the ESP8266 nodes listen (gateway/topics.py). A discovery config names
+        its command topic in free text, and whoever may write discovery configs is not
+        whoever clicks the switch; a config pointing anywhere else (``secret/pwned``, or
+        another room's garage door) leaves the entity shown but not switchable.
+        """
         entity = self.entities.get(topic)
-        return entity.config.command_topic if entity is not None and entity.switchable else None
+        if entity is None or not entity.switchable:
+            return None
+        command = entity.config.command_topic
+        if command != topic + COMMAND_SUFFIX or not topic.startswith(self.prefix + "/"):
+            return None
+        return command
 
     def payload_for(self, topic: str, on: bool) -> str:
         """The command payload that switches ``topic`` on or off."""

@@ -20,7 +20,7 @@ import pytest
 from dash_helpers import PASSWORD, TIMEOUT, USER, write_users
 
 from broker import Broker, BrokerConfig, Message
-from broker.auth.backoff import LoginBackoff
+from broker.auth.backoff import LoginBackoff, LoginGuard
 from gateway.dashboard import Dashboard
 
 STATUS = "home/gw/status"
@@ -185,7 +185,7 @@ def test_basic_auth_for_scripts_and_backoff_after_wrong_passwords(tmp_path: Path
             async with s.get(gw.url + "/api/state", headers=basic(USER, "nope")) as res:
                 assert res.status == 401
             # A long wait after the free failures, so a slow machine cannot outlast it.
-            gw.dashboard.backoff = LoginBackoff(free_failures=2, base_delay=600)
+            gw.dashboard.guard = LoginGuard(LoginBackoff(free_failures=2, base_delay=600))
             for _ in range(3):
                 await login(s, gw.url, "guess")
             assert await login(s, gw.url) == "/login?failed=1"  # right, but must wait

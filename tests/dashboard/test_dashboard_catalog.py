@@ -138,3 +138,38 @@ def test_other_prefixes() -> None:
         "unit_of_measurement": "°C"})
     assert list(catalog.entities) == ["house/attic/temperature"]
     assert catalog.entities["house/attic/temperature"].config.unit == "°C"
+
+
+def test_only_the_gateway_layout_command_topic_is_switchable() -> None:
+    """A discovery config names its command topic in free text; the dashboard only ever
+    commands <state topic>/set under the prefix, where the gateway's outputs listen."""
+    catalog = Catalog()
+    for state, command in (("home/hall/light", "home/hall/light/set"),
+                           ("home/kitchen/lamp", "home/garage/door/set"),
+                           ("homeassistant/pwn/state", "secret/pwned"),
+                           ("other/pump", "other/pump/set")):
+        feed(catalog, f"homeassistant/switch/x/{state.replace('/', '_')}/config",
+             {"state_topic": state, "command_topic": command})
+    assert catalog.command_topic("home/hall/light") == "home/hall/light/set"
+    for state in ("home/kitchen/lamp", "homeassistant/pwn/state", "other/pump"):
+        assert catalog.command_topic(state) is None, state
+    view = {e["topic"]: e for e in catalog.snapshot()}
+    assert [t for t, e in view.items() if e["switchable"]] == ["home/hall/light"]
+
+
+def test_rights_filter_entities_availability_and_nodes() -> None:
+    catalog = Catalog()
+    feed(catalog, "homeassistant/switch/gw/hall_light/config", {
+        "state_topic": "home/hall/light", "command_topic": "home/hall/light/set",
+        "availability_topic": "home/gw/status"})
+    for topic, value in (("home/hall/light", "ON"), ("home/door/code", "1234"),
+                         ("home/gw/status", "online")):
+        feed(catalog, topic, value)
+
+    def may_read(topic: str) -> bool:
+        return topic not in ("home/door/code", "home/gw/status")
+
+    seen = catalog.snapshot(may_read, lambda topic: False)
+    assert [e["topic"] for e in seen] == ["home/hall/light"]
+    assert seen[0]["online"] is None and not seen[0]["switchable"]  # status unreadable
+    assert catalog.nodes(may_read) == {} and catalog.nodes() == {"home/gw/status": True}

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.lanloop import lan_loop  # noqa: F401  (a fixture: async clients on the LAN)
 
 
 def free_port() -> int:

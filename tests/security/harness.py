@@ -95,8 +95,10 @@ class Client:
         password: str | None = None,
         tls: dict | None = None,
         ws_path: str = "/mqtt",
+        host: str = "127.0.0.1",
     ) -> None:
         self.port = port
+        self.host = host
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._events: queue.Queue[tuple] = queue.Queue()
         self.client = mqtt.Client(
@@ -129,7 +131,7 @@ class Client:
 
     def connect(self) -> Any:
         """Connect and return the CONNACK reason code (a paho ReasonCode)."""
-        self.client.connect("127.0.0.1", self.port, keepalive=60)
+        self.client.connect(self.host, self.port, keepalive=60)
         self.client.loop_start()
         return self._wait("connack")[1]
 

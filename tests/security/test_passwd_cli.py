@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from broker.auth.passwd_cli import passwd_command
-from broker.auth.passwords import PasswordFile
+from broker.auth.passwords import MIN_PASSWORD_LENGTH, PasswordFile
+
+PW1, PW2, NEW = "first long password", "second long password", "a new long password"
 
 
 def run(*args: str, stdin: str | None = None):
@@ -20,18 +22,18 @@ def run(*args: str, stdin: str | None = None):
 def test_add_change_delete_list(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "passwd"
     path.parent.mkdir()
-    result = run("add", str(path), "alice", stdin="pw1\npw1\n")
+    result = run("add", str(path), "alice", stdin=f"{PW1}\n{PW1}\n")
     assert result.exit_code == 0, result.output
-    assert PasswordFile.load(path).verify("alice", "pw1")
-    assert run("add", str(path), "bob", "--password", "pw2", "--iterations", "500").exit_code == 0
+    assert PasswordFile.load(path).verify("alice", PW1)
+    assert run("add", str(path), "bob", "--password", PW2, "--iterations", "500").exit_code == 0
     assert "$7$500$" in path.read_text()
 
     dup = run("add", str(path), "alice", "-p", "x")
     assert dup.exit_code != 0 and "already exists" in dup.output
 
-    assert run("change", str(path), "alice", "-p", "new").exit_code == 0
+    assert run("change", str(path), "alice", "-p", NEW).exit_code == 0
     users = PasswordFile.load(path)
-    assert users.verify("alice", "new") and users.verify("bob", "pw2")
+    assert users.verify("alice", NEW) and users.verify("bob", PW2)
 
     missing = run("change", str(path), "carol", "-p", "x")
     assert missing.exit_code != 0 and "use 'passwd add'" in missing.output
@@ -44,9 +46,9 @@ def test_add_change_delete_list(tmp_path: Path) -> None:
 
 def test_refusals(tmp_path: Path) -> None:
     path = tmp_path / "passwd"
-    mismatch = run("add", str(path), "alice", stdin="a\nb\na\na\n")
+    mismatch = run("add", str(path), "alice", stdin=f"{PW1}\n{PW2}\n{PW1}\n{PW1}\n")
     assert mismatch.exit_code == 0  # click asks again after a mismatch
-    assert PasswordFile.load(path).verify("alice", "a")
+    assert PasswordFile.load(path).verify("alice", PW1)
     assert run("add", str(path), "bad:name", "-p", "x").exit_code != 0
     assert run("add", str(path), "empty", "-p", "").exit_code != 0
     assert run("delete", str(tmp_path / "nope"), "alice").exit_code != 0
@@ -59,6 +61,23 @@ def test_refusals(tmp_path: Path) -> None:
 def test_reads_files_from_mosquitto_passwd(tmp_path: Path) -> None:
     path = tmp_path / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(path), "old", "pw"], check=True, timeout=60)
-    assert run("add", str(path), "new", "-p", "pw").exit_code == 0
+    assert run("add", str(path), "new", "-p", PW1).exit_code == 0
     users = PasswordFile.load(path)
-    assert users.verify("old", "pw") and users.verify("new", "pw")
+    assert users.verify("old", "pw") and users.verify("new", PW1)
+
+
+def test_short_passwords_refused(tmp_path: Path) -> None:
+    """`gateway passwd add --password a` is refused: as long as the generated ones, at least."""
+    from gateway.firstboot.credentials import generate_password
+
+    path = tmp_path / "passwd"
+    for short in ("a", "x" * (MIN_PASSWORD_LENGTH - 1)):
+        refused = run("add", str(path), "alice", "--password", short)
+        assert refused.exit_code != 0 and f"at least {MIN_PASSWORD_LENGTH}" in refused.output
+        refused = run("add", str(path), "alice", stdin=f"{short}\n{short}\n")
+        assert refused.exit_code != 0
+    assert not path.exists()
+    generated = generate_password()
+    assert run("add", str(path), "alice", "-p", generated).exit_code == 0
+    assert run("change", str(path), "alice", "-p", "short").exit_code != 0
+    assert PasswordFile.load(path).verify("alice", generated)

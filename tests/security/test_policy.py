@@ -19,6 +19,7 @@ class Client:
     peer: str = "192.0.2.7:40000"
     listener: str = "default"
     cert_cn: str | None = None
+    password_ok: bool | None = None
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ def test_wrong_passwords_slow_down_per_address(files) -> None:
     assert policy.authenticate(other, "alice", b"wonder")  # other addresses unaffected
     now[0] += 31
     assert policy.authenticate(attacker, "alice", b"wonder")
-    assert policy.backoff.wait_remaining("192.0.2.66") == 0
+    assert policy.guard.addresses.wait_remaining("192.0.2.66") == 0
 
 
 def test_reload_keeps_old_rules_on_error(files, caplog) -> None:
@@ -136,3 +137,24 @@ def test_listener_policies(files) -> None:
     acl.write_text("user bob\ntopic home/#\n")
     assert policies.reload()
     assert policies.can_read(Client(listener="lan", username="bob"), "home/x")
+
+
+def test_password_check_is_the_slow_part_and_authenticate_takes_its_answer(files) -> None:
+    """The shell runs password_check's job off the loop and hands back its answer."""
+    pw, _ = files
+    policy = FilePolicy(password_file=pw)
+    assert policy.password_check(Client(), None, None) is None  # nothing to hash
+    right, wrong = Client(peer="192.0.2.70:1"), Client(peer="192.0.2.71:1")
+    job = policy.password_check(right, "alice", b"wonder")
+    assert job is not None and job() is True
+    right.password_ok = True
+    assert policy.authenticate(right, "alice", b"wonder")
+    job = policy.password_check(wrong, "alice", b"guess")
+    assert job is not None and job() is False
+    wrong.password_ok = False
+    assert not policy.authenticate(wrong, "alice", b"guess")
+    # Counted from the start of the check: with two more in flight (three wrong passwords
+    # from this address), a fourth sent at once is refused unchecked, not hashed.
+    for port in (2, 3):
+        assert policy.password_check(Client(peer=f"192.0.2.71:{port}"), "alice", b"g") is not None
+    assert policy.password_check(Client(peer="192.0.2.71:4"), "alice", b"g") is None

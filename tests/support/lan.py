@@ -75,6 +75,17 @@ class Lan:
         """Starts a command inside the namespace."""
         return subprocess.Popen(["ip", "netns", "exec", self.namespace, *argv], **kwargs)
 
+    def enter(self) -> None:
+        """Moves the calling thread (only it) into the namespace: its new sockets are the
+        stranger's. For threads of their own, such as an event loop's (support.lanloop)."""
+        fd = os.open(f"/run/netns/{self.namespace}", os.O_RDONLY)
+        try:
+            if _libc.setns(fd, _CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err))
+        finally:
+            os.close(fd)
+
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Calls ``fn`` in a thread that has joined the namespace.
 
@@ -86,13 +97,7 @@ class Lan:
 
         def enter_and_call() -> None:
             try:
-                fd = os.open(f"/run/netns/{self.namespace}", os.O_RDONLY)
-                try:
-                    if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                        err = ctypes.get_errno()
-                        raise OSError(err, os.strerror(err))
-                finally:
-                    os.close(fd)
+                self.enter()
                 result.append(fn(*args, **kwargs))
             except BaseException as exc:  # handed back to the caller's thread
                 error.append(exc)
