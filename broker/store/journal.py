@@ -54,6 +54,8 @@ class Journal:
         #: Client ids with a session row.
         self.persisted: set[str] = set()
         self.next_seq = 1
+        #: _Insert ops whose delivery ended before they were taken (they write nothing).
+        self._dead = 0
 
     def _add(self, op: _Insert | tuple[str, tuple]) -> None:
         if not self._ops and self.wake is not None:
@@ -107,6 +109,14 @@ class Journal:
         fresh = self._fresh.pop(item, None)
         if fresh is not None:
             fresh.item = None  # never written: nothing to delete either
+            self._dead += 1
+            if self._dead > 1024 and self._dead * 2 > len(self._ops):
+                # Nothing is taken while the disk refuses commits: messages delivered and
+                # acknowledged meanwhile must not pile up here for the length of the outage.
+                self._ops = [
+                    op for op in self._ops if type(op) is not _Insert or op.item is not None
+                ]
+                self._dead = 0
         else:
             self._add((sql.DELETE_DELIVERY, (seq,)))
 
@@ -199,6 +209,7 @@ class Journal:
             rows.append(row)
         self._ops = []
         self._fresh = {}
+        self._dead = 0
         if retained and self._retained:
             upserts = []
             deletes = []

@@ -7,6 +7,7 @@ sequential append (plus an fsync with ``synchronous=FULL``), which suits SD card
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,23 +159,34 @@ class SqliteFile:
         GIL handovers per batch. Only :meth:`commit`, the disk write, goes to the thread.
         """
         db = self.db
+        if db.in_transaction:  # a failed COMMIT whose ROLLBACK failed too (a full disk)
+            db.execute("ROLLBACK")
         db.execute("BEGIN")
         try:
             for sql, rows in batch:
                 if rows:
                     db.executemany(sql, rows)
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def commit(self) -> None:
-        """Commit the staged transaction: the WAL append and its fsync."""
+        """Commit the staged transaction: the WAL append and its fsync.
+
+        On failure (SQLITE_FULL, SQLITE_IOERR) the transaction is rolled back and the error
+        raised: the caller still has the batch and may stage it again.
+        """
         try:
             self.db.execute("COMMIT")
         except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        # The error that made us roll back is the one worth reporting, not this one.
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the main file (on a clean shutdown)."""
