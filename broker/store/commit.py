@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from ..protocol.control import PINGRESP_BYTES
 from .iostats import thread_bytes_written
 from .journal import Journal
 from .sqlite import Batch, SqliteFile
@@ -129,6 +130,7 @@ class GroupCommit:
             if conn in holding or must_wait(conn.out):
                 if busy:
                     self._waiting.append(conn)
+                    _answer_pings(conn)
                     if not conn.reading:
                         _pause_reading(conn)  # held back by the engine: stop its input now
                 elif conn not in to_hold:
@@ -388,6 +390,18 @@ class GroupCommit:
         callbacks, self._busy_callbacks = self._busy_callbacks, []
         for callback in callbacks:
             callback()
+
+
+def _answer_pings(conn: Connection) -> None:
+    """Send PINGRESPs at once: they promise nothing, and a client whose acknowledgements
+    wait for a disk that is full must not think the broker dead."""
+    out = conn.out
+    if PINGRESP_BYTES in out:
+        transport = conn.shell
+        if transport is None or transport.is_closing():  # type: ignore[attr-defined]
+            return
+        conn.out = [chunk for chunk in out if chunk != PINGRESP_BYTES]
+        transport.write(PINGRESP_BYTES)  # type: ignore[attr-defined]
 
 
 def _pause_reading(conn: Connection) -> None:

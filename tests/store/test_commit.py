@@ -22,6 +22,7 @@ from broker.store.records import Clocks
 PUBACK = encode(Puback(1), 4)
 PUBACK_2 = encode(Puback(2), 4)
 PUBACK_REFUSED = encode(Puback(3, 0x97), 5)
+PINGRESP = b"\xd0\x00"
 PUBLISH_Q1 = encode(Publish("t", b"x", 1, packet_id=9), 4)
 
 
@@ -216,11 +217,13 @@ def test_a_failed_commit_holds_its_acknowledgements_until_a_retry_succeeds(
         assert states == [False] and not commit.ok
 
         _change(journal, session)  # the next message, while the disk is full
-        publisher.out.append(PUBACK_2)
+        publisher.out += [PUBACK_2, PINGRESP]
         refused.out.append(PUBACK_REFUSED)
         commit.flush([publisher, refused])  # type: ignore[list-item]
         commit.when_durable(lambda: durable.append("bridge ack"))
         assert refused.shell.data == PUBACK_REFUSED  # a refusal promises nothing: sent now
+        assert publisher.shell.data == PINGRESP  # nor does PINGRESP: the client stays
+        publisher.shell.data = b""
         await _until(lambda: commit.failed_commits >= 3)  # retried on its own
         assert publisher.shell.data == b"" and durable == []
         assert disk.committed == [] and all(batch is disk.staged[0] for batch in disk.staged)
