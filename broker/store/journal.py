@@ -13,7 +13,14 @@ from itertools import chain
 from typing import TYPE_CHECKING
 
 from . import sqlite as sql
-from .records import Clocks, ids_text, message_columns, options_byte, props_blob, will_columns
+from .records import (
+    Clocks,
+    expiry_columns,
+    ids_text,
+    message_columns,
+    options_byte,
+    will_columns,
+)
 
 if TYPE_CHECKING:
     from ..engine.message import Message
@@ -192,7 +199,6 @@ class Journal:
         batch: sql.Batch = []
         last_sql = ""
         rows: list[tuple] = []
-        to_wall = self.clocks.to_wall
         for op in self._ops:
             if type(op) is _Insert:
                 item = op.item
@@ -215,8 +221,8 @@ class Journal:
             deletes = []
             for topic, msg in self._retained.items():
                 if msg.payload:
-                    row = (topic, msg.payload, msg.qos, props_blob(msg.properties))
-                    upserts.append((*row, to_wall(msg.expires_at)))
+                    props, expires = expiry_columns(msg, self.clocks)
+                    upserts.append((topic, msg.payload, msg.qos, props, expires))
                 else:
                     deletes.append((topic,))
             batch.append((sql.UPSERT_RETAINED, upserts))

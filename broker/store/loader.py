@@ -90,10 +90,12 @@ def _session(row: tuple, clocks: Clocks, now: float) -> Session:
     session.expiry_interval = expiry
     if expiry != NEVER:
         # A session that was online when the broker stopped starts its expiry now.
-        at = clocks.from_wall(expires)
+        at = clocks.from_wall(expires, expiry)
         session.expires_at = at if at is not None else now + expiry
-    session.will = will_from_columns(w_topic, w_payload, w_qos, w_retain, w_props)
-    session.will_at = clocks.from_wall(will_at) if session.will is not None else None
+    session.will = will = will_from_columns(w_topic, w_payload, w_qos, w_retain, w_props)
+    if will is not None:
+        delay = min(will.properties.get("will_delay_interval", 0), expiry)
+        session.will_at = clocks.from_wall(will_at, delay)
     return session
 
 

@@ -24,12 +24,16 @@ def connected(
     engine: Engine, client_id: str, version: int = 4, peer: str = "192.0.2.7:4000", **fields: Any
 ) -> Connection:
     """A connection that has sent CONNECT (``fields`` go into it) and got a CONNACK accepting
-    it; its output is cleared."""
+    it; the CONNACK is taken off its output (what a resumed session resends stays)."""
     conn = engine.connect(peer)
-    conn.data_received(encode(Connect(protocol_level=version, client_id=client_id, **fields), version))
-    (connack,) = Decoder(version=version).feed(b"".join(conn.out))
+    conn.data_received(
+        encode(Connect(protocol_level=version, client_id=client_id, **fields), version)
+    )
+    out = b"".join(conn.out)
+    connack = Decoder(version=version).feed(out)[0]
     assert connack.type == 2 and connack.reason_code == 0, connack
-    conn.out.clear()
+    rest = out[2 + out[1] :]  # a CONNACK's remaining length fits one byte
+    conn.out = [rest] if rest else []
     return conn
 
 
