@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from ..protocol.control import PINGRESP_BYTES
 from .iostats import thread_bytes_written
 from .journal import Journal
-from .sqlite import Batch, SqliteFile
+from .sqlite import PROBE, Batch, SqliteFile
 
 if TYPE_CHECKING:
     from ..engine.connection import Connection
@@ -104,6 +104,7 @@ class GroupCommit:
         #: Called with False when commits start failing, with True when one succeeds again.
         self.on_state: Callable[[bool], None] | None = None
         self._failing = False
+        self._gave_up = False
         if hold_output:
             journal.wake = self._wake
         elif interval > 0:
@@ -127,7 +128,7 @@ class GroupCommit:
         holding = self._holding
         to_hold: list[Connection] = []
         for conn in dirty:
-            if conn in holding or must_wait(conn.out):
+            if conn in holding or must_wait(conn.out, _persistent(conn)):
                 if busy:
                     self._waiting.append(conn)
                     _answer_pings(conn)
@@ -204,13 +205,16 @@ class GroupCommit:
 
     def _give_up(self, failed: _Failed) -> None:
         """Shutdown with the disk still refusing: what waited for it is never sent."""
-        held = len(failed.held) + len(self._waiting)
-        log.error(
-            "store: shutting down with changes the disk did not take; %d connections' "
-            "acknowledgements were not sent (their clients send those messages again)",
-            held,
-        )
-        for conn in list(failed.held) + self._waiting:
+        held = list(failed.held) + self._waiting
+        if not self._gave_up:
+            self._gave_up = True
+            log.error(
+                "store: stopping while the disk refuses writes: changes made since it did are "
+                "lost; none was acknowledged (%d connections' acknowledgements not sent, "
+                "their clients send those messages again)",
+                len(set(held)),
+            )
+        for conn in held:
             self._holding.discard(conn)
             conn.out = []
         self._waiting = []
@@ -356,7 +360,12 @@ class GroupCommit:
             if self._busy is None:
                 self._rearm()
 
-    def _failed_commit(self, failed: _Failed, exc: BaseException) -> None:
+    def start_failing(self) -> None:
+        """The file could not even be opened (see open_store, which said why): start as
+        after a failed commit, with a write that changes nothing as the batch to retry."""
+        self._failed_commit(_Failed(PROBE, {}, []), None)
+
+    def _failed_commit(self, failed: _Failed, exc: BaseException | None) -> None:
         """Keep the batch and what waits for it; try again on a timer. Said once, loudly."""
         self.failed_commits += 1
         self._failed = failed
@@ -364,12 +373,13 @@ class GroupCommit:
         if self._failing:
             return
         self._failing = True
-        log.error(
-            "store: commit failed (%s); QoS 1/2 messages are not acknowledged until the "
-            "disk takes them (retrying every %g s)",
-            exc,
-            RETRY_INTERVAL,
-        )
+        if exc is not None:
+            log.error(
+                "store: commit failed (%s); QoS 1/2 messages are not acknowledged until the "
+                "disk takes them (retrying every %g s)",
+                exc,
+                RETRY_INTERVAL,
+            )
         if self.on_state is not None:
             self.on_state(False)
 
@@ -392,6 +402,11 @@ class GroupCommit:
             callback()
 
 
+def _persistent(conn: Connection) -> bool:
+    session = conn.session
+    return session is None or session.expiry_interval != 0
+
+
 def _answer_pings(conn: Connection) -> None:
     """Send PINGRESPs at once: they promise nothing, and a client whose acknowledgements
     wait for a disk that is full must not think the broker dead."""
@@ -412,12 +427,15 @@ def _pause_reading(conn: Connection) -> None:
         transport.pause_reading()  # type: ignore[attr-defined]
 
 
-def must_wait(out: list[bytes]) -> bool:
+def must_wait(out: list[bytes], persistent: bool = True) -> bool:
     """Whether queued output holds a packet that may only be sent once the store committed.
 
     Everything but QoS 0/1 PUBLISH, CONNACK, PINGRESP and a PUBACK/PUBREC refusing its
-    message (reason code 0x80 or above: it promises nothing) waits. Walks packet boundaries
-    (not chunk boundaries), so it does not matter how the engine split its writes.
+    message (reason code 0x80 or above: it promises nothing) waits; for a connection whose
+    session is not ``persistent`` (nothing of it is stored) SUBACK, UNSUBACK, PUBREL and
+    PUBCOMP do not wait either. PUBACK/PUBREC accepting a message and QoS 2 PUBLISH always
+    wait: they are about the message, which is stored for other sessions. Walks packet
+    boundaries (not chunk boundaries), so it does not matter how the engine split its writes.
     """
     for chunk in out:
         pos = 0
@@ -428,7 +446,7 @@ def must_wait(out: list[bytes]) -> bool:
             if kind == 3:
                 if first & 0x04:  # QoS 2
                     return True
-            elif kind != 2 and kind != 13 and kind != 4 and kind != 5:
+            elif kind not in _NEVER_WAIT and (persistent or kind not in _SESSION_ONLY):
                 return True
             length = 0
             shift = 0
@@ -444,6 +462,12 @@ def must_wait(out: list[bytes]) -> bool:
                 return True  # an acknowledgement that accepts the message
             pos += length
     return False
+
+
+# Packet types that never wait (CONNACK, PINGRESP; PUBACK and PUBREC are looked into), and
+# those that only tell about the session's own stored state (PUBREL, PUBCOMP, SUBACK, UNSUBACK).
+_NEVER_WAIT = frozenset((2, 4, 5, 13))
+_SESSION_ONLY = frozenset((6, 7, 9, 11))
 
 
 class Writer:

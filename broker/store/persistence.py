@@ -72,6 +72,8 @@ class Persistence:
         engine.store = journal
         persistence = cls(commit, journal, path)
         commit.on_state = partial(persistence._state_changed, engine, full, config.sys_interval)
+        if not db.is_open:
+            commit.start_failing()
         if config.sys_interval > 0:
             persistence._publish_sys(engine, loop, config.sys_interval)
         return persistence

@@ -68,6 +68,7 @@ class Conn:
         self.shell = Transport()
         self.closed = False
         self.reading = True
+        self.session = None
 
 
 def _write(conn: Conn) -> None:  # the shell's flush of one connection

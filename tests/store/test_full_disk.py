@@ -9,6 +9,7 @@ got a successful PUBACK must be delivered to both sessions.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,22 @@ from support.disk import SmallDisk
 from .procs import OurBroker, Publisher, Recorder, free_port, register, wait_until
 
 MESSAGES = 40  # per publisher
+
+
+@contextlib.contextmanager
+def _running(broker: OurBroker) -> Iterator[list[Recorder]]:
+    """Clients the test adds to the list are stopped, and the broker, whatever happens;
+    its log is printed when the test fails."""
+    clients: list[Recorder] = []
+    try:
+        yield clients
+    except BaseException:
+        print(broker.log())
+        raise
+    finally:
+        for client in clients:
+            client.stop()
+        broker.stop()
 
 
 @pytest.fixture
@@ -52,8 +69,7 @@ def test_full_disk_acknowledges_only_what_is_stored(
         ["--data-dir", str(disk.path / "b"), "--sys-interval", "1"],
     )
     broker.start()
-    clients: list[Recorder] = []
-    try:
+    with _running(broker) as clients:
         register(port, "sub311", "t/#", 1)
         _register_v5(port, "sub5", "t/#")
         state = StoreState(port, "watcher", clean=True).start()
@@ -96,7 +112,7 @@ def test_full_disk_acknowledges_only_what_is_stored(
         wait_until(lambda: pub5.acked() >= want5, what="5.0 messages accepted after retry")
         for client in clients:
             client.stop()
-        clients = []
+        clients.clear()
         if restart == "kill9":
             broker.kill9()
         else:
@@ -114,10 +130,64 @@ def test_full_disk_acknowledges_only_what_is_stored(
                 lambda s=sub: expected <= set(s.payloads()),
                 what=f"{client_id}: every acknowledged message after the restart",
             )
-    except BaseException:
-        print(broker.log())
-        raise
-    finally:
+
+
+@pytest.mark.parametrize("ran_before", [True, False], ids=["existing-store", "fresh-store"])
+def test_broker_starts_on_a_full_disk_and_resumes(
+    tmp_path: Path, disk: SmallDisk, ran_before: bool
+) -> None:
+    """A Pi rebooting with a full card: the broker starts from what the store holds, takes
+    nothing it cannot store, and becomes durable once space is freed."""
+    port = free_port()
+    broker = OurBroker(
+        port,
+        tmp_path / "broker.log",
+        ["--data-dir", str(disk.path / "b"), "--sys-interval", "1"],
+    )
+    with _running(broker) as clients:
+        if ran_before:
+            broker.start()
+            register(port, "sub311", "t/#", 1)
+            pub = Publisher(port, "kept", clean=True).start()
+            pub.publish("t/kept", b"acknowledged before", 1, retain=True)
+            wait_until(pub.all_acked, what="retained message acked")
+            pub.stop()
+            broker.stop()
+        disk.fill()
+        broker.start()  # must not die of the full disk
+        state = StoreState(port, "watcher", clean=True).start()
+        clients.append(state)
+        state.subscribe("$SYS/broker/store/#", 0)
+        wait_until(lambda: state.value("state") == "failing", what="$SYS store state failing")
+        pub311 = Publisher(port, "pub311").start()
+        pub5 = Publisher(port, "pub5", version=5).start()
+        clients += [pub311, pub5]
+        for i in range(MESSAGES):
+            pub311.publish("t/a", b"311-%d" % i, 1)
+        pub5.publish("t/b", b"5-0", 1)
+        wait_until(lambda: pub5.refused() == [b"5-0"], what="0x97 to the 5.0 publisher")
+        if ran_before:  # what was acknowledged before stays deliverable
+            viewer = Recorder(port, "viewer", clean=True).start()
+            clients.append(viewer)
+            viewer.subscribe("t/kept", 0)  # a clean session: its SUBACK need not wait
+            wait_until(lambda: viewer.payloads() == [b"acknowledged before"], what="retained")
+        assert pub311.acked() == set()
+
+        disk.free()
+        wait_until(lambda: state.value("state") == "ok", what="store back to ok by itself")
+        wait_until(lambda: len(pub311.acked()) == MESSAGES, what="held 3.1.1 messages acked")
+        if not ran_before:
+            register(port, "sub311", "t/#", 1)
+            for i in range(MESSAGES, 2 * MESSAGES):
+                pub311.publish("t/a", b"311-%d" % i, 1)
+            wait_until(lambda: len(pub311.acked()) == 2 * MESSAGES, what="later messages acked")
         for client in clients:
             client.stop()
-        broker.stop()
+        clients.clear()
+        broker.kill9()
+        broker.start()
+        sub = Recorder(port, "sub311").start()
+        clients.append(sub)
+        first = 0 if ran_before else MESSAGES
+        expected = {b"311-%d" % i for i in range(first, first + MESSAGES)}
+        wait_until(lambda: expected <= set(sub.payloads()), what="every acknowledged message")

@@ -9,7 +9,7 @@ import pytest
 from broker.engine.message import Message
 from broker.engine.session import Outgoing, Session
 from broker.protocol.codec import encode
-from broker.protocol.packets import Puback, Publish, Pubrec, Suback
+from broker.protocol.packets import Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback, Unsuback
 from broker.store import sqlite as sql
 from broker.store.commit import must_wait
 from broker.store.journal import Journal
@@ -112,3 +112,13 @@ def test_deliveries_that_ended_before_a_commit_do_not_pile_up() -> None:
     kept = Outgoing(Message("t", b"kept", 1), 1, False, ())
     journal.delivery_added(session, kept)
     assert _statements(journal.take()) == {sql.INSERT_DELIVERY: 1}
+
+
+def test_a_session_nothing_is_stored_of_waits_only_for_its_messages() -> None:
+    q2 = encode(Publish("t", b"x", 2, packet_id=2), 4)
+    for packet in (Suback(1, [1]), Unsuback(2), Pubcomp(3), Pubrel(4)):
+        data = encode(packet, 4)
+        assert must_wait([data])  # a persistent session's state is written first
+        assert not must_wait([data], persistent=False)
+    assert must_wait([encode(Puback(5), 4)], persistent=False)  # the message is stored
+    assert must_wait([q2], persistent=False)  # QoS 2: never twice, even across a crash
