@@ -10,11 +10,17 @@ got a successful PUBACK must be delivered to both sessions.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.disk import SmallDisk
+
+from broker.store import sqlite as sql
+from broker.store.recovery import open_store
+from broker.store.sqlite import SqliteFile
 
 from .procs import OurBroker, Publisher, Recorder, free_port, register, wait_until
 
@@ -191,3 +197,28 @@ def test_broker_starts_on_a_full_disk_and_resumes(
         first = 0 if ran_before else MESSAGES
         expected = {b"311-%d" % i for i in range(first, first + MESSAGES)}
         wait_until(lambda: expected <= set(sub.payloads()), what="every acknowledged message")
+
+
+def test_a_store_whose_wal_holds_data_is_read_on_a_full_disk(
+    tmp_path: Path, disk: SmallDisk
+) -> None:
+    """After a power cut the newest commits may live only in the WAL, and without its
+    shared-memory index SQLite must write one before reading: on a full disk the store is
+    read from a copy in memory, and nothing is moved aside."""
+    before = SqliteFile(tmp_path / "broker.db")
+    before.apply([(sql.UPSERT_RETAINED, [("home/door", b"open", 1, None, None)])])
+    path = disk.path / "broker.db"
+    for suffix in ("", "-wal"):  # as the power cut left them: no -shm
+        shutil.copyfile(f"{before.path}{suffix}", f"{path}{suffix}")
+    before.close()
+    assert os.path.getsize(f"{path}-wal") > 0
+    disk.fill()
+    db, snap = open_store(path)
+    assert not db.is_open
+    assert [row[:2] for row in snap.retained] == [("home/door", b"open")]
+    names = os.listdir(disk.path)
+    assert "broker.db-wal" in names and not [n for n in names if "damaged" in n]
+    disk.free()
+    db.apply(sql.PROBE)  # the first write opens it
+    assert db.read().retained == snap.retained
+    db.close()
