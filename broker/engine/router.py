@@ -304,7 +304,11 @@ class Engine:
     def hold(self, conn: Connection, packet: Any) -> None:
         """Back-pressure on a 3.x publisher: keep its PUBLISH, stop reading until there is room."""
         conn.hold(packet)
-        self.held.append(conn)
+        held = self.held
+        if len(held) >= 64:
+            # A long outage of the store: publishers time out and come back while held.
+            held[:] = [c for c in held if not c.closed]
+        held.append(conn)
 
     def release_held(self) -> None:
         """Queue room appeared or the store works again: retry every held publisher (each

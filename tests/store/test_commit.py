@@ -263,3 +263,30 @@ def test_shutdown_on_a_full_disk_sends_no_acknowledgement(
         assert disk.committed == []
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_retries_follow_the_monotonic_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wall clock jumping a day back and forth (a Pi's NTP sync) neither stops nor
+    hurries the retries of a failed commit."""
+    import itertools
+    import time
+
+    start = time.time()
+    calls = itertools.count()
+
+    def jumping() -> float:  # a day ahead, a day behind, ahead, ...
+        return start + (86400 if next(calls) % 2 else -86400)
+
+    async def scenario() -> None:
+        disk, journal, commit, session = _failing_rig(monkeypatch)
+        monkeypatch.setattr(time, "time", jumping)
+        publisher = Conn()
+        _change(journal, session)
+        publisher.out.append(PUBACK)
+        commit.flush([publisher])  # type: ignore[list-item]
+        await _until(lambda: commit.failed_commits >= 3)
+        disk.full = False
+        await _until(lambda: publisher.shell.data == PUBACK)
+        await commit.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
