@@ -107,6 +107,8 @@ class GroupCommit:
         self._gave_up = False
         if hold_output:
             journal.wake = self._wake
+            if journal.pending:  # rows the loader rewrote (times capped after a clock jump)
+                self._wake("state")
         elif interval > 0:
             self._timer = loop.call_later(interval, self._periodic)
 

@@ -29,6 +29,9 @@ class Clocks:
 
     def __init__(self, engine_clock: Callable[[], float]) -> None:
         self._clock = engine_clock
+        #: Set by from_wall when it capped a time (the wall clock went back): the loader
+        #: then writes the row again, so the next restart does not give the time again.
+        self.clamped = False
 
     def to_wall(self, at: float | None) -> float | None:
         """An engine-clock instant as wall-clock seconds (None stays None)."""
@@ -43,6 +46,8 @@ class Clocks:
             return None
         left = wall - time.time()
         if at_most is not None and left > at_most:
+            if left > at_most + 1.0:  # more than rounding: the wall clock went back
+                self.clamped = True
             left = at_most
         return self._clock() + left
 

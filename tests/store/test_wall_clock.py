@@ -21,6 +21,7 @@ from support.sansio import FakeClock, connected
 
 from broker.engine.router import Engine
 from broker.protocol.packets import Will
+from broker.store import sqlite as sql
 from broker.store.journal import Journal
 from broker.store.loader import restore
 from broker.store.records import Clocks
@@ -138,7 +139,39 @@ def test_session_expiry_and_will_delay_never_grow(
     clock = FakeClock(5000.0)
     restored = Engine(clock=clock)
     clocks = Clocks(clock)
-    restore(restored, snap, Journal(clocks), clocks)
+    journal = Journal(clocks)
+    restore(restored, snap, journal, clocks)
     session = restored.sessions["node"]
     assert session.expires_at is not None and 0 < session.expires_at - clock.now <= 600
     assert session.will_at is not None and 0 < session.will_at - clock.now <= 120
+    # ...and written again on the wall clock as it now is.
+    assert [st for st, rows in journal.take() if rows] == [sql.UPSERT_SESSION]
+
+
+def test_a_capped_retained_message_is_written_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the clock went back, the capped expiry is written on the new wall clock: a
+    second restart an hour of wall time later finds the message expired, not given its
+    hour again."""
+    db = SqliteFile(tmp_path / "broker.db")
+    wall = [time.time()]
+    monkeypatch.setattr(time, "time", lambda: wall[0])
+
+    def restart() -> Engine:
+        engine = Engine(clock=FakeClock())
+        clocks = Clocks(engine.clock)
+        journal = Journal(clocks)
+        restore(engine, db.read(), journal, clocks)
+        db.apply(journal.take())
+        return engine
+
+    engine = restart()
+    engine.store = journal = Journal(Clocks(engine.clock))
+    engine.publish("home/door", "open", retain=True, properties={"message_expiry_interval": 600})
+    db.apply(journal.take())
+    wall[0] -= DAY  # the Pi reboots with its clock a day behind
+    assert restart().retained.get("home/door") is not None
+    wall[0] += 601  # ten minutes of wall time later, another restart
+    assert restart().retained.get("home/door") is None
+    db.close()
