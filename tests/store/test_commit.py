@@ -290,3 +290,39 @@ def test_retries_follow_the_monotonic_clock(monkeypatch: pytest.MonkeyPatch) -> 
         await commit.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_low_wear_mode_keeps_a_failed_batch_and_never_holds_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from broker.store import commit as commit_module
+
+    monkeypatch.setattr(commit_module, "RETRY_INTERVAL", 0.05)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        disk = FullDisk()
+        journal = Journal(Clocks(loop.time), full=False)
+        commit = GroupCommit(
+            disk,  # type: ignore[arg-type]
+            journal,
+            loop,
+            _write,  # type: ignore[arg-type]
+            hold_output=False,
+            interval=0.05,
+        )
+        states: list[bool] = []
+        commit.on_state = states.append
+        journal.retained_set(Message("home/t", b"21", 0, True))
+        await _until(lambda: commit.failed_commits >= 2)
+        conn = Conn()
+        conn.out.append(PUBACK)
+        commit.flush([conn])  # type: ignore[list-item]
+        assert conn.shell.data == PUBACK  # low-wear never promised a commit
+        disk.full = False
+        await _until(lambda: len(disk.committed) == 1)
+        assert [st for st, rows in disk.committed[0] if rows] == [sql.UPSERT_RETAINED]
+        assert states == [False, True]
+        await commit.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
