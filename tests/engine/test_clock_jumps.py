@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from support.sansio import FakeClock, connected, sent
+from support.sansio import FakeClock, connected, offline_with_will, sent
 
 from broker.config import BrokerConfig
 from broker.engine.router import Engine
 from broker.protocol import encode
-from broker.protocol.packets import Publish, Subscribe, SubscriptionOptions, Will
+from broker.protocol.packets import Publish, Subscribe, SubscriptionOptions
 from broker.store.journal import Journal
 from broker.store.records import Clocks
 
@@ -70,15 +70,7 @@ def test_will_delay_and_session_expiry(rig) -> None:
     watcher = connected(engine, "watcher", peer="192.0.2.1:1")
     watcher.data_received(encode(Subscribe(1, [("home/#", SubscriptionOptions(0))]), 4))
     sent(watcher)
-    node = connected(
-        engine,
-        "node",
-        version=5,
-        clean_start=False,
-        properties={"session_expiry_interval": 60},
-        will=Will("home/node/status", b"offline", 0, False, {"will_delay_interval": 30}),
-    )
-    node.connection_lost()
+    offline_with_will(engine, "node", expiry=60, will_delay=30)
     advance(29)
     assert sent(watcher) == []
     advance(2)

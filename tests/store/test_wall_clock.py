@@ -17,10 +17,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from support.sansio import FakeClock, connected
+from support.sansio import FakeClock, offline_with_will
 
 from broker.engine.router import Engine
-from broker.protocol.packets import Will
 from broker.store import sqlite as sql
 from broker.store.journal import Journal
 from broker.store.loader import restore
@@ -120,15 +119,7 @@ def test_session_expiry_and_will_delay_never_grow(
     clock = FakeClock()
     engine = Engine(clock=clock)
     engine.store = journal = Journal(Clocks(clock))
-    node = connected(
-        engine,
-        "node",
-        version=5,
-        clean_start=False,
-        properties={"session_expiry_interval": 600},
-        will=Will("home/node/status", b"offline", 1, True, {"will_delay_interval": 120}),
-    )
-    node.connection_lost()
+    offline_with_will(engine, "node", expiry=600, will_delay=120)
     db = SqliteFile(tmp_path / "broker.db")
     db.apply(journal.take())
     snap = db.read()

@@ -7,7 +7,7 @@ from typing import Any
 from broker.engine.connection import Connection
 from broker.engine.router import Engine
 from broker.protocol import Decoder, encode
-from broker.protocol.packets import Connect, Packet
+from broker.protocol.packets import Connect, Packet, Will
 
 
 class FakeClock:
@@ -42,3 +42,20 @@ def sent(conn: Connection) -> list[Packet]:
     packets = Decoder(version=conn.version).feed(b"".join(conn.out))
     conn.out.clear()
     return packets
+
+
+def offline_with_will(engine: Engine, client_id: str, expiry: int, will_delay: int) -> None:
+    """A 5.0 persistent session (``expiry`` seconds) whose connection was lost, leaving a
+    retained will on ``home/<client_id>/status`` delayed by ``will_delay`` seconds."""
+    will = Will(
+        f"home/{client_id}/status", b"offline", 1, True, {"will_delay_interval": will_delay}
+    )
+    conn = connected(
+        engine,
+        client_id,
+        version=5,
+        clean_start=False,
+        properties={"session_expiry_interval": expiry},
+        will=will,
+    )
+    conn.connection_lost()
