@@ -47,9 +47,11 @@ def ack_bytes(first_byte: int, packet_id: int) -> bytes:
     return bytes((first_byte, 2, packet_id >> 8, packet_id & 0xFF))
 
 
-def _ack(conn: Connection, p: Publish, code: int) -> None:
+def _ack(conn: Connection, p: Publish, code: int, why: str = "") -> None:
     if code and conn.version == MQTT5:
-        conn.send_packet(Puback(p.packet_id, code) if p.qos == 1 else Pubrec(p.packet_id, code))
+        props = {"reason_string": why} if why and conn.problem_info else {}
+        ack = Puback if p.qos == 1 else Pubrec
+        conn.send_packet(ack(p.packet_id, code, props))
     else:
         conn.send(ack_bytes(0x40 if p.qos == 1 else 0x50, p.packet_id))
     if p.qos == 2 and code < 0x80:
@@ -108,6 +110,16 @@ def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
         interval = props.get("message_expiry_interval")
         if interval is not None:
             expires_at = engine.clock() + interval
+    if qos and engine.store_failing:
+        # The disk does not take what the store writes: an acknowledgement would promise
+        # what is not stored. A 5.0 publisher is told (Quota exceeded: a resource limit
+        # that will pass, as for a full queue), a 3.x one waits with its input paused.
+        if v5:
+            stats.publish_refused += 1
+            _ack(conn, p, reasons.QUOTA_EXCEEDED, "message store cannot write to disk")
+        else:
+            engine.hold(conn, p)
+        return
     message = Message(topic, p.payload, qos, p.retain, forwarded, expires_at, session.client_id)
     if not engine.has_room(message):
         # A subscriber's queue is full; acknowledged messages are never dropped, so this

@@ -78,8 +78,12 @@ class Engine:
         self.store: StoreHooks | None = None
         #: Sessions whose queue reached a limit: QoS 1/2 for them is refused or held.
         self.congested: set[Session] = set()
-        #: 3.x publishers whose message waits for queue room (ack withheld, reading paused).
+        #: 3.x publishers whose message waits for queue room or for the store to work again
+        #: (ack withheld, reading paused).
         self.held: list[Connection] = []
+        #: The store cannot commit (a full or broken disk): QoS 1/2 from the network is
+        #: refused (5.0) or held (3.x) until it can, since an acknowledgement promises it.
+        self.store_failing = False
         self._local_ids = 0
         self._connection_rate: dict[str, tuple[float, int]] = {}
         self.handlers: dict[int, Callable[[Engine, Connection, Any], None]] = {
@@ -300,10 +304,15 @@ class Engine:
     def hold(self, conn: Connection, packet: Any) -> None:
         """Back-pressure on a 3.x publisher: keep its PUBLISH, stop reading until there is room."""
         conn.hold(packet)
-        self.held.append(conn)
+        held = self.held
+        if len(held) >= 64:
+            # A long outage of the store: publishers time out and come back while held.
+            held[:] = [c for c in held if not c.closed]
+        held.append(conn)
 
     def release_held(self) -> None:
-        """Queue room appeared: retry every held publisher (each may be held again)."""
+        """Queue room appeared or the store works again: retry every held publisher (each
+        may be held again)."""
         if not self.held:
             return
         held, self.held = self.held, []

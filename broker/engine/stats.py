@@ -18,7 +18,8 @@ class Stats:
         self.bytes_sent = 0
         self.publish_dropped = 0
         self.publish_denied = 0
-        #: QoS 1/2 messages refused (0x97) because a subscriber's queue was full.
+        #: QoS 1/2 messages refused (0x97) because a subscriber's queue was full or the
+        #: store could not commit.
         self.publish_refused = 0
         self.subscribe_denied = 0
         self.protocol_errors = 0

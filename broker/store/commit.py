@@ -11,6 +11,7 @@ one fsync however many messages it holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -20,9 +21,10 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Histogram
 
+from ..protocol.control import PINGRESP_BYTES
 from .iostats import thread_bytes_written
 from .journal import Journal
-from .sqlite import Batch, SqliteFile
+from .sqlite import PROBE, Batch, SqliteFile
 
 if TYPE_CHECKING:
     from ..engine.connection import Connection
@@ -37,9 +39,22 @@ RETAINED_COMMIT_DELAY = 5.0
 #: Commit latency buckets (seconds): an SSD commits in about a millisecond, an SD card in
 #: tens of milliseconds, a card that is wearing out in hundreds.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: Seconds between attempts to commit again after a failed commit (a full or broken disk).
+RETRY_INTERVAL = 1.0
 
 # Connections and their output detached for a batch, written once it is committed.
 _Held = dict["Connection", bytes]
+
+
+class _Failed:
+    """A batch the disk refused, with everything that waits for it: tried again later."""
+
+    __slots__ = ("batch", "held", "callbacks")
+
+    def __init__(self, batch: Batch, held: _Held, callbacks: list[Callable[[], None]]) -> None:
+        self.batch = batch
+        self.held = held
+        self.callbacks = callbacks
 
 
 class GroupCommit:
@@ -48,6 +63,13 @@ class GroupCommit:
     ``write(conn)`` is the shell's normal flush of one connection. With ``hold_output``
     False (the low-wear mode) output is never held and commits run every ``interval``
     seconds instead of every loop turn.
+
+    A commit that fails (a full SD card, an I/O error) is never reported as done: its
+    batch, the output held for it and its ``when_durable`` callbacks are kept, and the
+    same batch is tried again every :data:`RETRY_INTERVAL` seconds (the loop's monotonic
+    clock) until the disk takes it. Meanwhile nothing newer is committed or released, so
+    nothing is acknowledged out of order; ``on_state(ok)`` is called when the store starts
+    failing and when it works again.
     """
 
     def __init__(
@@ -81,9 +103,21 @@ class GroupCommit:
         #: Connections whose held output rides on the commit in flight.
         self._holding: set[Connection] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._failed = False
+        #: The batch in flight, kept until it is known to be committed.
+        self._inflight: Batch = []
+        #: The batch that failed to commit, waiting for its retry (None: the store works).
+        self._failed: _Failed | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        #: Commits that failed since the broker started.
+        self.failed_commits = 0
+        #: Called with False when commits start failing, with True when one succeeds again.
+        self.on_state: Callable[[bool], None] | None = None
+        self._failing = False
+        self._gave_up = False
         if hold_output:
             journal.wake = self._wake
+            if journal.pending:  # rows the loader rewrote (times capped after a clock jump)
+                self._wake("state")
         elif interval > 0:
             self._timer = loop.call_later(interval, self._periodic)
 
@@ -101,13 +135,16 @@ class GroupCommit:
             for conn in dirty:
                 self.write(conn)
             return
-        busy = self._busy is not None
+        busy = self._busy is not None or self._failed is not None
         holding = self._holding
         to_hold: list[Connection] = []
         for conn in dirty:
-            if conn in holding or must_wait(conn.out):
+            if conn in holding or must_wait(conn.out, _persistent(conn)):
                 if busy:
                     self._waiting.append(conn)
+                    _answer_pings(conn)
+                    if not conn.reading:
+                        _pause_reading(conn)  # held back by the engine: stop its input now
                 elif conn not in to_hold:
                     to_hold.append(conn)
             else:
@@ -127,21 +164,48 @@ class GroupCommit:
             self._holding.add(conn)
         return held
 
+    @property
+    def ok(self) -> bool:
+        """False from a failed commit until a commit succeeds again."""
+        return not self._failing
+
     def when_durable(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once every change journaled so far is committed."""
-        if not self.hold_output or (self._busy is None and not self.journal.pending):
+        failed = self._failed
+        if not self.hold_output or (
+            self._busy is None and failed is None and not self.journal.pending
+        ):
             callback()
         elif self.journal.pending:
             self._next_callbacks.append(callback)
             self._commit_within(0.0)
+        elif failed is not None:
+            failed.callbacks.append(callback)
         else:
             self._busy_callbacks.append(callback)
 
     async def drain(self) -> None:
-        """Commit everything journaled so far and release all held output."""
-        while self._busy is not None or self.journal.pending or self._waiting:
-            if self._busy is not None:
-                await asyncio.shield(self._busy)
+        """Commit everything journaled so far and release all held output.
+
+        When the disk refuses the commit (after one more try), the held output is dropped
+        instead: at shutdown, an acknowledgement that is not on disk must not be sent.
+        """
+        retried = False
+        while self._busy is not None or self.journal.pending or self._waiting or self._failed:
+            busy = self._busy
+            if busy is not None:
+                with contextlib.suppress(Exception):  # a failure is _done's to handle
+                    await asyncio.shield(busy)
+                if self._busy is busy:  # settled, and its _done is scheduled: let it run
+                    await asyncio.sleep(0)
+                continue
+            failed = self._failed
+            if failed is not None:
+                if retried:
+                    self._give_up(failed)
+                    return
+                retried = True
+                self._try_again()
                 continue
             if self.journal.pending:
                 self._start(self._take(), {})
@@ -150,9 +214,25 @@ class GroupCommit:
             for conn in waiting:
                 self.write(conn)
 
+    def _give_up(self, failed: _Failed) -> None:
+        """Shutdown with the disk still refusing: what waited for it is never sent."""
+        held = list(failed.held) + self._waiting
+        if not self._gave_up:
+            self._gave_up = True
+            log.error(
+                "store: stopping while the disk refuses writes: changes made since it did are "
+                "lost; none was acknowledged (%d connections' acknowledgements not sent, "
+                "their clients send those messages again)",
+                len(set(held)),
+            )
+        for conn in held:
+            self._holding.discard(conn)
+            conn.out = []
+        self._waiting = []
+
     async def close(self) -> None:
         """Final commit, fold the WAL into the file, stop the writer thread."""
-        for timer in (self._timer, self._kick):
+        for timer in (self._timer, self._kick, self._retry):
             if timer is not None:
                 timer.cancel()
         await self.drain()
@@ -196,12 +276,12 @@ class GroupCommit:
 
     def _kicked(self) -> None:
         self._kick = None
-        if self._busy is None and self.journal.pending:
+        if self._busy is None and self._failed is None and self.journal.pending:
             due = self._retained_due
             # (a timer may fire a hair early: a few milliseconds count as due)
             retained = due is not None and self.loop.time() >= due - 0.01
             self._start(self._take(retained), {})
-        # Busy: _done looks again once the commit in flight is over.
+        # Busy or failing: _done looks again once a commit is over.
 
     def _rearm(self) -> None:
         """After a commit: changes that arrived meanwhile get their timer back."""
@@ -217,11 +297,37 @@ class GroupCommit:
 
     def _periodic(self) -> None:
         self._timer = self.loop.call_later(self.interval, self._periodic)
-        if self._busy is None and self.journal.pending:
+        if self._busy is None and self._failed is None and self.journal.pending:
             self._start(self._take(), {})
 
-    def _start(self, batch: Batch, held: _Held) -> None:
-        self._busy_callbacks, self._next_callbacks = self._next_callbacks, []
+    def _retry_later(self) -> None:
+        if self._retry is None:
+            self._retry = self.loop.call_later(RETRY_INTERVAL, self._retry_due)
+
+    def _retry_due(self) -> None:
+        self._retry = None
+        if self._busy is None and self._failed is not None:
+            self._try_again()
+
+    def _try_again(self) -> None:
+        """Stage the failed batch once more (alone: newer changes stay in the journal,
+        where a retained topic updated again or a delivery acknowledged meanwhile still
+        folds into one row or none)."""
+        failed = self._failed
+        assert failed is not None
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self._failed = None
+        self._start(failed.batch, failed.held, failed.callbacks)
+
+    def _start(
+        self, batch: Batch, held: _Held, callbacks: list[Callable[[], None]] | None = None
+    ) -> None:
+        if callbacks is None:
+            callbacks, self._next_callbacks = self._next_callbacks, []
+        self._busy_callbacks = callbacks
+        self._inflight = batch
         if not any(rows for _, rows in batch):
             # Everything cancelled out (deliveries acknowledged meanwhile): no disk write.
             done: asyncio.Future = self.loop.create_future()
@@ -245,14 +351,53 @@ class GroupCommit:
 
     def _done(self, held: _Held, fut: asyncio.Future) -> None:
         self._busy = None
-        exc = fut.exception() if not fut.cancelled() else None
-        if exc is not None and not self._failed:
-            # A broken disk must not stop the broker: messages keep flowing, durability is
-            # lost until a commit succeeds again. Said once, loudly.
-            self._failed = True
-            log.error("store: commit failed (%s); messages are no longer durable", exc)
-        elif exc is None:
-            self._failed = False
+        batch, self._inflight = self._inflight, []
+        exc = fut.exception() if not fut.cancelled() else RuntimeError("commit cancelled")
+        if exc is not None:
+            self._failed_commit(_Failed(batch, held, self._busy_callbacks), exc)
+            self._busy_callbacks = []
+            return
+        recovered = self._failing
+        self._released(held)
+        if recovered:
+            self._failing = False
+            log.warning(
+                "store: commits succeed again after %d failed; messages are durable again",
+                self.failed_commits,
+            )
+            if self.on_state is not None:
+                self.on_state(True)
+        if self.hold_output:
+            waiting, self._waiting = self._waiting, []
+            self.flush(waiting)
+            if self._busy is None:
+                self._rearm()
+
+    def start_failing(self) -> None:
+        """The file could not even be opened (see open_store, which said why): start as
+        after a failed commit, with a write that changes nothing as the batch to retry."""
+        self._failed_commit(_Failed(PROBE, {}, []), None)
+
+    def _failed_commit(self, failed: _Failed, exc: BaseException | None) -> None:
+        """Keep the batch and what waits for it; try again on a timer. Said once, loudly."""
+        self.failed_commits += 1
+        self._failed = failed
+        self._retry_later()
+        if self._failing:
+            return
+        self._failing = True
+        if exc is not None:
+            log.error(
+                "store: commit failed (%s); QoS 1/2 messages are not acknowledged until the "
+                "disk takes them (retrying every %g s)",
+                exc,
+                RETRY_INTERVAL,
+            )
+        if self.on_state is not None:
+            self.on_state(False)
+
+    def _released(self, held: _Held) -> None:
+        """A batch is committed: write the output held for it, run its callbacks."""
         write = self.write
         for conn, data in held.items():
             self._holding.discard(conn)
@@ -268,18 +413,42 @@ class GroupCommit:
         callbacks, self._busy_callbacks = self._busy_callbacks, []
         for callback in callbacks:
             callback()
-        if self.hold_output:
-            waiting, self._waiting = self._waiting, []
-            self.flush(waiting)
-            if self._busy is None:
-                self._rearm()
 
 
-def must_wait(out: list[bytes]) -> bool:
+def _persistent(conn: Connection) -> bool:
+    session = conn.session
+    return session is None or session.expiry_interval != 0
+
+
+def _answer_pings(conn: Connection) -> None:
+    """Send PINGRESPs at once: they promise nothing, and a client whose acknowledgements
+    wait for a disk that is full must not think the broker dead."""
+    out = conn.out
+    if PINGRESP_BYTES in out:
+        transport = conn.shell
+        if transport is None or transport.is_closing():  # type: ignore[attr-defined]
+            return
+        conn.out = [chunk for chunk in out if chunk != PINGRESP_BYTES]
+        transport.write(PINGRESP_BYTES)  # type: ignore[attr-defined]
+
+
+def _pause_reading(conn: Connection) -> None:
+    """Stop reading a connection whose output waits (the shell's flush would, but later)."""
+    transport = conn.shell
+    is_reading = getattr(transport, "is_reading", None)
+    if is_reading is not None and is_reading():
+        transport.pause_reading()  # type: ignore[attr-defined]
+
+
+def must_wait(out: list[bytes], persistent: bool = True) -> bool:
     """Whether queued output holds a packet that may only be sent once the store committed.
 
-    Everything but QoS 0/1 PUBLISH, CONNACK and PINGRESP waits. Walks packet boundaries
-    (not chunk boundaries), so it does not matter how the engine split its writes.
+    Everything but QoS 0/1 PUBLISH, CONNACK, PINGRESP and a PUBACK/PUBREC refusing its
+    message (reason code 0x80 or above: it promises nothing) waits; for a connection whose
+    session is not ``persistent`` (nothing of it is stored) SUBACK, UNSUBACK, PUBREL and
+    PUBCOMP do not wait either. PUBACK/PUBREC accepting a message and QoS 2 PUBLISH always
+    wait: they are about the message, which is stored for other sessions. Walks packet
+    boundaries (not chunk boundaries), so it does not matter how the engine split its writes.
     """
     for chunk in out:
         pos = 0
@@ -290,7 +459,7 @@ def must_wait(out: list[bytes]) -> bool:
             if kind == 3:
                 if first & 0x04:  # QoS 2
                     return True
-            elif kind != 2 and kind != 13:
+            elif kind not in _NEVER_WAIT and (persistent or kind not in _SESSION_ONLY):
                 return True
             length = 0
             shift = 0
@@ -302,8 +471,16 @@ def must_wait(out: list[bytes]) -> bool:
                 if byte < 0x80:
                     break
                 shift += 7
+            if (kind == 4 or kind == 5) and (length < 3 or chunk[pos + 2] < 0x80):
+                return True  # an acknowledgement that accepts the message
             pos += length
     return False
+
+
+# Packet types that never wait (CONNACK, PINGRESP; PUBACK and PUBREC are looked into), and
+# those that only tell about the session's own stored state (PUBREL, PUBCOMP, SUBACK, UNSUBACK).
+_NEVER_WAIT = frozenset((2, 4, 5, 13))
+_SESSION_ONLY = frozenset((6, 7, 9, 11))
 
 
 class Writer:

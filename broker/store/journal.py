@@ -13,7 +13,14 @@ from itertools import chain
 from typing import TYPE_CHECKING
 
 from . import sqlite as sql
-from .records import Clocks, ids_text, message_columns, options_byte, props_blob, will_columns
+from .records import (
+    Clocks,
+    expiry_columns,
+    ids_text,
+    message_columns,
+    options_byte,
+    will_columns,
+)
 
 if TYPE_CHECKING:
     from ..engine.message import Message
@@ -54,6 +61,8 @@ class Journal:
         #: Client ids with a session row.
         self.persisted: set[str] = set()
         self.next_seq = 1
+        #: _Insert ops whose delivery ended before they were taken (they write nothing).
+        self._dead = 0
 
     def _add(self, op: _Insert | tuple[str, tuple]) -> None:
         if not self._ops and self.wake is not None:
@@ -107,6 +116,14 @@ class Journal:
         fresh = self._fresh.pop(item, None)
         if fresh is not None:
             fresh.item = None  # never written: nothing to delete either
+            self._dead += 1
+            if self._dead > 1024 and self._dead * 2 > len(self._ops):
+                # Nothing is taken while the disk refuses commits: messages delivered and
+                # acknowledged meanwhile must not pile up here for the length of the outage.
+                self._ops = [
+                    op for op in self._ops if type(op) is not _Insert or op.item is not None
+                ]
+                self._dead = 0
         else:
             self._add((sql.DELETE_DELIVERY, (seq,)))
 
@@ -182,7 +199,6 @@ class Journal:
         batch: sql.Batch = []
         last_sql = ""
         rows: list[tuple] = []
-        to_wall = self.clocks.to_wall
         for op in self._ops:
             if type(op) is _Insert:
                 item = op.item
@@ -199,13 +215,14 @@ class Journal:
             rows.append(row)
         self._ops = []
         self._fresh = {}
+        self._dead = 0
         if retained and self._retained:
             upserts = []
             deletes = []
             for topic, msg in self._retained.items():
                 if msg.payload:
-                    row = (topic, msg.payload, msg.qos, props_blob(msg.properties))
-                    upserts.append((*row, to_wall(msg.expires_at)))
+                    props, expires = expiry_columns(msg, self.clocks)
+                    upserts.append((topic, msg.payload, msg.qos, props, expires))
                 else:
                     deletes.append((topic,))
             batch.append((sql.UPSERT_RETAINED, upserts))

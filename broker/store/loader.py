@@ -32,6 +32,7 @@ def restore(engine: Engine, snap: Snapshot, journal: Journal, clocks: Clocks) ->
     skipped = 0
     now = engine.clock()
     for row in snap.retained:
+        clocks.clamped = False
         try:
             topic, payload, qos, props, expires = row
             msg = message_from_columns(topic, payload, qos, True, props, expires, clocks)
@@ -40,13 +41,18 @@ def restore(engine: Engine, snap: Snapshot, journal: Journal, clocks: Clocks) ->
             continue
         if payload and (msg.expires_at is None or msg.expires_at > now):
             engine.retained.set(msg)
+            if clocks.clamped:  # written again on the wall clock as it is now
+                journal.retained_set(msg)
     sessions: dict[str, Session] = {}
     for row in snap.sessions:
+        clocks.clamped = False
         try:
             session = _session(row, clocks, now)
         except Exception:
             skipped += 1
             continue
+        if clocks.clamped:
+            journal.session_saved(session)
         sessions[session.client_id] = session
         engine.sessions[session.client_id] = session
         journal.persisted.add(session.client_id)
@@ -90,10 +96,12 @@ def _session(row: tuple, clocks: Clocks, now: float) -> Session:
     session.expiry_interval = expiry
     if expiry != NEVER:
         # A session that was online when the broker stopped starts its expiry now.
-        at = clocks.from_wall(expires)
+        at = clocks.from_wall(expires, expiry)
         session.expires_at = at if at is not None else now + expiry
-    session.will = will_from_columns(w_topic, w_payload, w_qos, w_retain, w_props)
-    session.will_at = clocks.from_wall(will_at) if session.will is not None else None
+    session.will = will = will_from_columns(w_topic, w_payload, w_qos, w_retain, w_props)
+    if will is not None:
+        delay = min(will.properties.get("will_delay_interval", 0), expiry)
+        session.will_at = clocks.from_wall(will_at, delay)
     return session
 
 

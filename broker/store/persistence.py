@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,20 +71,47 @@ class Persistence:
         )
         engine.store = journal
         persistence = cls(commit, journal, path)
+        commit.on_state = partial(persistence._state_changed, engine, full, config.sys_interval)
+        if not db.is_open:
+            commit.start_failing()
         if config.sys_interval > 0:
             persistence._publish_sys(engine, loop, config.sys_interval)
         return persistence
 
-    def _publish_sys(
-        self, engine: Engine, loop: asyncio.AbstractEventLoop, interval: float
-    ) -> None:
-        """$SYS/broker/store/...: what the store costs the SD card, every ``interval``."""
-        for key, value in (("bytes written", self.bytes_written()), ("commits", self.commit.commits)):
+    @property
+    def state(self) -> str:
+        """"ok", or "failing" from a failed commit until one succeeds again."""
+        return "ok" if self.commit.ok else "failing"
+
+    def _state_changed(self, engine: Engine, full: bool, sys_interval: float, ok: bool) -> None:
+        # Only the full mode promises durability with its acknowledgements; low-wear keeps
+        # taking messages and just retries its commit.
+        engine.store_failing = full and not ok
+        if sys_interval > 0:
+            self._sys_values(engine)  # subscribers learn of it now, not at the next interval
+        if ok:
+            engine.release_held()
+
+    def _sys_values(self, engine: Engine) -> None:
+        commit = self.commit
+        for key, value in (
+            ("bytes written", self.bytes_written()),
+            ("commits", commit.commits),
+            ("state", self.state),
+            ("failed commits", commit.failed_commits),
+        ):
             topic = f"$SYS/broker/store/{key}"
             payload = str(value if value is not None else "unknown").encode()
             current = engine.retained.get(topic)
             if current is None or current.payload != payload:
                 engine.route(Message(topic, payload, 0, True))
+
+    def _publish_sys(
+        self, engine: Engine, loop: asyncio.AbstractEventLoop, interval: float
+    ) -> None:
+        """$SYS/broker/store/...: the store's state and what it costs the SD card, every
+        ``interval``."""
+        self._sys_values(engine)
         self._sys_timer = loop.call_later(interval, self._publish_sys, engine, loop, interval)
 
     def flush(self, dirty: list[Connection]) -> None:

@@ -1,12 +1,18 @@
 """Column values for the store's rows: messages, wills, subscription options, times.
 
 The engine keeps expiry times on its monotonic clock; on disk they are wall-clock seconds
-so they stay meaningful across a restart (or a reboot). MQTT 5.0 properties are stored in
-their wire encoding, which the protocol codec already knows how to read back.
+so they stay meaningful across a restart (or a reboot). A Pi has no real-time clock, so the
+wall clock may have gone back between the write and the read (to the last saved time at
+boot, or by an NTP correction): what is left is then capped by an interval stored with the
+time (a message's Message Expiry Interval as it was when written, a session's expiry
+interval, a will's delay), so a restart never gives anything more time than it had.
+MQTT 5.0 properties are stored in their wire encoding, which the protocol codec already
+knows how to read back.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -23,6 +29,9 @@ class Clocks:
 
     def __init__(self, engine_clock: Callable[[], float]) -> None:
         self._clock = engine_clock
+        #: Set by from_wall when it capped a time (the wall clock went back): the loader
+        #: then writes the row again, so the next restart does not give the time again.
+        self.clamped = False
 
     def to_wall(self, at: float | None) -> float | None:
         """An engine-clock instant as wall-clock seconds (None stays None)."""
@@ -30,11 +39,21 @@ class Clocks:
             return None
         return time.time() + (at - self._clock())
 
-    def from_wall(self, wall: float | None) -> float | None:
-        """Wall-clock seconds as an engine-clock instant (None stays None)."""
+    def from_wall(self, wall: float | None, at_most: float | None = None) -> float | None:
+        """Wall-clock seconds as an engine-clock instant (None stays None), at most
+        ``at_most`` seconds from now whatever the wall clock did meanwhile."""
         if wall is None:
             return None
-        return self._clock() + (wall - time.time())
+        left = wall - time.time()
+        if at_most is not None and left > at_most:
+            if left > at_most + 1.0:  # more than rounding: the wall clock went back
+                self.clamped = True
+            left = at_most
+        return self._clock() + left
+
+    def now(self) -> float:
+        """The engine's clock."""
+        return self._clock()
 
 
 def props_blob(props: dict) -> bytes:
@@ -51,7 +70,17 @@ def props_from_blob(blob: bytes | None, packet_type: int = PUBLISH) -> dict:
 
 def message_columns(msg: Message, clocks: Clocks) -> tuple[str, bytes, bytes, float | None]:
     """(topic, payload, properties, expires_wall) of a message."""
-    return msg.topic, msg.payload, props_blob(msg.properties), clocks.to_wall(msg.expires_at)
+    return (msg.topic, msg.payload, *expiry_columns(msg, clocks))
+
+
+def expiry_columns(msg: Message, clocks: Clocks) -> tuple[bytes, float | None]:
+    """(properties, expires_wall) of a message: an expiry is stored twice, as a wall-clock
+    time and as the Message Expiry Interval left now, among the properties (the cap)."""
+    if msg.expires_at is None:
+        return props_blob(msg.properties), None
+    left = max(0, math.ceil(msg.expires_at - clocks.now()))
+    props = {**msg.properties, "message_expiry_interval": left}
+    return encode_properties(props), clocks.to_wall(msg.expires_at)
 
 
 def message_from_columns(
@@ -64,13 +93,15 @@ def message_from_columns(
     clocks: Clocks,
 ) -> Message:
     """A Message rebuilt from its stored columns."""
+    properties = props_from_blob(props)
+    left = properties.pop("message_expiry_interval", None)  # None: a row from before the cap
     return Message(
         topic,
         bytes(payload),
         qos,
         bool(retain),
-        props_from_blob(props),
-        clocks.from_wall(expires_wall),
+        properties,
+        clocks.from_wall(expires_wall, left),
     )
 
 

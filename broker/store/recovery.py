@@ -8,13 +8,16 @@ file, and say so in one log line.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
-from .sqlite import TABLES, Snapshot, SqliteFile
+from .sqlite import TABLES, Snapshot, SqliteFile, read_untouched
 
 log = logging.getLogger("broker.store")
 
@@ -22,8 +25,65 @@ _SIDE_FILES = ("-wal", "-shm")
 
 
 def open_store(path: Path, durable: bool = True) -> tuple[SqliteFile, Snapshot]:
-    """Open (or create) the store at ``path`` and read it; salvage a damaged file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open (or create) the store at ``path`` and read it; salvage a damaged file.
+
+    On a disk that cannot take a write (full, or failing) the store is read without
+    writing and returned unopened (``is_open`` False): the broker starts from what it
+    holds, and the first commit that succeeds opens it.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _open(path, durable)
+    except (sqlite3.OperationalError, OSError) as exc:
+        if not cannot_write(exc):
+            raise
+        return _open_later(path, durable, exc)
+
+
+def cannot_write(exc: Exception) -> bool:
+    """Whether an error says the disk refuses writes (full, read-only, I/O error), as
+    opposed to a file that is damaged."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN)
+
+
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
+
+
+def _open_later(path: Path, durable: bool, exc: Exception) -> tuple[SqliteFile, Snapshot]:
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        snap = _read_copy(path, wal)  # what its WAL holds counts: it may be acknowledged
+    else:
+        snap = read_untouched(path)
+    log.error(
+        "store %s cannot be written (%s); started from what it holds (%s); QoS 1/2 messages "
+        "are not acknowledged until it can be written",
+        path,
+        exc,
+        snap.summary(),
+    )
+    return SqliteFile(path, durable, open_now=False), snap
+
+
+def _read_copy(path: Path, wal: Path) -> Snapshot:
+    """Read a file and its WAL from a copy in memory (/dev/shm): reading them in place would
+    write a shared-memory index the full disk cannot take."""
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copyfile(path, copy)
+        shutil.copyfile(wal, Path(f"{copy}-wal"))
+        db = SqliteFile(copy)
+        try:
+            return db.read()
+        finally:
+            db.close()
+
+
+def _open(path: Path, durable: bool) -> tuple[SqliteFile, Snapshot]:
     problem: str | None = None
     if path.exists():
         db = None
@@ -34,6 +94,10 @@ def open_store(path: Path, durable: bool = True) -> tuple[SqliteFile, Snapshot]:
                 return db, db.read()
             problem = check
         except sqlite3.DatabaseError as exc:
+            if cannot_write(exc):  # a full disk is not a damaged file: never moved aside
+                if db is not None:
+                    db.close()
+                raise
             problem = str(exc)
         finally:
             if problem is not None and db is not None:

@@ -7,9 +7,11 @@ sequential append (plus an fsync with ``synchronous=FULL``), which suits SD card
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 SCHEMA_VERSION = 1
 
@@ -89,20 +91,44 @@ class Snapshot:
         )
 
 
-class SqliteFile:
-    """The store's database file."""
+#: A write that changes nothing: tells whether the file can be written (see GroupCommit).
+PROBE: Batch = [
+    ("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [(str(SCHEMA_VERSION),)])
+]
 
-    def __init__(self, path: Path, durable: bool = True) -> None:
+
+class SqliteFile:
+    """The store's database file.
+
+    ``open_now`` False leaves it closed (the disk cannot take its WAL files yet): the first
+    :meth:`stage` opens it, and raises while that is still impossible.
+    """
+
+    def __init__(self, path: Path, durable: bool = True, open_now: bool = True) -> None:
         self.path = path
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # FULL: every commit's WAL append is fsynced, so an acknowledged message survives a
-        # power cut, not only a crash. NORMAL syncs at checkpoints only (the low-wear mode).
-        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        self.db.executescript(SCHEMA)
-        self.db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        self.durable = durable
+        self.is_open = False
+        if open_now:
+            self.open()
+
+    def open(self) -> None:
+        """Connect and set the file up (WAL mode, schema)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # FULL: every commit's WAL append is fsynced, so an acknowledged message survives
+            # a power cut, not only a crash. NORMAL syncs at checkpoints only (low-wear).
+            db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+            db.executescript(SCHEMA)
+            db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except BaseException:
+            db.close()
+            raise
+        self.db = db
+        self.is_open = True
 
     def quick_check(self) -> str:
         """SQLite's structural check: "ok" or the first problem it found."""
@@ -111,12 +137,7 @@ class SqliteFile:
 
     def read(self) -> Snapshot:
         """Every row, deliveries in the order they were queued."""
-        snap = Snapshot()
-        for table, keys in TABLES.items():
-            order = ", ".join(keys)
-            rows = self.db.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
-            setattr(snap, table, rows)
-        return snap
+        return _read_all(self.db)
 
     def write(self, snap: Snapshot) -> int:
         """Insert a snapshot's rows into this (fresh) file, after salvage.
@@ -157,28 +178,66 @@ class SqliteFile:
         (microseconds per row), and running them there spares the writer thread dozens of
         GIL handovers per batch. Only :meth:`commit`, the disk write, goes to the thread.
         """
+        if not self.is_open:
+            self.open()
         db = self.db
+        if db.in_transaction:  # a failed COMMIT whose ROLLBACK failed too (a full disk)
+            db.execute("ROLLBACK")
         db.execute("BEGIN")
         try:
             for sql, rows in batch:
                 if rows:
                     db.executemany(sql, rows)
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def commit(self) -> None:
-        """Commit the staged transaction: the WAL append and its fsync."""
+        """Commit the staged transaction: the WAL append and its fsync.
+
+        On failure (SQLITE_FULL, SQLITE_IOERR) the transaction is rolled back and the error
+        raised: the caller still has the batch and may stage it again.
+        """
         try:
             self.db.execute("COMMIT")
         except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        # The error that made us roll back is the one worth reporting, not this one.
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the main file (on a clean shutdown)."""
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self.is_open:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        self.db.close()
+        if self.is_open:
+            self.is_open = False
+            self.db.close()
+
+
+def read_untouched(path: Path) -> Snapshot:
+    """Every row of a file that cannot be opened for writing, read without writing anything
+    (no WAL or shared-memory file is created). Right only while its WAL holds nothing."""
+    if not path.exists() or path.stat().st_size == 0:
+        return Snapshot()
+    uri = f"file:{quote(str(path))}?immutable=1"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        return _read_all(db)
+    finally:
+        db.close()
+
+
+def _read_all(db: sqlite3.Connection) -> Snapshot:
+    snap = Snapshot()
+    for table, keys in TABLES.items():
+        order = ", ".join(keys)
+        rows = db.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+        setattr(snap, table, rows)
+    return snap

@@ -16,9 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 90.0  # generous: the machine is shared and loaded
@@ -153,13 +156,25 @@ class Recorder:
         self._suback = threading.Condition()
         self.client.on_subscribe = self._on_subscribe
         self.port = port
+        self.version = version
+        self.clean = clean
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
             self.received.append((msg.topic, msg.payload, msg.qos))
 
     def start(self) -> Recorder:
-        self.client.connect_async("127.0.0.1", self.port, keepalive=30)
+        if self.version == 5:
+            # 5.0's persistent session: clean start off and a session expiry interval.
+            props = None
+            if not self.clean:
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = 3600
+            self.client.connect_async(
+                "127.0.0.1", self.port, keepalive=30, clean_start=self.clean, properties=props
+            )
+        else:
+            self.client.connect_async("127.0.0.1", self.port, keepalive=30)
         self.client.loop_start()
         if not self.connected.wait(TIMEOUT):
             raise AssertionError("client did not connect")
@@ -199,15 +214,32 @@ class Publisher(Recorder):
     def __init__(self, port: int, client_id: str, clean: bool = False, version: int = 4) -> None:
         super().__init__(port, client_id, clean, version)
         self.sent: list[tuple[bytes, mqtt.MQTTMessageInfo]] = []
+        #: Message ids whose PUBACK/PUBREC refused the message (a 5.0 reason code >= 0x80).
+        self.refused_mids: set[int] = set()
+        self.client.on_publish = self._on_publish
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, rc: Any, *_: Any) -> None:
+        if rc.is_failure:
+            with self.lock:
+                self.refused_mids.add(mid)
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
         self.sent.append((payload, self.client.publish(topic, payload, qos, retain)))
 
     def acked(self) -> set[bytes]:
-        """Payloads whose PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived."""
-        return {payload for payload, info in self.sent if _published(info)}
+        """Payloads whose PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived and accepted them."""
+        with self.lock:
+            refused = set(self.refused_mids)
+        return {p for p, info in self.sent if _published(info) and info.mid not in refused}
+
+    def refused(self) -> list[bytes]:
+        """Payloads the broker answered with a failure reason code (5.0 only)."""
+        with self.lock:
+            refused = set(self.refused_mids)
+        return [p for p, info in self.sent if info.mid in refused]
 
     def all_acked(self) -> bool:
+        """Every publish answered (accepted or, in 5.0, refused)."""
         return all(_published(info) for _, info in self.sent)
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from broker.engine.message import Message
 from broker.engine.session import Outgoing, Session
 from broker.protocol.codec import encode
-from broker.protocol.packets import Puback, Publish, Pubrec, Suback
+from broker.protocol.packets import Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback, Unsuback
 from broker.store import sqlite as sql
 from broker.store.commit import must_wait
 from broker.store.journal import Journal
@@ -76,3 +80,45 @@ def test_only_promises_wait_for_the_commit() -> None:
     assert must_wait([q1 + q2])
     assert must_wait([encode(Pubrec(3), 4)])
     assert must_wait([encode(Suback(1, [1]), 4)])
+
+
+@pytest.mark.parametrize(
+    "packet, version, waits",
+    [
+        (Puback(1), 4, True),
+        (Puback(1), 5, True),
+        (Puback(1, 0x10), 5, True),  # No matching subscribers: accepted all the same
+        (Puback(1, 0x97), 5, False),
+        (Pubrec(1, 0x80), 5, False),
+        (Pubrec(1), 5, True),
+    ],
+)
+def test_only_acknowledgements_that_accept_a_message_wait(
+    packet: Any, version: int, waits: bool
+) -> None:
+    q1 = encode(Publish("t", b"x", 1, packet_id=9), 4)
+    assert must_wait([q1, encode(packet, version)]) is waits
+
+
+def test_deliveries_that_ended_before_a_commit_do_not_pile_up() -> None:
+    # While the disk refuses commits nothing is taken: a day of delivered-and-acknowledged
+    # messages must not grow the journal without bound.
+    journal, session = _journal()
+    for _ in range(10_000):
+        item = Outgoing(Message("t", b"x", 1), 1, False, ())
+        journal.delivery_added(session, item)
+        journal.delivery_done(session, item)
+    assert len(journal._ops) <= 2048
+    kept = Outgoing(Message("t", b"kept", 1), 1, False, ())
+    journal.delivery_added(session, kept)
+    assert _statements(journal.take()) == {sql.INSERT_DELIVERY: 1}
+
+
+def test_a_session_nothing_is_stored_of_waits_only_for_its_messages() -> None:
+    q2 = encode(Publish("t", b"x", 2, packet_id=2), 4)
+    for packet in (Suback(1, [1]), Unsuback(2), Pubcomp(3), Pubrel(4)):
+        data = encode(packet, 4)
+        assert must_wait([data])  # a persistent session's state is written first
+        assert not must_wait([data], persistent=False)
+    assert must_wait([encode(Puback(5), 4)], persistent=False)  # the message is stored
+    assert must_wait([q2], persistent=False)  # QoS 2: never twice, even across a crash
