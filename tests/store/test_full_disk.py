@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.disk import SmallDisk
+from support.small_disk import SmallDisk
 
 from broker.store import sqlite as sql
 from broker.store.recovery import open_store
@@ -45,7 +45,7 @@ def _running(broker: OurBroker) -> Iterator[list[Recorder]]:
 
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    with SmallDisk.mounted(tmp_path / "disk") as d:
+    with SmallDisk(tmp_path / "disk", "4m") as d:
         yield d
 
 
