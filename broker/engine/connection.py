@@ -2,8 +2,16 @@
 
 The I/O shell calls :meth:`Connection.data_received` with whatever arrived and
 :meth:`Connection.connection_lost` when the transport is gone. Output accumulates in
-``out``; the first append calls ``wake(conn)`` so the shell can flush once per loop turn.
+``out``, one whole encoded packet per item (a serial link sends each in its own frame);
+the first append calls ``wake(conn)`` so the shell can flush once per loop turn.
 ``closed`` tells the shell to close the transport after flushing.
+
+``needs`` says what the queued output waits for: :data:`NEEDS_COMMIT` when a packet in it
+promises that something is stored (a PUBACK or PUBREC accepting a message, a QoS 2
+PUBLISH, DISCONNECT), :data:`NEEDS_SESSION_COMMIT` when one reports a change of the
+session's own stored state (SUBACK, UNSUBACK, PUBREL, PUBCOMP). The store holds such output
+back until its commit (broker.store.commit); the engine says so as it queues each packet,
+so nobody parses the output again to find out.
 """
 
 from __future__ import annotations
@@ -22,6 +30,27 @@ if TYPE_CHECKING:
     from .router import Engine
     from .session import Session
 
+#: Bits of :attr:`Connection.needs`.
+NEEDS_COMMIT = 1
+NEEDS_SESSION_COMMIT = 2
+
+
+def packet_needs(packet: Packet) -> int:
+    """What a packet the broker sends waits for: nothing for CONNACK, PINGRESP, QoS 0/1
+    PUBLISH and a PUBACK/PUBREC refusing its message (reason 0x80 or above promises
+    nothing); the session's commit for SUBACK, UNSUBACK, PUBREL and PUBCOMP; the commit
+    for everything else."""
+    ptype = packet.type
+    if ptype == 3:
+        return NEEDS_COMMIT if packet.qos == 2 else 0  # type: ignore[attr-defined]
+    if ptype == 4 or ptype == 5:
+        return NEEDS_COMMIT if packet.reason_code < 0x80 else 0  # type: ignore[attr-defined]
+    if ptype == 2 or ptype == 13:
+        return 0
+    if ptype in (6, 7, 9, 11):
+        return NEEDS_SESSION_COMMIT
+    return NEEDS_COMMIT
+
 
 class Connection:
     """Per-connection protocol state (the session outlives it)."""
@@ -33,6 +62,7 @@ class Connection:
         "session",
         "info",
         "out",
+        "needs",
         "closed",
         "wake",
         "keepalive",
@@ -50,6 +80,7 @@ class Connection:
         "listener",
         "problem_info",
         "shell",
+        "framed",
         "held",
         "bridge",
         "backlog",
@@ -65,6 +96,7 @@ class Connection:
         self.session: Session | None = None
         self.info = ClientInfo("", None, peer, listener)
         self.out: list[bytes] = []
+        self.needs = 0
         self.closed = False
         self.wake: Callable[[Connection], None] | None = None
         self.keepalive = 0
@@ -84,6 +116,9 @@ class Connection:
         self.problem_info = True
         #: Opaque to the engine: the I/O shell keeps its transport here.
         self.shell: object = None
+        #: Set by the shell when its transport frames each write (the serial link): the
+        #: packets in ``out`` are then written one by one, never joined.
+        self.framed = False
         #: A PUBLISH waiting for queue room (back-pressure); packets after it wait in backlog.
         self.held: Packet | None = None
         #: A 3.x broker that connected with the bridge bit (see Connect.bridge).
@@ -166,11 +201,11 @@ class Connection:
         if isinstance(exc, UnsupportedProtocolVersion):
             code = exc.reason_code
             level = MQTT5 if exc.level > MQTT5 else 4
-            self.send(encode(Connack(False, code), level))
+            self.send_packet(Connack(False, code), level)
         elif self.session is not None and self.version == MQTT5:
-            self.send(encode(Disconnect(exc.reason_code, self._reason(str(exc))), MQTT5))
+            self.send_packet(Disconnect(exc.reason_code, self._reason(str(exc))))
         elif self.session is None and self.decoder.version == MQTT5 and exc.reason_code != 0x82:
-            self.send(encode(Connack(False, exc.reason_code), MQTT5))
+            self.send_packet(Connack(False, exc.reason_code), MQTT5)
         self.close()
 
     def _reason(self, text: str) -> dict:
@@ -178,21 +213,33 @@ class Connection:
 
     # --- output ----------------------------------------------------------------------
 
-    def send(self, data: bytes) -> None:
-        """Queue bytes for the transport."""
+    def send(self, data: bytes, needs: int = 0) -> None:
+        """Queue one encoded packet for the transport; ``needs``: see the module docstring
+        (0 for a packet that promises nothing)."""
         out = self.out
         out.append(data)
+        if needs:
+            self.needs |= needs
         self.engine.stats.bytes_sent += len(data)
         if len(out) == 1 and self.wake is not None:
             self.wake(self)
 
-    def send_packet(self, packet: Packet) -> None:
-        self.send(encode(packet, self.version))
+    def send_packet(self, packet: Packet, version: int | None = None) -> None:
+        """Encode ``packet`` (for this connection's protocol version unless given) and
+        queue it with what it waits for."""
+        self.send(encode(packet, version or self.version), packet_needs(packet))
+
+    def take_output(self) -> list[bytes]:
+        """The queued packets, handed to the shell (or the store); ``out`` starts empty."""
+        out = self.out
+        self.out = []
+        self.needs = 0
+        return out
 
     def disconnect(self, reason_code: int, text: str = "") -> None:
         """Server-initiated end: DISCONNECT with a reason for 5.0 clients, then close."""
         if self.version == MQTT5 and self.session is not None and not self.closed:
-            self.send(encode(Disconnect(reason_code, self._reason(text) if text else {}), MQTT5))
+            self.send_packet(Disconnect(reason_code, self._reason(text) if text else {}))
         self.close()
 
     def close(self) -> None:
@@ -209,7 +256,7 @@ class Connection:
         if not self.closed:
             self.closed = True
             self.engine.connection_closed(self)
-        self.out.clear()
+        self.take_output()
 
     # --- flow control from the shell ---------------------------------------------------
 

@@ -1,4 +1,9 @@
-"""Outgoing PUBLISH: encoded once per variant, written to every subscriber that takes it."""
+"""Outgoing PUBLISH: encoded once per variant, written to every subscriber that takes it.
+
+The bytes come from the codec (:func:`broker.protocol.publish.publish_parts`); this module
+decides which variant a connection gets (version, QoS, retain, topic alias, remaining
+expiry, subscription identifiers) and caches the shared ones on the message.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,11 @@ import math
 from typing import TYPE_CHECKING
 
 from ..protocol.packets import MQTT5
-from ..protocol.properties import encode_properties
-from ..protocol.publish import publish_first_byte
-from ..protocol.wire import encode_str, encode_varint
+from ..protocol.publish import publish_packet, publish_parts
 from .message import Message
 
 if TYPE_CHECKING:
     from .connection import Connection
-
-
-def _build(
-    topic: bytes, qos: int, retain: bool, props: bytes, payload: bytes
-) -> tuple[bytes, bytes]:
-    """Split a PUBLISH into the bytes before and after its packet identifier."""
-    length = len(topic) + (2 if qos else 0) + len(props) + len(payload)
-    head = bytes((publish_first_byte(qos, retain, False),)) + encode_varint(length) + topic
-    return head, props + payload
 
 
 def publish_bytes(
@@ -55,7 +49,7 @@ def publish_bytes(
             elif len(conn.aliases_out) < conn.alias_out_max:
                 # Recorded only once the packet is known to go out (below).
                 new_alias = props["topic_alias"] = len(conn.aliases_out) + 1
-        head, tail = _build(encode_str(topic), qos, retain, encode_properties(props), msg.payload)
+        head, tail = publish_parts(topic, qos, retain, msg.payload, MQTT5, props)
     else:
         key = (v5, qos, retain)
         cache = msg.cache
@@ -63,18 +57,12 @@ def publish_bytes(
             cache = msg.cache = {}
         parts = cache.get(key)
         if parts is None:
-            props = encode_properties(msg.properties) if v5 else b""
-            head, tail = _build(encode_str(msg.topic), qos, retain, props, msg.payload)
-            if not qos:
-                head, tail = head + tail, b""
-            parts = cache[key] = (head, tail)
+            parts = cache[key] = publish_parts(
+                msg.topic, qos, retain, msg.payload, conn.version, msg.properties
+            )
         head, tail = parts
-    if qos:
-        data = head + packet_id.to_bytes(2, "big") + tail
-    else:
-        data = head + tail if tail else head
-    if dup:
-        data = bytes((data[0] | 0x08,)) + data[1:]
+    # QoS 0: ``head`` is the whole packet (never DUP).
+    data = publish_packet(head, tail, packet_id, dup) if qos else head
     if conn.max_out_packet and len(data) > conn.max_out_packet:
         return None  # MQTT-3.1.2-25: discarded, as if never sent (no alias spent on it)
     if new_alias:

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from ..protocol import reasons
 from ..protocol.packets import MQTT5, Puback, Pubcomp, Publish, Pubrec, Pubrel
+from ..protocol.publish import ack_packet
 from ..protocol.wire import MQTTError, ProtocolError
+from .connection import NEEDS_COMMIT, NEEDS_SESSION_COMMIT
 from .message import Message
 from .topics import valid_topic_name
 
@@ -42,18 +44,14 @@ def _resolve_alias(engine: Engine, conn: Connection, p: Publish) -> str:
     return known
 
 
-def ack_bytes(first_byte: int, packet_id: int) -> bytes:
-    """A PUBACK/PUBREC/PUBREL/PUBCOMP with reason Success: the same 4 bytes in every version."""
-    return bytes((first_byte, 2, packet_id >> 8, packet_id & 0xFF))
-
-
 def _ack(conn: Connection, p: Publish, code: int, why: str = "") -> None:
     if code and conn.version == MQTT5:
         props = {"reason_string": why} if why and conn.problem_info else {}
         ack = Puback if p.qos == 1 else Pubrec
         conn.send_packet(ack(p.packet_id, code, props))
     else:
-        conn.send(ack_bytes(0x40 if p.qos == 1 else 0x50, p.packet_id))
+        # Accepting (or, before 5.0, silently dropping) the message: sent once it is stored.
+        conn.send(ack_packet(4 if p.qos == 1 else 5, p.packet_id), NEEDS_COMMIT)
     if p.qos == 2 and code < 0x80:
         conn.session.incoming_qos2.add(p.packet_id)  # type: ignore[union-attr]
         if conn.engine.store is not None:
@@ -85,7 +83,7 @@ def handle_publish(engine: Engine, conn: Connection, p: Publish) -> None:
     if qos == 2:
         if p.packet_id in session.incoming_qos2:
             # A retransmission of a message already accepted: acknowledge, never route again.
-            conn.send(ack_bytes(0x50, p.packet_id))
+            conn.send(ack_packet(5, p.packet_id), NEEDS_COMMIT)
             return
         if len(session.incoming_qos2) >= engine.config.receive_maximum:
             raise MQTTError("receive maximum exceeded", reasons.RECEIVE_MAXIMUM_EXCEEDED)
@@ -142,7 +140,7 @@ def handle_pubrel(engine: Engine, conn: Connection, p: Pubrel) -> None:
         incoming.discard(p.packet_id)
         if engine.store is not None:
             engine.store.incoming_qos2_released(conn.session, p.packet_id)  # type: ignore[arg-type]
-        conn.send(ack_bytes(0x70, p.packet_id))
+        conn.send(ack_packet(7, p.packet_id), NEEDS_SESSION_COMMIT)
     else:
         conn.send_packet(Pubcomp(p.packet_id, reasons.PACKET_IDENTIFIER_NOT_FOUND))
 
@@ -175,7 +173,7 @@ def handle_pubrec(engine: Engine, conn: Connection, p: Pubrec) -> None:
     item.message = None  # type: ignore[assignment]  # the payload is no longer needed
     if engine.store is not None:
         engine.store.delivery_released(session, item)
-    conn.send(ack_bytes(0x62, p.packet_id))
+    conn.send(ack_packet(6, p.packet_id), NEEDS_SESSION_COMMIT)
 
 
 def handle_pubcomp(engine: Engine, conn: Connection, p: Pubcomp) -> None:

@@ -16,7 +16,7 @@ from ..config import BrokerConfig
 from ..protocol.packets import Pubrel, SubscriptionOptions, Will
 from . import connect, publish, subscribe
 from .addresses import is_loopback, peer_host
-from .connection import Connection
+from .connection import NEEDS_COMMIT, Connection
 from .delivery import publish_bytes
 from .message import Message
 from .policy import AllowAll, DenySubscriptions, Policy
@@ -374,7 +374,9 @@ class Engine:
             )
         if data is not None:
             self.stats.messages_sent += 1
-            conn.send(data)
+            # QoS 2 is delivered once only, even across a crash: its PUBLISH waits for the
+            # commit that records it as sent.
+            conn.send(data, NEEDS_COMMIT if item.qos == 2 else 0)
 
     def _enqueue(self, session: Session, item: Outgoing) -> None:
         config = self.config
@@ -441,7 +443,7 @@ class Engine:
                 if self.store is not None:
                     self.store.delivery_done(session, item)
             else:
-                conn.send(data)
+                conn.send(data, NEEDS_COMMIT if item.qos == 2 else 0)
 
     def send_retained(self, session: Session, sub: Subscription) -> None:
         """Retained messages matching a new subscription, flagged retained."""

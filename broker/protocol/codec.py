@@ -69,15 +69,24 @@ class Decoder:
 
     ``version`` is 0 until a CONNECT (server side) fixes it; a client sets it up front.
     ``max_packet_size`` bounds the whole packet: a larger announced length fails at once,
-    before its body is buffered.
+    before its body is buffered. With ``raw`` true, :meth:`feed` returns each complete
+    packet's bytes instead of decoding it (for a relay that carries whole packets, such as
+    the serial link's TCP relay).
     """
 
-    __slots__ = ("_buf", "version", "max_packet_size", "error", "_partial")
+    __slots__ = ("_buf", "version", "max_packet_size", "error", "_partial", "_raw")
 
-    def __init__(self, version: int = 0, max_packet_size: int = DEFAULT_MAX_PACKET_SIZE) -> None:
+    def __init__(
+        self,
+        version: int = 0,
+        max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        *,
+        raw: bool = False,
+    ) -> None:
         self._buf = bytearray()
         self.version = version
         self.max_packet_size = max_packet_size
+        self._raw = raw
         #: The violation that stopped decoding; set once, after which feed() returns nothing.
         self.error: MQTTError | None = None
         self._partial: list[Packet] = []
@@ -87,7 +96,8 @@ class Decoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Packet]:
-        """Add ``data`` and return every packet it completes, in order.
+        """Add ``data`` and return every packet it completes, in order (their bytes when
+        ``raw``).
 
         Bad input does not raise: the packets before it are returned and ``error`` holds the
         violation (an :class:`MQTTError`), so the caller handles what arrived intact first.
@@ -114,6 +124,7 @@ class Decoder:
         end = len(view)
         decoders = _DECODERS
         max_size = self.max_packet_size
+        raw = self._raw
         while end - pos >= 2:
             first = view[pos]
             # Remaining length: up to four bytes, the last without its top bit.
@@ -138,6 +149,10 @@ class Decoder:
                 raise PacketTooLarge(f"packet of {total} bytes exceeds the maximum {max_size}")
             if end - i < length:
                 break
+            if raw:
+                out.append(bytes(view[pos : i + length]))  # type: ignore[arg-type]
+                pos = i + length
+                continue
             ptype = first >> 4
             decode = decoders.get(ptype)
             if decode is None:

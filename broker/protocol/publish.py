@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from .packets import MQTT5, Publish, Pubrel, _Ack
 from .properties import PUBLISH, encode_properties, read_properties
-from .wire import MalformedPacket, Reader, check_utf8, encode_str, encode_u16, frame
+from .wire import (
+    MalformedPacket,
+    Reader,
+    check_utf8,
+    encode_str,
+    encode_u16,
+    encode_varint,
+    frame,
+)
 
 
 def decode_publish(flags: int, r: Reader, version: int) -> Publish:
@@ -48,14 +56,38 @@ def publish_first_byte(qos: int, retain: bool, dup: bool) -> int:
     return 0x30 | (0x08 if dup else 0) | (qos << 1) | (0x01 if retain else 0)
 
 
+def publish_parts(
+    topic: str, qos: int, retain: bool, payload: bytes, version: int, properties: dict | None
+) -> tuple[bytes, bytes]:
+    """A PUBLISH encoded once, split around its packet identifier (DUP clear).
+
+    ``properties`` are sent for protocol ``version`` 5 only. A QoS 0
+    PUBLISH has no packet identifier: the whole packet comes first and the second part is
+    empty. The engine encodes a message once per variant and reuses these parts for every
+    subscriber; :func:`publish_packet` adds each one's packet identifier.
+    """
+    topic_bytes = encode_str(topic)
+    props = encode_properties(properties) if version == MQTT5 else b""
+    length = len(topic_bytes) + (2 if qos else 0) + len(props) + len(payload)
+    head = bytes((publish_first_byte(qos, retain, False),)) + encode_varint(length) + topic_bytes
+    if not qos:
+        return head + props + payload, b""
+    return head, props + payload
+
+
+def publish_packet(head: bytes, tail: bytes, packet_id: int, dup: bool = False) -> bytes:
+    """The QoS 1/2 packet of :func:`publish_parts` with its packet identifier and DUP."""
+    data = head + packet_id.to_bytes(2, "big") + tail
+    if dup:
+        data = bytes((data[0] | 0x08,)) + data[1:]
+    return data
+
+
 def encode_publish(p: Publish, version: int) -> bytes:
-    parts = [encode_str(p.topic)]
+    head, tail = publish_parts(p.topic, p.qos, p.retain, p.payload, version, p.properties)
     if p.qos:
-        parts.append(encode_u16(p.packet_id))
-    if version == MQTT5:
-        parts.append(encode_properties(p.properties))
-    parts.append(p.payload)
-    return frame(publish_first_byte(p.qos, p.retain, p.dup), b"".join(parts))
+        return publish_packet(head, tail, p.packet_id, p.dup)
+    return bytes((head[0] | 0x08,)) + head[1:] if p.dup else head
 
 
 def ack_decoder(cls: type[_Ack]):  # noqa: ANN201 - returns a decoder function
@@ -81,12 +113,17 @@ def ack_decoder(cls: type[_Ack]):  # noqa: ANN201 - returns a decoder function
     return decode
 
 
+def ack_packet(packet_type: int, packet_id: int) -> bytes:
+    """A PUBACK (4), PUBREC (5), PUBREL (6) or PUBCOMP (7) with reason Success and no
+    properties: the same four bytes in every protocol version."""
+    return bytes(((packet_type << 4) | (0x02 if packet_type == 6 else 0), 2,
+                  packet_id >> 8, packet_id & 0xFF))  # fmt: skip
+
+
 def encode_ack(p: _Ack, version: int) -> bytes:
-    first = (p.type << 4) | (0x02 if p.type == 6 else 0)
-    body = encode_u16(p.packet_id)
-    if version == MQTT5:
-        if p.properties:
-            body += bytes((p.reason_code,)) + encode_properties(p.properties)
-        elif p.reason_code:
-            body += bytes((p.reason_code,))
-    return frame(first, body)
+    if version != MQTT5 or not (p.properties or p.reason_code):
+        return ack_packet(p.type, p.packet_id)
+    body = encode_u16(p.packet_id) + bytes((p.reason_code,))
+    if p.properties:
+        body += encode_properties(p.properties)
+    return frame((p.type << 4) | (0x02 if p.type == 6 else 0), body)

@@ -72,7 +72,9 @@ class Broker:
         self._timers: list[asyncio.TimerHandle] = []
         #: Durable state under config.data_dir (None: memory only).
         self.persistence: Persistence | None = None
-        #: Bridges to upstream brokers (config.bridge_config).
+        #: Bridges to upstream brokers (config.bridge_config), as the program that runs the
+        #: broker started them (broker.cli, gateway.serve): for metrics. The program stops
+        #: them before the broker.
         self.bridges: list = []
         #: The one backoff for wrong passwords (per address, per user): every listener's
         #: and the dashboard's logins count against it.
@@ -93,7 +95,9 @@ class Broker:
         self.engine.policy = build_policy(config, listeners, self.login_guard)
         if config.data_dir and self.persistence is None:
             # Loaded before the first connection: resumed sessions find their messages.
-            self.persistence = Persistence.open(config, self.engine, self._loop, self._flush_one)
+            self.persistence = Persistence.open(
+                config, self.engine, self._loop, self._flush_one, self._write_packets
+            )
         for lc in listeners:
             server = await start_listener(lc, self.protocol_factory)
             self._servers.append(server)
@@ -107,19 +111,12 @@ class Broker:
         if config.sys_interval > 0:
             self.engine.publish_sys()
             self._schedule(config.sys_interval, self._sys)
-        if config.bridge_config:
-            from ..bridge import start_bridges
-
-            self.bridges = start_bridges(self, config.bridge_config)
 
     async def stop(self) -> None:
         """Stop accepting, close every connection, cancel timers."""
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        for bridge in self.bridges:
-            await bridge.stop()
-        self.bridges = []
         for server in self._servers:
             server.close()
         if self.persistence is not None:
@@ -207,11 +204,8 @@ class Broker:
         transport = conn.shell
         if transport is None:
             return
-        out = conn.out
-        if out:
-            conn.out = []
-            if not transport.is_closing():  # type: ignore[attr-defined]
-                transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[attr-defined]
+        if conn.out:
+            self._write_packets(conn, conn.take_output())
         if conn.closed:
             if not transport.is_closing() and transport not in self._draining:  # type: ignore[attr-defined]
                 self._close_gracefully(transport)
@@ -222,6 +216,18 @@ class Broker:
                 transport.resume_reading()  # type: ignore[attr-defined]
             else:
                 transport.pause_reading()  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _write_packets(conn: Connection, packets: list[bytes]) -> None:
+        """Whole packets to the connection's transport: one write for a byte stream, one
+        write per packet for a transport that frames each (``conn.framed``: serial)."""
+        transport = conn.shell
+        if transport is None or transport.is_closing():  # type: ignore[attr-defined]
+            return
+        if conn.framed:
+            transport.writelines(packets)  # type: ignore[attr-defined]
+        else:
+            transport.write(packets[0] if len(packets) == 1 else b"".join(packets))  # type: ignore[attr-defined]
 
     def _close_gracefully(self, transport: Any) -> None:
         """Half-close, read and discard for a moment, then close.

@@ -38,6 +38,8 @@ class MQTTProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         conn = self.broker.engine.connect(peer_name(transport), self.listener)
         conn.shell = transport
+        # A transport that frames each write (the serial link) gets one packet per write.
+        conn.framed = bool(transport.get_extra_info("mqtt_packet_per_write", False))
         if transport.get_extra_info("peercert") is not None:
             from ..transports.tls import peer_common_name
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Histogram
 
+from ..engine.connection import NEEDS_COMMIT, NEEDS_SESSION_COMMIT
 from ..protocol.control import PINGRESP_BYTES
 from .iostats import thread_bytes_written
 from .journal import Journal
@@ -42,8 +43,9 @@ COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 
 #: Seconds between attempts to commit again after a failed commit (a full or broken disk).
 RETRY_INTERVAL = 1.0
 
-# Connections and their output detached for a batch, written once it is committed.
-_Held = dict["Connection", bytes]
+# Connections and their output (whole packets) detached for a batch, written once it is
+# committed.
+_Held = dict["Connection", list[bytes]]
 
 
 class _Failed:
@@ -60,7 +62,8 @@ class _Failed:
 class GroupCommit:
     """Drives commits of ``journal`` into ``db`` and releases held output after each.
 
-    ``write(conn)`` is the shell's normal flush of one connection. With ``hold_output``
+    ``write(conn)`` is the shell's normal flush of one connection, ``write_packets(conn,
+    packets)`` writes packets taken from its output earlier. With ``hold_output``
     False (the low-wear mode) output is never held and commits run every ``interval``
     seconds instead of every loop turn.
 
@@ -78,6 +81,7 @@ class GroupCommit:
         journal: Journal,
         loop: asyncio.AbstractEventLoop,
         write: Callable[[Connection], None],
+        write_packets: Callable[[Connection, list[bytes]], None],
         hold_output: bool = True,
         interval: float = 0.0,
     ) -> None:
@@ -85,6 +89,7 @@ class GroupCommit:
         self.journal = journal
         self.loop = loop
         self.write = write
+        self.write_packets = write_packets
         self.hold_output = hold_output
         self.interval = interval
         self.commits = 0
@@ -139,10 +144,10 @@ class GroupCommit:
         holding = self._holding
         to_hold: list[Connection] = []
         for conn in dirty:
-            if conn in holding or must_wait(conn.out, _persistent(conn)):
+            if conn in holding or must_wait(conn):
                 if busy:
                     self._waiting.append(conn)
-                    _answer_pings(conn)
+                    self._answer_pings(conn)
                     if not conn.reading:
                         _pause_reading(conn)  # held back by the engine: stop its input now
                 elif conn not in to_hold:
@@ -154,13 +159,22 @@ class GroupCommit:
         if to_hold:
             self._start(self._take(), self._detach(to_hold))
 
+    def _answer_pings(self, conn: Connection) -> None:
+        """Send PINGRESPs at once: they promise nothing, and a client whose acknowledgements
+        wait for a disk that is full must not think the broker dead."""
+        out = conn.out
+        if PINGRESP_BYTES in out:
+            transport = conn.shell
+            if transport is None or transport.is_closing():  # type: ignore[attr-defined]
+                return
+            conn.out = [packet for packet in out if packet != PINGRESP_BYTES]
+            self.write_packets(conn, [PINGRESP_BYTES])
+
     def _detach(self, conns: list[Connection]) -> _Held:
         """Move the connections' output aside until the batch taken now is committed."""
         held: _Held = {}
         for conn in conns:
-            out = conn.out
-            conn.out = []  # later output waits for a later commit
-            held[conn] = b"".join(out)
+            held[conn] = conn.take_output()  # later output waits for a later commit
             self._holding.add(conn)
         return held
 
@@ -227,7 +241,7 @@ class GroupCommit:
             )
         for conn in held:
             self._holding.discard(conn)
-            conn.out = []
+            conn.take_output()
         self._waiting = []
 
     async def close(self) -> None:
@@ -399,13 +413,12 @@ class GroupCommit:
     def _released(self, held: _Held) -> None:
         """A batch is committed: write the output held for it, run its callbacks."""
         write = self.write
-        for conn, data in held.items():
+        for conn, packets in held.items():
             self._holding.discard(conn)
-            transport = conn.shell
-            if transport is None:
+            if conn.shell is None:
                 continue
-            if data and not transport.is_closing():  # type: ignore[attr-defined]
-                transport.write(data)  # type: ignore[attr-defined]
+            if packets:
+                self.write_packets(conn, packets)
             if not conn.out:
                 # Nothing newer to hold back: let the shell close it or resume reading.
                 # (Newer output woke the connection again; it is flushed after a later commit.)
@@ -420,18 +433,6 @@ def _persistent(conn: Connection) -> bool:
     return session is None or session.expiry_interval != 0
 
 
-def _answer_pings(conn: Connection) -> None:
-    """Send PINGRESPs at once: they promise nothing, and a client whose acknowledgements
-    wait for a disk that is full must not think the broker dead."""
-    out = conn.out
-    if PINGRESP_BYTES in out:
-        transport = conn.shell
-        if transport is None or transport.is_closing():  # type: ignore[attr-defined]
-            return
-        conn.out = [chunk for chunk in out if chunk != PINGRESP_BYTES]
-        transport.write(PINGRESP_BYTES)  # type: ignore[attr-defined]
-
-
 def _pause_reading(conn: Connection) -> None:
     """Stop reading a connection whose output waits (the shell's flush would, but later)."""
     transport = conn.shell
@@ -440,47 +441,14 @@ def _pause_reading(conn: Connection) -> None:
         transport.pause_reading()  # type: ignore[attr-defined]
 
 
-def must_wait(out: list[bytes], persistent: bool = True) -> bool:
-    """Whether queued output holds a packet that may only be sent once the store committed.
-
-    Everything but QoS 0/1 PUBLISH, CONNACK, PINGRESP and a PUBACK/PUBREC refusing its
-    message (reason code 0x80 or above: it promises nothing) waits; for a connection whose
-    session is not ``persistent`` (nothing of it is stored) SUBACK, UNSUBACK, PUBREL and
-    PUBCOMP do not wait either. PUBACK/PUBREC accepting a message and QoS 2 PUBLISH always
-    wait: they are about the message, which is stored for other sessions. Walks packet
-    boundaries (not chunk boundaries), so it does not matter how the engine split its writes.
-    """
-    for chunk in out:
-        pos = 0
-        end = len(chunk)
-        while pos < end:
-            first = chunk[pos]
-            kind = first >> 4
-            if kind == 3:
-                if first & 0x04:  # QoS 2
-                    return True
-            elif kind not in _NEVER_WAIT and (persistent or kind not in _SESSION_ONLY):
-                return True
-            length = 0
-            shift = 0
-            pos += 1
-            while True:
-                byte = chunk[pos]
-                pos += 1
-                length |= (byte & 0x7F) << shift
-                if byte < 0x80:
-                    break
-                shift += 7
-            if (kind == 4 or kind == 5) and (length < 3 or chunk[pos + 2] < 0x80):
-                return True  # an acknowledgement that accepts the message
-            pos += length
-    return False
-
-
-# Packet types that never wait (CONNACK, PINGRESP; PUBACK and PUBREC are looked into), and
-# those that only tell about the session's own stored state (PUBREL, PUBCOMP, SUBACK, UNSUBACK).
-_NEVER_WAIT = frozenset((2, 4, 5, 13))
-_SESSION_ONLY = frozenset((6, 7, 9, 11))
+def must_wait(conn: Connection) -> bool:
+    """Whether ``conn``'s queued output holds a packet that may only be sent once the store
+    committed: one that promises a message is stored (``NEEDS_COMMIT``: an accepting
+    PUBACK/PUBREC, a QoS 2 PUBLISH), or one about the session's stored state
+    (``NEEDS_SESSION_COMMIT``: SUBACK, UNSUBACK, PUBREL, PUBCOMP) when the session is stored
+    at all. The engine marks each packet as it queues it (broker.engine.connection)."""
+    needs = conn.needs
+    return bool(needs & NEEDS_COMMIT) or bool(needs & NEEDS_SESSION_COMMIT and _persistent(conn))
 
 
 class Writer:

@@ -49,6 +49,7 @@ class Persistence:
         engine: Engine,
         loop: asyncio.AbstractEventLoop,
         write: Callable[[Connection], None],
+        write_packets: Callable[[Connection, list[bytes]], None],
     ) -> Persistence:
         """Open the store, load it into ``engine`` and attach the hooks (``engine.store``)."""
         mode = config.persistence
@@ -66,6 +67,7 @@ class Persistence:
             journal,
             loop,
             write,
+            write_packets,
             hold_output=full,
             interval=0.0 if full else max(config.persistence_interval, 0.1),
         )

@@ -31,8 +31,6 @@ from .framing import (
     Frame,
     FrameDecoder,
     FrameType,
-    MalformedPacket,
-    MqttPacketSplitter,
     encode_frame,
 )
 
@@ -299,9 +297,11 @@ def _connection_lost(protocol: asyncio.BaseProtocol, name: str) -> None:
 class LinkTransport(asyncio.Transport):
     """The asyncio transport the broker sees for one node connection over a serial port.
 
-    Writes are cut into MQTT packets and sent one per DATA frame; packets larger than the
-    node's receive limit (from its OPEN) are dropped and counted, as PubSubClient would drop
-    them anyway, and would otherwise hold the line for seconds.
+    Each write is one whole MQTT packet (the broker writes packet by packet to a transport
+    whose ``get_extra_info("mqtt_packet_per_write")`` is true) and goes out in one DATA
+    frame; packets larger than the node's receive limit (from its OPEN) are dropped and
+    counted, as PubSubClient would drop them anyway, and would otherwise hold the line for
+    seconds.
     """
 
     def __init__(self, link: NodeLink, protocol: asyncio.Protocol, node_max_packet: int) -> None:
@@ -309,7 +309,6 @@ class LinkTransport(asyncio.Transport):
         self.link = link
         self.protocol = protocol
         self.node_max_packet = node_max_packet
-        self._splitter = MqttPacketSplitter()
         self._closing = False
         self._high_water = DEFAULT_HIGH_WATER
         self._low_water = DEFAULT_HIGH_WATER // 4
@@ -319,32 +318,33 @@ class LinkTransport(asyncio.Transport):
     # asyncio.WriteTransport
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one whole MQTT packet in a DATA frame."""
         if self._closing:
             return
-        try:
-            packets = self._splitter.feed(bytes(data))
-        except MalformedPacket:
-            log.error("%s: broker wrote a malformed MQTT stream; closing", self.link.name)
-            self.close()
-            return
-        for packet in packets:
-            if len(packet) > self.node_max_packet:
-                self.link.counters.dropped_oversize += 1
-                if not self._oversize_logged:
-                    self._oversize_logged = True
-                    log.warning(
-                        "%s: dropped a %d-byte packet: the node receives at most %d",
-                        self.link.name,
-                        len(packet),
-                        self.node_max_packet,
-                    )
-                continue
-            self.link._send(FrameType.DATA, packet)
+        self._send_packet(bytes(data))
         self._check_pressure()
 
     def writelines(self, list_of_data: Any) -> None:
+        """Send whole MQTT packets, one DATA frame each."""
+        if self._closing:
+            return
         for data in list_of_data:
-            self.write(data)
+            self._send_packet(bytes(data))
+        self._check_pressure()
+
+    def _send_packet(self, packet: bytes) -> None:
+        if len(packet) > self.node_max_packet:
+            self.link.counters.dropped_oversize += 1
+            if not self._oversize_logged:
+                self._oversize_logged = True
+                log.warning(
+                    "%s: dropped a %d-byte packet: the node receives at most %d",
+                    self.link.name,
+                    len(packet),
+                    self.node_max_packet,
+                )
+            return
+        self.link._send(FrameType.DATA, packet)
 
     def can_write_eof(self) -> bool:
         return False
@@ -388,6 +388,8 @@ class LinkTransport(asyncio.Transport):
             return f"serial:{self.link.name}"
         if name == "serial_port":
             return self.link.name
+        if name == "mqtt_packet_per_write":
+            return True
         return default
 
     def get_protocol(self) -> asyncio.BaseProtocol:

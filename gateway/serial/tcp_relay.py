@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from broker.protocol.codec import Decoder
+
 log = logging.getLogger("gateway.serial")
 
 
@@ -101,11 +103,23 @@ class _Upstream(asyncio.Protocol):
 
     def __init__(self, conn: _RelayedConnection) -> None:
         self.conn = conn
+        # The serial link sends one packet per frame: cut the broker's stream into packets.
+        self.packets = Decoder(raw=True)
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         serial = self.conn.serial
-        if serial is not None and not serial.is_closing():
-            serial.write(data)
+        if serial is None or serial.is_closing():
+            return
+        serial.writelines(self.packets.feed(data))
+        if self.packets.error is not None:
+            log.error("serial relay: the broker sent a malformed MQTT stream (%s); closing",
+                      self.packets.error)
+            if self.transport is not None:
+                self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         serial = self.conn.serial

@@ -525,3 +525,49 @@ def test_decoder_never_raises_on_garbage(data: bytes, version: int) -> None:
     decoder = Decoder(version=version)
     decoder.feed(data)  # must not raise: errors are recorded, not thrown
     assert decoder.error is None or decoder.error.reason_code in (0x81, 0x82, 0x84, 0x95)
+
+
+# --- whole packets for relays, and the engine's encode-once PUBLISH ---------------------
+
+
+def test_raw_decoder_cuts_a_stream_into_whole_packets() -> None:
+    """What the serial link's TCP relay uses: the codec's framing, no decoding."""
+    connack = b"\x20\x02\x00\x00"
+    publish = b"\x30\x07\x00\x01t" + b"abcd"
+    big = encode(Publish("t", b"x" * 300, 1, packet_id=7), 4)  # a two-byte length
+    stream = connack + publish + b"\xd0\x00" + big
+    splitter = Decoder(raw=True)
+    assert splitter.feed(stream[:3]) == []
+    assert splitter.feed(stream[3:9]) == [connack]
+    assert splitter.buffered() == 5
+    assert splitter.feed(stream[9:-100]) == [publish, b"\xd0\x00"]
+    assert splitter.feed(stream[-100:]) == [big]
+    assert splitter.buffered() == 0
+    bad = Decoder(raw=True)
+    assert bad.feed(connack + b"\x30\xff\xff\xff\xff\x01") == [connack]
+    assert isinstance(bad.error, MalformedPacket)
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_publish_parts_are_the_packet_encode_gives(version: int, qos: int) -> None:
+    from broker.protocol.publish import publish_packet, publish_parts
+
+    props = {"content_type": "text/plain", "user_property": [("k", "v")]}
+    for retain, dup in ((False, False), (True, True)):
+        packet = Publish("a/b", b"payload", qos, retain, dup and qos > 0, 513 if qos else 0, props)
+        head, tail = publish_parts("a/b", qos, retain, b"payload", version, props)
+        data = publish_packet(head, tail, 513, dup) if qos else head
+        assert data == encode(packet, version)
+        decoded = Decoder(version=version).feed(data)[0]
+        assert (decoded.topic, decoded.payload, decoded.retain) == ("a/b", b"payload", retain)
+        assert decoded.dup == (dup and qos > 0)
+
+
+@pytest.mark.parametrize("ack", [Puback, Pubrec, Pubrel, Pubcomp])
+def test_success_acknowledgements_are_four_bytes_in_every_version(ack: type) -> None:
+    from broker.protocol.publish import ack_packet
+
+    for version in (3, 4, 5):
+        assert ack_packet(ack.type, 0x1234) == encode(ack(0x1234), version)
+        assert len(ack_packet(ack.type, 0x1234)) == 4

@@ -13,14 +13,11 @@ from gateway.serial.framing import (
     Frame,
     FrameDecoder,
     FrameType,
-    MalformedPacket,
-    MqttPacketSplitter,
     cobs_decode,
     cobs_encode,
     cobs_max_encoded,
     crc16,
     encode_frame,
-    packet_size,
 )
 
 
@@ -130,21 +127,3 @@ def test_random_garbage_never_raises() -> None:
     for _ in range(200):
         decoder.feed(rng.randbytes(rng.randrange(1, 2000)))
     assert decoder.feed(encode_frame(FrameType.DATA, b"\xd0\x00"))[-1] == Frame(FrameType.DATA, b"\xd0\x00")
-
-
-def test_packet_size_and_splitter() -> None:
-    assert packet_size(b"\xc0") is None
-    assert packet_size(b"\xc0\x00") == 2
-    assert packet_size(b"\x30\xc1") is None
-    assert packet_size(b"\x30\xc1\x02") == 324
-    with pytest.raises(MalformedPacket):
-        packet_size(b"\x30\xff\xff\xff\xff\x01")
-    splitter = MqttPacketSplitter()
-    connack = b"\x20\x02\x00\x00"
-    publish = b"\x30\x07\x00\x01t" + b"abcd"
-    stream = connack + publish + b"\xd0\x00"
-    assert splitter.feed(stream[:3]) == []
-    assert splitter.feed(stream[3:9]) == [connack]
-    assert splitter.pending == 5
-    assert splitter.feed(stream[9:]) == [publish, b"\xd0\x00"]
-    assert splitter.pending == 0

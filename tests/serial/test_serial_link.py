@@ -85,15 +85,39 @@ def test_broker_writes_are_framed_per_packet(rig) -> None:
     link.data_received(node.open_frame())
     from_gateway(port, node)
     transport = broker.protocols[0].transport
+    assert transport.get_extra_info("mqtt_packet_per_write") is True
     publish = b"\x30\x07\x00\x01t" + b"abcd"
-    stream = CONNACK + publish + b"\xd0\x00"
-    transport.write(stream[:6])
-    transport.write(stream[6:])
+    transport.writelines([CONNACK, publish])
+    transport.write(b"\xd0\x00")
     assert from_gateway(port, node) == [
         Frame(FrameType.DATA, CONNACK),
         Frame(FrameType.DATA, publish),
         Frame(FrameType.DATA, b"\xd0\x00"),
     ]
+
+
+def test_the_broker_writes_one_packet_per_frame() -> None:
+    """The real broker's output of one read (CONNACK, SUBACK, two retained PUBLISH) reaches
+    the node as four DATA frames: the broker keeps its output as whole packets."""
+    from broker import Broker, BrokerConfig
+    from broker.protocol import encode
+    from broker.protocol.packets import Subscribe, SubscriptionOptions
+
+    async def scenario() -> list[Frame]:
+        real = Broker(BrokerConfig(sys_interval=0))
+        real.publish("home/a", "1", retain=True)
+        real.publish("home/b", "2", retain=True)
+        port, node = FakePort(), ScriptedNode(max_packet=256)
+        link = NodeLink("/dev/ttyUSB9", port, lambda: real.protocol_factory(listener="serial"))
+        link.data_received(node.open_frame())
+        from_gateway(port, node)
+        subscribe = encode(Subscribe(1, [("home/#", SubscriptionOptions(qos=0))]), 4)
+        link.data_received(node.data_frame(CONNECT + subscribe))
+        return from_gateway(port, node)
+
+    frames = asyncio.run(scenario())
+    assert [f.type for f in frames] == [FrameType.DATA] * 4
+    assert [f.body[0] >> 4 for f in frames] == [2, 9, 3, 3]
 
 
 def test_packets_over_the_node_limit_are_dropped(rig) -> None:
@@ -102,7 +126,7 @@ def test_packets_over_the_node_limit_are_dropped(rig) -> None:
     from_gateway(port, node)
     transport = broker.protocols[0].transport
     big = b"\x30\x81\x02" + b"\x00\x01t" + b"x" * 254  # 257 bytes of body
-    transport.write(big + PINGREQ)
+    transport.writelines([big, PINGREQ])
     assert from_gateway(port, node) == [Frame(FrameType.DATA, PINGREQ)]
     assert link.counters.dropped_oversize == 1
 

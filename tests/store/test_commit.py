@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from broker.config import BrokerConfig
+from broker.engine.connection import Connection
 from broker.engine.message import Message
+from broker.engine.router import Engine
 from broker.engine.session import Outgoing, Session
 from broker.protocol.codec import encode
 from broker.protocol.packets import Puback, Publish
@@ -62,19 +65,21 @@ class Transport:
         return False
 
 
-class Conn:
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-        self.shell = Transport()
-        self.closed = False
-        self.reading = True
-        self.session = None
+def Conn(version: int = 4) -> Connection:  # noqa: N802 - reads like the class it makes
+    """A real engine connection whose shell is a recording transport."""
+    conn = Engine(BrokerConfig(sys_interval=0)).connect("127.0.0.1:1883")
+    conn.shell = Transport()
+    conn.version = version
+    return conn
 
 
-def _write(conn: Conn) -> None:  # the shell's flush of one connection
+def _write(conn: Connection) -> None:  # the shell's flush of one connection
     if conn.out:
-        conn.shell.write(b"".join(conn.out))
-        conn.out = []
+        _write_packets(conn, conn.take_output())
+
+
+def _write_packets(conn: Connection, packets: list[bytes]) -> None:
+    conn.shell.write(b"".join(packets))  # type: ignore[attr-defined]
 
 
 async def _settle() -> None:
@@ -95,7 +100,7 @@ def _rig(disk: Any = None) -> tuple[Any, Journal, GroupCommit, Session]:
     loop = asyncio.get_running_loop()
     disk = disk or Disk()
     journal = Journal(Clocks(loop.time))
-    commit = GroupCommit(disk, journal, loop, _write)  # type: ignore[arg-type]
+    commit = GroupCommit(disk, journal, loop, _write, _write_packets)  # type: ignore[arg-type]
     session = Session("phone")
     session.expiry_interval = 60
     return disk, journal, commit, session
@@ -111,14 +116,14 @@ def test_acknowledgements_wait_for_their_commit() -> None:
         publisher, subscriber = Conn(), Conn()
 
         _change(journal, session)
-        publisher.out.append(PUBACK)
-        subscriber.out.append(PUBLISH_Q1)
+        publisher.send_packet(Puback(1))
+        subscriber.send(PUBLISH_Q1)  # as the engine sends a QoS 1 delivery
         commit.flush([publisher, subscriber])  # type: ignore[list-item]
         assert subscriber.shell.data == PUBLISH_Q1  # deliveries go out at once
         assert publisher.shell.data == b""  # the PUBACK waits for the disk
 
         _change(journal, session)  # a second message while the first commit runs
-        publisher.out.append(PUBACK)
+        publisher.send_packet(Puback(1))
         commit.flush([publisher])  # type: ignore[list-item]
         await _settle()
         assert publisher.shell.data == b""
@@ -142,7 +147,7 @@ def test_nothing_pending_means_no_wait() -> None:
     async def scenario() -> None:
         disk, _, commit, _ = _rig()
         conn = Conn()
-        conn.out.append(PUBACK)  # e.g. a message nobody persistent subscribes to
+        conn.send_packet(Puback(1))  # e.g. a message nobody persistent subscribes to
         commit.flush([conn])  # type: ignore[list-item]
         assert conn.shell.data == PUBACK
         assert disk.staged == []
@@ -208,18 +213,19 @@ def test_a_failed_commit_holds_its_acknowledgements_until_a_retry_succeeds(
         states: list[bool] = []
         commit.on_state = states.append
         durable: list[str] = []
-        publisher, refused = Conn(), Conn()
+        publisher, refused = Conn(), Conn(5)
 
         _change(journal, session)
-        publisher.out.append(PUBACK)
+        publisher.send_packet(Puback(1))
         commit.flush([publisher])  # type: ignore[list-item]
         await _settle()
         assert publisher.shell.data == b""  # not on disk: not acknowledged
         assert states == [False] and not commit.ok
 
         _change(journal, session)  # the next message, while the disk is full
-        publisher.out += [PUBACK_2, PINGRESP]
-        refused.out.append(PUBACK_REFUSED)
+        publisher.send_packet(Puback(2))
+        publisher.send(PINGRESP)
+        refused.send_packet(Puback(3, 0x97))
         commit.flush([publisher, refused])  # type: ignore[list-item]
         commit.when_durable(lambda: durable.append("bridge ack"))
         assert refused.shell.data == PUBACK_REFUSED  # a refusal promises nothing: sent now
@@ -251,11 +257,11 @@ def test_shutdown_on_a_full_disk_sends_no_acknowledgement(
         disk, journal, commit, session = _failing_rig(monkeypatch)
         publisher = Conn()
         _change(journal, session)
-        publisher.out.append(PUBACK)
+        publisher.send_packet(Puback(1))
         commit.flush([publisher])  # type: ignore[list-item]
         await _settle()
         _change(journal, session)
-        publisher.out.append(PUBACK_2)
+        publisher.send_packet(Puback(2))
         commit.flush([publisher])  # type: ignore[list-item]
         await commit.drain()  # one more try, then it gives up instead of hanging
         assert publisher.shell.data == b"" and publisher.out == []
@@ -282,7 +288,7 @@ def test_retries_follow_the_monotonic_clock(monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setattr(time, "time", jumping)
         publisher = Conn()
         _change(journal, session)
-        publisher.out.append(PUBACK)
+        publisher.send_packet(Puback(1))
         commit.flush([publisher])  # type: ignore[list-item]
         await _until(lambda: commit.failed_commits >= 3)
         disk.full = False
@@ -308,6 +314,7 @@ def test_low_wear_mode_keeps_a_failed_batch_and_never_holds_output(
             journal,
             loop,
             _write,  # type: ignore[arg-type]
+            _write_packets,
             hold_output=False,
             interval=0.05,
         )
@@ -316,7 +323,7 @@ def test_low_wear_mode_keeps_a_failed_batch_and_never_holds_output(
         journal.retained_set(Message("home/t", b"21", 0, True))
         await _until(lambda: commit.failed_commits >= 2)
         conn = Conn()
-        conn.out.append(PUBACK)
+        conn.send_packet(Puback(1))
         commit.flush([conn])  # type: ignore[list-item]
         assert conn.shell.data == PUBACK  # low-wear never promised a commit
         disk.full = False

@@ -6,10 +6,25 @@ from typing import Any
 
 import pytest
 
+from broker.config import BrokerConfig
+from broker.engine.connection import Connection
 from broker.engine.message import Message
+from broker.engine.router import Engine
 from broker.engine.session import Outgoing, Session
 from broker.protocol.codec import encode
-from broker.protocol.packets import Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback, Unsuback
+from broker.protocol.packets import (
+    Connect,
+    Pingreq,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    SubscriptionOptions,
+    Unsuback,
+)
 from broker.store import sqlite as sql
 from broker.store.commit import must_wait
 from broker.store.journal import Journal
@@ -70,16 +85,30 @@ def test_retained_updates_coalesce() -> None:
     assert batch == {sql.UPSERT_RETAINED: 1, sql.DELETE_RETAINED: 1}
 
 
+def _queued(*packets: Any, version: int = 4, persistent: bool = True) -> Connection:
+    """A real engine connection with ``packets`` queued the way the engine queues them."""
+    conn = Engine(BrokerConfig(sys_interval=0)).connect("127.0.0.1:1883")
+    conn.version = version
+    if not persistent:
+        conn.session = Session("clean")  # expiry 0: nothing of it is stored
+    for packet in packets:
+        if isinstance(packet, bytes):
+            conn.send(packet)  # a QoS 0/1 delivery or PINGRESP: promises nothing
+        else:
+            conn.send_packet(packet)
+    return conn
+
+
 def test_only_promises_wait_for_the_commit() -> None:
     q1 = encode(Publish("t", b"x" * 300, 1, packet_id=1), 4)
-    q2 = encode(Publish("t", b"x", 2, packet_id=2), 4)
-    ack = encode(Puback(5), 4)
-    assert not must_wait([q1, q1])
-    assert not must_wait([q1 + q1])  # several packets in one chunk
-    assert must_wait([q1, ack])
-    assert must_wait([q1 + q2])
-    assert must_wait([encode(Pubrec(3), 4)])
-    assert must_wait([encode(Suback(1, [1]), 4)])
+    assert not must_wait(_queued(q1, q1))
+    assert must_wait(_queued(q1, Puback(5)))
+    assert must_wait(_queued(q1, Publish("t", b"x", 2, packet_id=2)))
+    assert must_wait(_queued(Pubrec(3)))
+    assert must_wait(_queued(Suback(1, [1])))
+    conn = _queued(Puback(5))
+    conn.take_output()
+    assert not must_wait(conn)  # what was taken no longer counts
 
 
 @pytest.mark.parametrize(
@@ -97,7 +126,28 @@ def test_only_acknowledgements_that_accept_a_message_wait(
     packet: Any, version: int, waits: bool
 ) -> None:
     q1 = encode(Publish("t", b"x", 1, packet_id=9), 4)
-    assert must_wait([q1, encode(packet, version)]) is waits
+    assert must_wait(_queued(q1, packet, version=version)) is waits
+
+
+def test_the_engine_marks_what_its_packets_promise() -> None:
+    """The real handlers, fed a client's bytes: PUBACK of an accepted message waits, a
+    QoS 0 delivery and PINGRESP do not, SUBACK waits for a stored session only."""
+    engine = Engine(BrokerConfig(sys_interval=0))
+    for persistent in (True, False):
+        conn = engine.connect("127.0.0.1:1883")
+        conn.data_received(encode(Connect(client_id=f"c{persistent}", clean_start=not persistent), 4))
+        if persistent:
+            conn.session.expiry_interval = 3600  # type: ignore[union-attr]
+        conn.take_output()  # CONNACK
+        conn.data_received(encode(Pingreq(), 4))
+        assert conn.out and not must_wait(conn)
+        conn.data_received(encode(Subscribe(1, [("t", SubscriptionOptions(qos=0))]), 4))
+        assert must_wait(conn) is persistent
+        conn.take_output()
+        conn.data_received(encode(Publish("t", b"x", 0), 4))  # delivered to itself, QoS 0
+        assert conn.out and not must_wait(conn)
+        conn.data_received(encode(Publish("t", b"x", 1, packet_id=3), 4))
+        assert must_wait(conn)
 
 
 def test_deliveries_that_ended_before_a_commit_do_not_pile_up() -> None:
@@ -115,10 +165,9 @@ def test_deliveries_that_ended_before_a_commit_do_not_pile_up() -> None:
 
 
 def test_a_session_nothing_is_stored_of_waits_only_for_its_messages() -> None:
-    q2 = encode(Publish("t", b"x", 2, packet_id=2), 4)
     for packet in (Suback(1, [1]), Unsuback(2), Pubcomp(3), Pubrel(4)):
-        data = encode(packet, 4)
-        assert must_wait([data])  # a persistent session's state is written first
-        assert not must_wait([data], persistent=False)
-    assert must_wait([encode(Puback(5), 4)], persistent=False)  # the message is stored
-    assert must_wait([q2], persistent=False)  # QoS 2: never twice, even across a crash
+        assert must_wait(_queued(packet))  # a persistent session's state is written first
+        assert not must_wait(_queued(packet, persistent=False))
+    assert must_wait(_queued(Puback(5), persistent=False))  # the message is stored
+    q2 = Publish("t", b"x", 2, packet_id=2)
+    assert must_wait(_queued(q2, persistent=False))  # QoS 2: never twice, even across a crash
