@@ -56,18 +56,23 @@ def setup_logging(level: str) -> None:
 
 
 async def run_until_signalled(broker: Broker, metrics: tuple[str, int] | None = None) -> None:
-    """Start ``broker`` (and its Prometheus endpoint on ``metrics`` = (host, port)) and run
-    until SIGINT or SIGTERM."""
+    """Start ``broker``, its bridges (``bridge_config``) and its Prometheus endpoint on
+    ``metrics`` = (host, port), and run until SIGINT or SIGTERM: the composition root of
+    ``python -m broker`` (``gateway run`` has its own, gateway.serve)."""
     await broker.start()
     runner = None
-    if metrics is not None:
-        from .metrics import start_metrics_server
+    try:
+        if broker.config.bridge_config:
+            from .bridge import start_bridges
 
-        try:
+            broker.bridges = start_bridges(broker, broker.config.bridge_config)
+        if metrics is not None:
+            from .metrics import start_metrics_server
+
             runner = await start_metrics_server(broker, *metrics)
-        except BaseException:
-            await broker.stop()
-            raise
+    except BaseException:
+        await _stop(broker)
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -78,7 +83,16 @@ async def run_until_signalled(broker: Broker, metrics: tuple[str, int] | None = 
     finally:
         if runner is not None:
             await runner.cleanup()
-        await broker.stop()
+        await _stop(broker)
+
+
+async def _stop(broker: Broker) -> None:
+    if broker.bridges:
+        from .bridge import stop_bridges
+
+        await stop_bridges(broker.bridges)
+        broker.bridges = []
+    await broker.stop()
 
 
 @click.command("broker")

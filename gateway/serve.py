@@ -1,4 +1,9 @@
-"""``gateway run``: the embedded broker (or an external one) and the drivers on one loop."""
+"""``gateway run``: the embedded broker (or an external one) and the drivers on one loop.
+
+The composition root of the gateway program: :func:`run` starts every part (the broker,
+its bridges, the dashboard, the bus and drivers, the serial bridge) and stops them in
+reverse order. ``python -m broker`` has its own, broker.cli.
+"""
 
 from __future__ import annotations
 
@@ -71,6 +76,10 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
     try:
+        if broker is not None and broker.config.bridge_config:
+            from broker.bridge import start_bridges
+
+            broker.bridges = start_bridges(broker, broker.config.bridge_config)
         if broker is not None and options.dashboard_port is not None:
             # Before the drivers: it then sees their first values live, with a time.
             dashboard = await _start_dashboard(config, options, broker)
@@ -104,6 +113,11 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
         await gateway.stop()
         await bus.stop()
         if broker is not None:
+            if broker.bridges:
+                from broker.bridge import stop_bridges
+
+                await stop_bridges(broker.bridges)
+                broker.bridges = []
             await broker.stop()
 
 

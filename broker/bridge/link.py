@@ -16,7 +16,7 @@ import random
 import ssl
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine.message import Message
 from ..engine.topics import topic_matches
@@ -27,7 +27,22 @@ from .config import BridgeConfig, TopicRule
 from .queue import Backlog, Queued
 
 if TYPE_CHECKING:
-    from ..server.app import Broker
+    from ..config import BrokerConfig
+
+
+class LocalBroker(Protocol):
+    """What a bridge uses of the broker it serves (:class:`broker.Broker` has it); the
+    bridge knows nothing else of the server."""
+
+    config: BrokerConfig
+    #: The store (``when_durable(callback)``), or None without one.
+    persistence: Any
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False,
+                properties: dict | None = None) -> None: ...
+
+    def subscribe(self, topic_filter: str, callback: Callable[[Message], None],
+                  qos: int = 0) -> Any: ...
 
 log = logging.getLogger("broker.bridge")
 
@@ -63,7 +78,7 @@ def client_ssl(config: BridgeConfig) -> ssl.SSLContext | None:
 class Bridge:
     """A running bridge to one upstream broker."""
 
-    def __init__(self, broker: Broker, config: BridgeConfig, data_dir: Path | None) -> None:
+    def __init__(self, broker: LocalBroker, config: BridgeConfig, data_dir: Path | None) -> None:
         self.broker = broker
         self.config = config
         self.state = "stopped"
