@@ -8,7 +8,7 @@ Topics follow the gateway's layout (gateway/topics.py, firmware/lib/gwlink/src/t
     home/<node_id>/status              the gateway's online/offline (last will)
     home/<room>/<node>/status          an ESP8266 node's online/offline (last will)
 
-Home Assistant discovery configs (:mod:`gateway.dashboard.discovery`) add names, units,
+Home Assistant discovery configs (:mod:`gateway.dashboard.ha_configs`) add names, units,
 device classes, command and availability topics. A value seen without a config still shows,
 with what its topic and payload tell.
 """
@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.dashboard.discovery import PREFIX as DISCOVERY_PREFIX
-from gateway.dashboard.discovery import EntityConfig, parse_config
+from gateway.dashboard.ha_configs import PREFIX as DISCOVERY_PREFIX
+from gateway.dashboard.ha_configs import EntityConfig, parse_discovery_config
 
 HOME = "home"
 COMMAND_SUFFIX = "/set"
@@ -42,7 +42,7 @@ def _anyone(topic: str) -> bool:
 
 
 @dataclass
-class Entity:
+class DashboardEntity:
     """One value shown on the page, with its metadata and last state."""
 
     topic: str
@@ -97,7 +97,7 @@ class Catalog:
     clock: Callable[[], float] = time.time
     prefix: str = HOME                           # [gateway] topic_prefix
     discovery_prefix: str = DISCOVERY_PREFIX     # [gateway] discovery_prefix
-    entities: dict[str, Entity] = field(default_factory=dict)
+    entities: dict[str, DashboardEntity] = field(default_factory=dict)
     #: availability and status topics -> last payload
     availability: dict[str, _Availability] = field(default_factory=dict)
     _configs: dict[str, str] = field(default_factory=dict)  # config topic -> state topic
@@ -139,7 +139,7 @@ class Catalog:
             levels = topic.split("/")
             if len(levels) < 3 or len(self.entities) >= self.max_entities:
                 return []
-            entity = Entity(topic, levels[1], _guess_config(topic, text))
+            entity = DashboardEntity(topic, levels[1], _guess_config(topic, text))
             self.entities[topic] = entity
         entity.value = text
         if not retained:
@@ -147,7 +147,7 @@ class Catalog:
         return [topic]
 
     def _discovery(self, config_topic: str, payload: bytes) -> list[str]:
-        config = parse_config(config_topic, payload, self.discovery_prefix)
+        config = parse_discovery_config(config_topic, payload, self.discovery_prefix)
         old_state = self._configs.pop(config_topic, None)
         changed: list[str] = []
         if old_state is not None and (config is None or config.state_topic != old_state):
@@ -162,7 +162,7 @@ class Catalog:
         if entity is None:
             levels = config.state_topic.split("/")
             room = levels[1] if len(levels) >= 3 and levels[0] == self.prefix else "other"
-            entity = Entity(config.state_topic, room, config)
+            entity = DashboardEntity(config.state_topic, room, config)
             self.entities[config.state_topic] = entity
         entity.config = config
         entity.discovered = True
@@ -185,7 +185,7 @@ class Catalog:
 
     # --- reading ------------------------------------------------------------------------
 
-    def online(self, entity: Entity, may_read: Right = _anyone) -> bool | None:
+    def online(self, entity: DashboardEntity, may_read: Right = _anyone) -> bool | None:
         """True/False when availability is known, None when nothing says; only topics
         ``may_read`` allows count (a flag the user may not read tells them nothing)."""
         if entity.config.availability:
@@ -206,7 +206,7 @@ class Catalog:
         seen = self.availability.get(flag) if may_read(flag) else None
         return None if seen is None else seen.payload == ONLINE
 
-    def _availability_topics(self, entity: Entity) -> set[str]:
+    def _availability_topics(self, entity: DashboardEntity) -> set[str]:
         topics = {t for t, _, _ in entity.config.availability}
         topics.add(entity.topic + AVAILABILITY_SUFFIX)
         return topics
@@ -219,7 +219,7 @@ class Catalog:
             if topic.endswith(STATUS_SUFFIX) and may_read(topic)
         }
 
-    def entity_json(self, entity: Entity, may_read: Right = _anyone,
+    def entity_json(self, entity: DashboardEntity, may_read: Right = _anyone,
                     may_write: Right = _anyone) -> dict[str, Any]:
         """The form the page receives for one entity, for a user with these rights."""
         config = entity.config
@@ -252,7 +252,7 @@ class Catalog:
                                   i["name"].lower()))
         return items
 
-    def visible(self, may_read: Right = _anyone) -> Iterable[Entity]:
+    def visible(self, may_read: Right = _anyone) -> Iterable[DashboardEntity]:
         """The entities whose state topic ``may_read`` allows."""
         return (e for e in self.entities.values() if may_read(e.topic))
 
@@ -279,7 +279,7 @@ class Catalog:
         return config.payload_on if on else config.payload_off
 
 
-def display_name(entity: Entity, room_title: str) -> str:
+def display_name(entity: DashboardEntity, room_title: str) -> str:
     """The entity's name without its room (the card already shows the room)."""
     name = entity.config.name or entity.topic.split("/", 2)[-1].replace("/", " ")
     if name.lower().startswith(room_title.lower() + " "):

@@ -15,7 +15,7 @@ import logging
 import signal
 
 from .bridge import SerialBridge
-from .discovery import DEFAULT_PATTERNS
+from .port_scan import DEFAULT_PATTERNS
 from .tcp_relay import TcpRelay
 
 log = logging.getLogger("gateway.serial")

@@ -38,9 +38,9 @@ from typing import Any, Protocol
 import serial
 
 from .counters import PortCounters
-from .discovery import DEFAULT_PATTERNS, device_key, find_ports
 from .link import DEFAULT_MAX_PACKET, NodeLink
 from .port import SerialPort
+from .port_scan import DEFAULT_PATTERNS, device_key, find_ports
 
 log = logging.getLogger("gateway.serial")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from gateway.dashboard.catalog import Catalog
-from gateway.dashboard.discovery import parse_config
+from gateway.dashboard.ha_configs import parse_discovery_config
 from gateway.dashboard.health import BrokerHealth
 
 
@@ -17,7 +17,7 @@ def feed(catalog: Catalog, topic: str, payload: object, retained: bool = True) -
 
 
 def test_abbreviated_config_with_base_topic() -> None:
-    config = parse_config("homeassistant/switch/node/pump/config", json.dumps({
+    config = parse_discovery_config("homeassistant/switch/node/pump/config", json.dumps({
         "~": "home/garden/pump", "name": "Garden pump", "stat_t": "~", "cmd_t": "~/set",
         "avty": [{"t": "home/garden/node/status"}], "pl_on": "1", "pl_off": "0",
         "dev": {"name": "Garden node", "sa": "Garden"}}).encode())
@@ -37,7 +37,7 @@ def test_unusable_configs_are_ignored() -> None:
         ("homeassistant/sensor/x/y/other", json.dumps({"state_topic": "a/b"}).encode()),
         ("homeassistant/sensor/x/y/config", b"\xff\xfe"),
     ):
-        assert parse_config(topic, payload) is None, payload
+        assert parse_discovery_config(topic, payload) is None, payload
 
 
 def test_discovery_availability_all_and_removal() -> None:

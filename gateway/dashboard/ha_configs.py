@@ -73,7 +73,7 @@ def component_of(config_topic: str, prefix: str = PREFIX) -> str | None:
     return levels[1]
 
 
-def parse_config(config_topic: str, payload: bytes, prefix: str = PREFIX) -> EntityConfig | None:
+def parse_discovery_config(config_topic: str, payload: bytes, prefix: str = PREFIX) -> EntityConfig | None:
     """The entity a discovery message describes; None when it is removed, unusable or of a
     component the dashboard does not show. Never raises on bad input from the network."""
     component = component_of(config_topic, prefix)
