@@ -3,7 +3,9 @@
 - ``ours``: this project's broker, ``python -m broker`` (uvloop when installed);
 - ``ours-asyncio``: the same with ``--no-uvloop``;
 - ``mosquitto``: Debian's Mosquitto with a loopback listener that allows anonymous clients;
-- ``amqtt``: amqtt from PyPI, in its own virtual environment (see amqtt-requirements.txt).
+- ``amqtt``: amqtt from PyPI, in its own virtual environment (see amqtt-requirements.txt);
+- ``aedes``: aedes 1.x from npm on Node.js, the broker of the Node-RED world, from the same
+  pinned install the tests use (tests/support/aedes: package-lock.json, ``npm ci``).
 
 Every broker logs warnings only, so that none pays for per-connection log lines.
 """
@@ -29,6 +31,7 @@ from . import probe
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 AMQTT_VENV = HERE / ".venv-amqtt"
+AEDES_DIR = REPO / "tests" / "support" / "aedes"
 AMQTT_REQUIREMENTS = HERE / "amqtt-requirements.txt"
 
 # Mosquitto's default max_queued_messages (1000) silently drops QoS 1 and 2 messages once a
@@ -126,12 +129,31 @@ def _amqtt_command(port: int, workdir: Path) -> list[str]:
     return [str(amqtt_python()), str(HERE / "amqtt_launch.py"), str(conf)]
 
 
+def ensure_aedes() -> str | None:
+    """Installs aedes from its lock file if needed (``npm ci``); returns an error or None."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "node/npm not installed (deploy/dev-deps.sh test installs nodejs)"
+    if (AEDES_DIR / "node_modules" / "aedes").is_dir():
+        return None
+    proc = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=AEDES_DIR,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        return f"npm ci for aedes failed: {proc.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
+def _aedes_command(port: int, workdir: Path) -> list[str]:
+    # server.mjs logs one line ("listening PORT") and nothing per connection.
+    return ["node", str(AEDES_DIR / "server.mjs"), str(port)]
+
+
 SPECS: dict[str, BrokerSpec] = {
     "ours": BrokerSpec("ours", _ours_command(True), _ours_unavailable(True), REPO),
     "ours-asyncio": BrokerSpec("ours-asyncio", _ours_command(False), _ours_unavailable(False),
                                REPO),
     "mosquitto": BrokerSpec("mosquitto", _mosquitto_command, _mosquitto_unavailable),
     "amqtt": BrokerSpec("amqtt", _amqtt_command, ensure_amqtt),
+    "aedes": BrokerSpec("aedes", _aedes_command, ensure_aedes, AEDES_DIR),
 }
 
 

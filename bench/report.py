@@ -9,7 +9,7 @@ from .targets import TARGETS, Complete, Medians, verdict
 from .workloads import Figure
 
 OURS = ("ours", "ours-asyncio")
-PEERS = ("mosquitto", "amqtt")
+PEERS = ("mosquitto", "amqtt", "aedes")
 
 
 def fmt(value: float) -> str:

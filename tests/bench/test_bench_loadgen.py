@@ -119,3 +119,25 @@ def test_runner_restarts_a_broker_that_exited() -> None:
         assert broker.alive() and probe.handshake(broker.port)
     assert not broker.alive()
     assert notes and "exited" in notes[0]
+
+
+def test_aedes_runs_the_workloads_and_gets_a_column(binary: Path) -> None:
+    """`make bench` measures aedes 1.x from npm beside Mosquitto and amqtt: it starts from
+    the tests' pinned install, a workload completes against it, the table shows our ratio."""
+    from bench.report import render
+    from bench.workloads import figures
+
+    reason = SPECS["aedes"].unavailable()
+    assert reason is None, reason
+    with RunningBroker(SPECS["aedes"]) as aedes:
+        assert aedes.start_secs < 30
+        res = loadgen.run(aedes.port, ["-P", "3", "-S", "2", "-n", "200", "-q", "1",
+                                       "-w", "16", "-T", "60"], binary=binary)
+    assert res.complete, res.describe_failure()
+    assert numbers(res, "sent", "expected", "received", "dup", "gap") == (600, 1200, 1200, 0, 0)
+    rate = float(res.fields["rate"])
+    medians = {"ours": {"fanin_q1": rate * 3}, "aedes": {"fanin_q1": rate}}
+    complete = {"ours": {"fanin_q1": True}, "aedes": {"fanin_q1": True}}
+    table = render([f for f in figures() if f.key == "fanin_q1"], ["ours", "aedes"], medians,
+                   complete, with_targets=False)
+    assert "ours/aedes" in table and "3.00x" in table
