@@ -223,7 +223,6 @@ class Engine:
         per_session, groups = self.subscriptions.match(msg.topic)
         delivered = 0
         check_read = self._check_read
-        policy = self._policy
         origin = msg.origin
         for session, subs in per_session.items():
             if len(subs) == 1:
@@ -252,11 +251,7 @@ class Engine:
                     continue
                 qos = min(qos, msg.qos)
                 ids = tuple(sorted(id_list))
-            if (
-                check_read
-                and session.info is not None
-                and not policy.can_read(session.info, msg.topic)
-            ):
+            if check_read and not self.may_read(session, msg.topic):
                 continue
             self.deliver(session, msg, qos, retain, ids)
             delivered += 1
@@ -265,11 +260,7 @@ class Engine:
             if sub is None:
                 continue
             session = sub.session
-            if (
-                check_read
-                and session.info is not None
-                and not policy.can_read(session.info, msg.topic)
-            ):
+            if check_read and not self.may_read(session, msg.topic):
                 continue
             o = sub.options
             self.deliver(
@@ -281,6 +272,27 @@ class Engine:
             )
             delivered += 1
         return delivered
+
+    def may_read(self, session: Session, topic: str) -> bool:
+        """Whether the user ``session`` belongs to may receive a message on ``topic``."""
+        if not self._check_read:
+            return True
+        info = session.info
+        if info is None:
+            return session.trusted  # in-process: yes; a session with no known user: no
+        return self._policy.can_read(info, topic)
+
+    def _unreadable(self, session: Session, item: Outgoing) -> bool:
+        """A queued or in-flight message its session's user may no longer read (the session
+        was resumed by another connection of that user, restored, or the ACL reloaded):
+        forgotten, never sent."""
+        msg = item.message
+        if msg is None or self.may_read(session, msg.topic):
+            return False
+        self.log.debug("client %s may not read %s: dropped", session.client_id, msg.topic)
+        if item.qos and self.store is not None:
+            self.store.delivery_done(session, item)
+        return True
 
     def has_room(self, msg: Message) -> bool:
         """False when a QoS 1/2 ``msg`` would have to queue for a congested session."""
@@ -404,6 +416,8 @@ class Engine:
                 return
             queue.popleft()
             session.queued_bytes -= len(item.message.payload)
+            if self._check_read and self._unreadable(session, item):
+                continue
             self._send_new(session, conn, item)
         if session in self.congested:
             config = self.config
@@ -424,6 +438,9 @@ class Engine:
             if item.released:
                 conn.send_packet(Pubrel(packet_id))
                 continue
+            if self._check_read and self._unreadable(session, item):
+                del session.outgoing[packet_id]
+                continue
             data = publish_bytes(
                 conn, item.message, item.qos, item.retain, item.sub_ids, packet_id, True, now
             )
@@ -437,13 +454,11 @@ class Engine:
     def send_retained(self, session: Session, sub: Subscription) -> None:
         """Retained messages matching a new subscription, flagged retained."""
         ids = (sub.identifier,) if sub.identifier else ()
-        info = session.info
-        check_read = self._check_read and info is not None
         now = self.clock()
         for msg in list(self.retained.match(sub.filter_levels)):
             if msg.expires_at is not None and msg.expires_at <= now:
                 continue
-            if check_read and not self._policy.can_read(info, msg.topic):
+            if not self.may_read(session, msg.topic):
                 continue
             self.deliver(session, msg, min(sub.options.qos, msg.qos), True, ids)
 

@@ -13,7 +13,15 @@ from itertools import chain
 from typing import TYPE_CHECKING
 
 from . import sqlite as sql
-from .records import Clocks, ids_text, message_columns, options_byte, props_blob, will_columns
+from .records import (
+    Clocks,
+    ids_text,
+    message_columns,
+    options_byte,
+    owner_columns,
+    props_blob,
+    will_columns,
+)
 
 if TYPE_CHECKING:
     from ..engine.message import Message
@@ -137,6 +145,7 @@ class Journal:
             clocks.to_wall(session.expires_at),
             *will_columns(session.will),
             clocks.to_wall(session.will_at),
+            *owner_columns(session.info),
         )
         self._add((sql.UPSERT_SESSION, row))
 

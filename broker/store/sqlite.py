@@ -11,7 +11,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+#: 2: sessions keep the user they belong to (username, cert_cn, listener; see OWNER_COLUMNS).
+SCHEMA_VERSION = 2
 
 # Text-keyed tables are WITHOUT ROWID: one b-tree each, so an update writes fewer pages.
 SCHEMA = """
@@ -23,7 +24,7 @@ CREATE TABLE IF NOT EXISTS retained (
 CREATE TABLE IF NOT EXISTS sessions (
     client_id TEXT PRIMARY KEY, expiry_interval INTEGER NOT NULL, expires REAL,
     will_topic TEXT, will_payload BLOB, will_qos INTEGER, will_retain INTEGER, will_props BLOB,
-    will_at REAL
+    will_at REAL, username TEXT, cert_cn TEXT, listener TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS subscriptions (
     client_id TEXT NOT NULL, topic_filter TEXT NOT NULL, options INTEGER NOT NULL,
@@ -39,6 +40,11 @@ CREATE TABLE IF NOT EXISTS incoming_qos2 (
 ) WITHOUT ROWID;
 """
 
+#: Columns version 2 added to ``sessions``, in order. A row whose ``listener`` is NULL was
+#: written by version 1, which did not record the user: it is restored owned by nobody.
+OWNER_COLUMNS = (("username", "TEXT"), ("cert_cn", "TEXT"), ("listener", "TEXT"))
+SESSION_WIDTH = 9 + len(OWNER_COLUMNS)
+
 #: Table name -> its key columns, in the order the loader expects rows.
 TABLES: dict[str, tuple[str, ...]] = {
     "retained": ("topic",),
@@ -50,7 +56,7 @@ TABLES: dict[str, tuple[str, ...]] = {
 
 UPSERT_RETAINED = "INSERT OR REPLACE INTO retained VALUES (?, ?, ?, ?, ?)"
 DELETE_RETAINED = "DELETE FROM retained WHERE topic = ?"
-UPSERT_SESSION = "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+UPSERT_SESSION = "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 DELETE_SESSION = "DELETE FROM sessions WHERE client_id = ?"
 DELETE_SESSION_SUBS = "DELETE FROM subscriptions WHERE client_id = ?"
 DELETE_SESSION_INCOMING = "DELETE FROM incoming_qos2 WHERE client_id = ?"
@@ -67,6 +73,11 @@ DELETE_INCOMING = "DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id =
 
 #: Statements grouped for one transaction: (sql, rows) pairs, applied in order.
 Batch = list[tuple[str, list[tuple]]]
+
+
+def session_row(row: tuple) -> tuple:
+    """A ``sessions`` row at the current width (a version 1 row gets no owner)."""
+    return (*row, *(None,) * (SESSION_WIDTH - len(row))) if len(row) < SESSION_WIDTH else row
 
 
 @dataclass
@@ -100,9 +111,17 @@ class SqliteFile:
         # power cut, not only a crash. NORMAL syncs at checkpoints only (the low-wear mode).
         self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.executescript(SCHEMA)
+        self._upgrade()
         self.db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
+
+    def _upgrade(self) -> None:
+        """Bring a version 1 file up to date: its sessions gain the (empty) owner columns."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(sessions)")}
+        for name, kind in OWNER_COLUMNS:
+            if name not in have:
+                self.db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {kind}")
 
     def quick_check(self) -> str:
         """SQLite's structural check: "ok" or the first problem it found."""
@@ -126,6 +145,7 @@ class SqliteFile:
         """
         db = self.db
         skipped = 0
+        snap.sessions[:] = [session_row(r) for r in snap.sessions]
         db.execute("BEGIN")
         for statement, rows in (
             (UPSERT_RETAINED, snap.retained),

@@ -95,6 +95,7 @@ class Client:
         password: str | None = None,
         tls: dict | None = None,
         ws_path: str = "/mqtt",
+        clean_session: bool | None = None,
     ) -> None:
         self.port = port
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
@@ -105,6 +106,7 @@ class Client:
             protocol=protocol,
             transport=transport,
             reconnect_on_failure=False,
+            clean_session=clean_session,
         )
         if transport == "websockets":
             self.client.ws_set_options(path=ws_path)
@@ -127,9 +129,15 @@ class Client:
             if event[0] == "disconnect" and kind != "disconnect":
                 raise ConnectionError(f"disconnected while waiting for {kind}: {event[1]}")
 
-    def connect(self) -> Any:
-        """Connect and return the CONNACK reason code (a paho ReasonCode)."""
-        self.client.connect("127.0.0.1", self.port, keepalive=60)
+    def connect(self, lan: Any = None) -> Any:
+        """Connect and return the CONNACK reason code (a paho ReasonCode).
+
+        ``lan`` (a support.lan.Lan): connect from its namespace to its host address.
+        """
+        if lan is None:
+            self.client.connect("127.0.0.1", self.port, keepalive=60)
+        else:
+            lan.call(self.client.connect, lan.host_ip, self.port, 60)
         self.client.loop_start()
         return self._wait("connack")[1]
 
