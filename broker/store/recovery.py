@@ -14,6 +14,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from .private import private_dir
 from .sqlite import TABLES, Snapshot, SqliteFile
 
 log = logging.getLogger("broker.store")
@@ -23,7 +24,7 @@ _SIDE_FILES = ("-wal", "-shm")
 
 def open_store(path: Path, durable: bool = True) -> tuple[SqliteFile, Snapshot]:
     """Open (or create) the store at ``path`` and read it; salvage a damaged file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     problem: str | None = None
     if path.exists():
         db = None

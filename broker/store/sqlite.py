@@ -11,6 +11,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .private import private_file
+
 #: 2: sessions keep the user they belong to (username, cert_cn, listener; see OWNER_COLUMNS).
 SCHEMA_VERSION = 2
 
@@ -105,6 +107,7 @@ class SqliteFile:
 
     def __init__(self, path: Path, durable: bool = True) -> None:
         self.path = path
+        private_file(path)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         # FULL: every commit's WAL append is fsynced, so an acknowledged message survives a

@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.store.private import private_dir, private_file
+
 DAY = 86_400.0
 WEEK = 7 * DAY
 MINUTE_MS = 60_000
@@ -93,7 +95,8 @@ class HistoryStore:
 
     def open(self) -> None:
         """Open (or create) the database; blocking, call before the loop serves requests."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)  # readings say when somebody is home: not for other accounts
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
