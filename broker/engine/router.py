@@ -15,7 +15,7 @@ from .. import __version__
 from ..config import BrokerConfig
 from ..protocol.packets import Pubrel, SubscriptionOptions, Will
 from . import connect, publish, subscribe
-from .addresses import is_loopback, peer_host
+from .admission import Admission, Ticket
 from .connection import Connection
 from .delivery import publish_bytes
 from .message import Message
@@ -81,7 +81,7 @@ class Engine:
         #: 3.x publishers whose message waits for queue room (ack withheld, reading paused).
         self.held: list[Connection] = []
         self._local_ids = 0
-        self._connection_rate: dict[str, tuple[float, int]] = {}
+        self.admission = Admission(self.config, clock, log)
         self.handlers: dict[int, Callable[[Engine, Connection, Any], None]] = {
             1: connect.handle_connect,
             3: publish.handle_publish,
@@ -111,33 +111,32 @@ class Engine:
 
     # --- connections -----------------------------------------------------------------
 
-    def connect(self, peer: str = "", listener: str = "default") -> Connection:
+    def admit(self, peer: str) -> Ticket | None:
+        """A TCP connection was accepted from ``peer``: its ticket, or None to close it at
+        once (over its address's connection rate or cap; see broker.engine.admission)."""
+        ticket = self.admission.admit(peer)
+        if ticket is None:
+            self.stats.connections_refused += 1
+        return ticket
+
+    def connect(
+        self, peer: str = "", listener: str = "default", ticket: Ticket | None = None
+    ) -> Connection:
         """A new transport: the returned Connection takes its bytes.
 
-        Over the per-address connection rate the Connection comes back already closed.
+        ``ticket``: from :meth:`admit` at TCP accept (its connect_timeout counts from then);
+        without one the connection is admitted now. A refused Connection comes back closed.
         """
         conn = Connection(self, peer, listener)
-        if self.config.max_connection_rate and not self._rate_ok(peer):
-            self.stats.connections_refused += 1
-            conn.closed = True
-            return conn
+        if ticket is None:
+            ticket = self.admit(peer)
+            if ticket is None:
+                conn.closed = True
+                return conn
+        ticket.conn = conn
+        conn.created = ticket.accepted_at
         self.connections.add(conn)
         return conn
-
-    def _rate_ok(self, peer: str) -> bool:
-        host = peer_host(peer)
-        if is_loopback(host):
-            return True
-        now = self.clock()
-        start, count = self._connection_rate.get(host, (now, 0))
-        if now - start >= 1.0:
-            start, count = now, 0
-        self._connection_rate[host] = (start, count + 1)
-        if count + 1 > self.config.max_connection_rate:
-            if count == self.config.max_connection_rate:
-                self.log.warning("too many connections per second from %s", host)
-            return False
-        return True
 
     def connection_closed(self, conn: Connection) -> None:
         """Called by the Connection once, whoever ended it."""
@@ -529,10 +528,7 @@ class Engine:
                 self.publish_will(session, will)
             if self.store is not None:
                 self.store.session_saved(session)
-        if self._connection_rate:
-            self._connection_rate = {
-                h: v for h, v in self._connection_rate.items() if now - v[0] < 1.0
-            }
+        self.admission.tick()
         for session in [s for s, t in self.offline.items() if t <= now]:
             self.log.debug("session %s expired", session.client_id)
             self.end_session(session)

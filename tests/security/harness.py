@@ -129,15 +129,16 @@ class Client:
             if event[0] == "disconnect" and kind != "disconnect":
                 raise ConnectionError(f"disconnected while waiting for {kind}: {event[1]}")
 
-    def connect(self, lan: Any = None) -> Any:
+    def connect(self, lan: Any = None, host: str | None = None) -> Any:
         """Connect and return the CONNACK reason code (a paho ReasonCode).
 
-        ``lan`` (a support.lan.Lan): connect from its namespace to its host address.
+        ``lan`` (a support.lan.Lan): connect from its namespace, to ``host`` (default: the
+        rig's host address).
         """
         if lan is None:
-            self.client.connect("127.0.0.1", self.port, keepalive=60)
+            self.client.connect(host or "127.0.0.1", self.port, keepalive=60)
         else:
-            lan.call(self.client.connect, lan.host_ip, self.port, 60)
+            lan.call(self.client.connect, host or lan.host_ip, self.port, 60)
         self.client.loop_start()
         return self._wait("connack")[1]
 
