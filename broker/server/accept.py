@@ -106,6 +106,56 @@ async def bind(host: str | None, port: int, backlog: int = 4096) -> list[socket.
     return sockets
 
 
+class DescriptorShortage:
+    """Failed accepts for lack of file descriptors, for the whole process: every listener
+    fails at once, and failing and recovering every few hundred milliseconds still writes
+    one line per LOG_INTERVAL with the count, never one per attempt."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.failures = 0  # since the last line
+        self._last_line: float | None = None
+
+    def failed(self, listener: str, exc: OSError) -> None:
+        self.failures += 1
+        since = self._line_due()
+        if since is not None:
+            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+            log.warning(
+                "listener %s: cannot accept: %s (open file limit %d); %d attempt(s) failed "
+                "in %.0f s; waiting connections are accepted once descriptors are free",
+                listener,
+                exc.strerror,
+                soft,
+                self.failures,
+                since,
+            )
+            self.failures = 0
+
+    def recovered(self, listener: str) -> None:
+        if self._line_due() is not None:
+            log.warning(
+                "listener %s: accepting again (%d more attempt(s) had failed for lack of "
+                "file descriptors)",
+                listener,
+                self.failures,
+            )
+            self.failures = 0
+
+    def _line_due(self) -> float | None:
+        """Seconds since the last line when another is due, else None."""
+        now = self.clock()
+        last = self._last_line
+        if last is not None and now - last < LOG_INTERVAL:
+            return None
+        self._last_line = now
+        return 0.0 if last is None else now - last
+
+
+#: Shared by every listener of the process.
+SHORTAGE = DescriptorShortage()
+
+
 class AcceptLoop:
     """One listener's accepting side; quacks like the asyncio.Server the broker used before
     (``sockets``, ``close``, ``wait_closed``).
@@ -120,22 +170,19 @@ class AcceptLoop:
         sockets: list[socket.socket],
         admit: Admit,
         start: Start,
-        clock: Callable[[], float] = time.monotonic,
+        shortage: DescriptorShortage | None = None,
     ) -> None:
         self.name = name
         self.sockets = sockets
         self._admit = admit
         self._start = start
-        self._clock = clock
+        self._shortage = shortage if shortage is not None else SHORTAGE
         self._loop = asyncio.get_running_loop()
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
         self._retry: asyncio.TimerHandle | None = None
-        #: Out of descriptors at the last attempt; failed attempts not yet logged; when the
-        #: last line about it was written.
+        #: The last accept failed for lack of descriptors.
         self._short = False
-        self._failed = 0
-        self._last_line: float | None = None
         for sock in sockets:
             self._loop.add_reader(sock.fileno(), self._accept, sock)
 
@@ -178,20 +225,7 @@ class AcceptLoop:
         if self._retry is None and not self._closed:
             self._retry = self._loop.call_later(RETRY_DELAY, self._resume)
         self._short = True
-        self._failed += 1
-        since = self._line_due()
-        if since is not None:
-            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-            log.warning(
-                "listener %s: cannot accept: %s (open file limit %d); %d attempt(s) failed "
-                "in %.0f s; waiting connections are accepted once descriptors are free",
-                self.name,
-                exc.strerror,
-                soft,
-                self._failed,
-                since,
-            )
-            self._failed = 0
+        self._shortage.failed(self.name, exc)
 
     def _resume(self) -> None:
         self._retry = None
@@ -202,25 +236,7 @@ class AcceptLoop:
 
     def _recovered(self) -> None:
         self._short = False
-        if self._line_due() is not None:
-            log.warning(
-                "listener %s: accepting again (%d more attempt(s) had failed for lack of "
-                "file descriptors)",
-                self.name,
-                self._failed,
-            )
-            self._failed = 0
-
-    def _line_due(self) -> float | None:
-        """Seconds since the last line about descriptors when another is due, else None:
-        failing and recovering every few hundred milliseconds still writes one line per
-        LOG_INTERVAL."""
-        now = self._clock()
-        last = self._last_line
-        if last is not None and now - last < LOG_INTERVAL:
-            return None
-        self._last_line = now
-        return 0.0 if last is None else now - last
+        self._shortage.recovered(self.name)
 
     # --- asyncio.Server's part -----------------------------------------------------------
 

@@ -12,6 +12,7 @@ RLIMIT_NOFILE so that exhausting descriptors takes a few dozen connections, not 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -32,6 +33,7 @@ from broker.config import BrokerConfig
 from broker.engine.router import Engine
 from broker.protocol import encode
 from broker.protocol.packets import Connect
+from broker.server.accept import DescriptorShortage
 
 from .harness import Client
 
@@ -96,6 +98,22 @@ def test_refusals_are_logged_once_per_interval_with_a_count(caplog) -> None:
     assert all(ATTACKER in line for line in lines)
     counts = [int(re.search(r"(\d+) (?:more )?connection", line).group(1)) for line in lines]
     assert sum(counts) == 998
+
+
+def test_running_out_of_descriptors_is_one_line_per_interval(caplog) -> None:
+    clock = FakeClock()
+    shortage = DescriptorShortage(clock)
+    caplog.set_level(logging.WARNING, logger="broker")
+    emfile = OSError(errno.EMFILE, "Too many open files")
+    for _ in range(120):  # 30 s of failing every 0.25 s on two listeners, recovering now and then
+        for listener in ("tcp", "tls"):
+            shortage.failed(listener, emfile)
+        shortage.recovered("tcp")
+        clock.now += 0.25
+    lines = [r.getMessage() for r in caplog.records]
+    assert 3 <= len(lines) <= 4, lines
+    counted = sum(int(re.search(r"(\d+) (?:more )?attempt", line).group(1)) for line in lines)
+    assert counted <= 240 and counted >= 240 - 2 * 40  # the last interval may be unreported
 
 
 # --- the broker as a service, attacked from the LAN ------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from support.lan import Lan
 
@@ -103,6 +104,11 @@ def test_another_user_cannot_resume_or_replace_a_session(
         )
         assert phone.connect(lan) == REFUSED, f"clean session {clean}"
         phone.expect_nothing(0.5)
+    phone5 = clients(  # MQTT 5.0, as in Mosquitto's issue #3553
+        port, client_id="alice-tablet", username="phone", password="phone-password",
+        protocol=mqtt.MQTTv5,
+    )
+    assert phone5.connect(lan) == REFUSED
 
     # Her session is whole: neither attempt took her queued message or ended her session.
     alice = _user(port, clients, "alice", "alice-tablet")
