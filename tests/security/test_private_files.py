@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from broker import Broker, BrokerConfig
+from broker.bridge.queue import Backlog, Queued
 from gateway.dashboard.history import HistoryStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,6 +86,19 @@ def test_history_database_is_private_whatever_the_umask(tmp_path: Path, umask_02
     assert set(files.values()) == {0o600}, files
     assert _mode(path.parent) == 0o700
     assert _mode(tmp_path / "state") == 0o700
+
+
+def test_bridge_backlog_is_private_whatever_the_umask(tmp_path: Path, umask_022) -> None:
+    path = tmp_path / "bridges" / "upstream.db"
+    backlog = Backlog(1_000_000, path)
+    try:
+        backlog.push(Queued("home/x", b"21.5", 1, False, {}), durable=True)
+        backlog.commit()
+        files = _database_files(path)
+    finally:
+        backlog.close()
+    assert "upstream.db" in files and set(files.values()) == {0o600}, files
+    assert _mode(path.parent) == 0o700
 
 
 def test_boot_partition_is_mounted_readable_by_root_only() -> None:
