@@ -111,8 +111,6 @@ class Admission:
         self._pending: dict[str, list[Ticket]] = {}
         self._refusals = LogThrottle(clock)
         self._expiries = LogThrottle(clock)
-        #: Connections refused by the rate or the pending cap, since start.
-        self.refused = 0
 
     def admit(self, peer: str) -> Ticket | None:
         """A connection from ``peer`` was accepted: its ticket, or None to close it now."""
@@ -127,7 +125,6 @@ class Admission:
         if not is_loopback(host):
             why = self._over_limit(host, now, len(tickets))
             if why:
-                self.refused += 1
                 count = self._refusals.note(host)
                 if count:
                     self.log.warning("refused %d connection(s) from %s: %s", count, host, why)
@@ -191,7 +188,7 @@ class Admission:
         )
 
     def pending(self, host: str) -> int:
-        """Connections from ``host`` that have not logged in (for tests and $SYS)."""
+        """Connections from ``host`` that have not logged in yet."""
         return sum(1 for t in self._pending.get(host, ()) if t.pending)
 
     def tickets(self) -> list[Ticket]:

@@ -71,6 +71,8 @@ def test_unauthenticated_connections_per_address_are_capped() -> None:
     engine, clock = _engine(max_pending_per_address=4, max_connection_rate=0)
     tickets = [engine.admit(f"{ATTACKER}:{i}") for i in range(6)]
     assert [t is not None for t in tickets] == [True] * 4 + [False] * 2
+    assert engine.admission.pending(ATTACKER) == 4
+    assert engine.stats.connections_refused == 2
     assert engine.admit("198.18.9.2:1") is not None  # another address has its own
     assert all(engine.admit(f"127.0.0.1:{i}") is not None for i in range(50))  # loopback
     # One of the four logs in: its place is free again.
