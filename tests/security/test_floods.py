@@ -134,7 +134,10 @@ class ServiceBroker:
 
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "tests/security/run_broker.py"), str(tmp / "broker.json")],
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, preexec_fn=limit,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            preexec_fn=limit,
         )
         self.ports: dict[str, int] = {}
         names = {lc["name"] for lc in config["listeners"]}

@@ -99,13 +99,19 @@ def test_another_user_cannot_resume_or_replace_a_session(
     gateway.publish("secret/door-code", "4321", qos=1)  # queued for alice
     for clean in (False, True):
         phone = clients(
-            port, client_id="alice-tablet", username="phone", password="phone-password",
+            port,
+            client_id="alice-tablet",
+            username="phone",
+            password="phone-password",
             clean_session=clean,
         )
         assert phone.connect(lan) == REFUSED, f"clean session {clean}"
         phone.expect_nothing(0.5)
     phone5 = clients(  # MQTT 5.0, as in Mosquitto's issue #3553
-        port, client_id="alice-tablet", username="phone", password="phone-password",
+        port,
+        client_id="alice-tablet",
+        username="phone",
+        password="phone-password",
         protocol=mqtt.MQTTv5,
     )
     assert phone5.connect(lan) == REFUSED
@@ -124,8 +130,13 @@ def test_in_process_subscribers_cannot_be_taken_over(lan: Lan, files, broker_thr
     local_id = next(iter(running.broker.engine.sessions))
     assert local_id.startswith("$local-")
     for clean in (False, True):
-        c = clients(running.ports["lan"], client_id=local_id, username="phone",
-                    password="phone-password", clean_session=clean)
+        c = clients(
+            running.ports["lan"],
+            client_id=local_id,
+            username="phone",
+            password="phone-password",
+            clean_session=clean,
+        )
         assert c.connect(lan) == REFUSED
     running.loop.call(running.broker.publish, "home/relay", "on")
     assert got == [b"on"]
