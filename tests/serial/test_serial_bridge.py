@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ptycable import PtyCable, wait_until
 from serial_fakes import CONNACK, CONNECT, PINGREQ, RecordingBroker, ScriptedNode
+from support.ptycable import PtyCable, wait_until
 
 from gateway.serial import SerialBridge, find_ports
 from gateway.serial.framing import Frame, FrameType

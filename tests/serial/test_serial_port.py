@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ptycable import PtyCable, wait_until
+from support.ptycable import PtyCable, wait_until
 
 from gateway.serial.port import SerialPort
 

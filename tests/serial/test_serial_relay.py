@@ -16,8 +16,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from ptycable import PtyCable, wait_until
 from serial_fakes import ScriptedNode, mqtt_connect, mqtt_publish
+from support.ptycable import PtyCable, wait_until
 
 from gateway.serial import SerialBridge, TcpRelay
 from gateway.serial.framing import Frame, FrameType
