@@ -24,6 +24,7 @@ from gateway.hardware import Hardware
 from gateway.runtime.channel import ChannelPublisher
 from gateway.runtime.clock import Clock, LoopClock
 from gateway.runtime.inputs import InputRunner
+from gateway.runtime.nodes import NodeRegistry
 from gateway.runtime.outputs import OutputRunner
 from gateway.runtime.polled import PolledRunner, PollSettings
 from gateway.topics import channel_segment, channel_title, channel_topics
@@ -43,6 +44,7 @@ class Gateway:
         self.hardware = hardware
         self.clock: Clock = clock or LoopClock()
         self.record = AnnouncementRecord(data_dir)
+        self.nodes = NodeRegistry(bus, config.gateway, data_dir)
         self.publishers: list[ChannelPublisher] = []
         self.entities: list[Entity] = []
         self.polled: list[PolledRunner] = []
@@ -80,6 +82,7 @@ class Gateway:
         self.bus.on_connected(self.republish)
         self._started = True
         self.announce()
+        self.nodes.start()
 
     def _unavailable(self, sensor: SensorConfig, spec: DriverSpec) -> None:
         """Keep a sensor that failed to start in discovery (so Home Assistant does not drop
@@ -152,6 +155,7 @@ class Gateway:
         if not self._started:
             return
         self.announce()
+        self.nodes.republish()
         for publisher in self.publishers:
             publisher.republish()
 
@@ -167,6 +171,7 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self.nodes.close()
         for publisher in self.publishers:
             publisher.close()
         # A task cancelled before it first ran never reached its own cleanup.
