@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -234,6 +235,11 @@ def wait_for(check, timeout: float = 30.0, what: str = "") -> None:
         time.sleep(0.02)
 
 
+def gateway_command() -> str:
+    """The `gateway` script of the Python running the tests (the project's venv)."""
+    return str(Path(sys.executable).parent / "gateway")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -244,20 +250,21 @@ class GatewayProcess:
     """`gateway run` (embedded broker, drivers, serial bridge, node announcements) as a
     child process on a fixed port, so it can be stopped and started again like the Pi."""
 
-    def __init__(self, workdir: Path, config_text: str = "", port: int | None = None) -> None:
+    def __init__(self, workdir: Path, config_text: str = "", port: int | None = None,
+                 dashboard: bool = False) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        self.dashboard_port = free_port() if dashboard else None
         self.config = workdir / "gateway.toml"
         self.config.write_text(config_text or '[gateway]\nname = "Test Pi"\n')
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        gateway = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "gateway"
-        exe = str(gateway) if gateway.exists() else str(Path(os.sys.executable).parent / "gateway")
         log = open(self.workdir / "gateway.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [exe, "run", "-c", str(self.config), "--port", str(self.port), "--data-dir",
-             str(self.workdir / "state"), "--hardware", "simulated", "--log-level", "debug"],
+            [gateway_command(), "run", "-c", str(self.config), "--port", str(self.port), "--data-dir",
+             str(self.workdir / "state"), "--hardware", "simulated", "--log-level", "debug",
+             *(["--dashboard-port", str(self.dashboard_port)] if self.dashboard_port else [])],
             stdout=log, stderr=log)
         wait_for(self._listening, 60, "the gateway's broker")
 

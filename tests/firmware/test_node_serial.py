@@ -13,6 +13,8 @@ import pytest
 from emunode import (
     DHT_PIN,
     DOOR_PIN,
+    LAMP_PIN,
+    RELAY_PIN,
     EmulatedNode,
     GatewayProcess,
     NodeConfig,
@@ -72,6 +74,13 @@ def test_node_on_a_serial_cable_recovers_from_noise_resets_and_unplugging(
         wait_for(lambda: watch.last("home/kitchen/door") == b"OFF", what="door")
         node.drive(DOOR_PIN, 1)
         wait_for(lambda: watch.last("home/kitchen/door") == b"ON", what="door open")
+        # Outputs over the cable: switched and confirmed as over WiFi.
+        watch.publish("home/kitchen/relay/set", b"ON")
+        wait_for(lambda: node.level(RELAY_PIN) == 0, what="relay on (active low)")
+        wait_for(lambda: watch.last("home/kitchen/relay") == b"ON", what="relay confirmed")
+        wait_for(lambda: watch.last("home/kitchen/lamp") == b"OFF", what="lamp, nothing to restore")
+        watch.publish("home/kitchen/lamp/set", b"TOGGLE")
+        wait_for(lambda: watch.last("home/kitchen/lamp") == b"ON", what="lamp toggled on")
 
         # Line noise: the bridge drops the damaged frame and the connection with it.
         comes_back_after(watch, lambda: write_line(cable, rng.randbytes(64)))
@@ -92,6 +101,9 @@ def test_node_on_a_serial_cable_recovers_from_noise_resets_and_unplugging(
             node = power_on()
         comes_back_after(watch, reset)
         wait_for(lambda: watch.last("home/kitchen/temperature") == b"19.5", what="after reset")
+        # After the reboot: the relay in its boot state, the lamp restored from the gateway.
+        wait_for(lambda: node.level(LAMP_PIN) == 1, what="lamp restored after reset")
+        wait_for(lambda: watch.last("home/kitchen/relay") == b"OFF", what="relay boots off")
 
         # Unplug (the node loses power with the cable) and plug it in again.
         def unplug_and_replug() -> None:
