@@ -222,6 +222,11 @@ class EmulatedNode:
             self._bench.close()
             self._bench = None
 
+    def wait_exit(self, timeout: float = 60.0) -> int:
+        """The exit status once the node ends by itself (a deep sleep)."""
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
