@@ -28,6 +28,8 @@ HOME = "home"
 COMMAND_SUFFIX = "/set"
 AVAILABILITY_SUFFIX = "/availability"
 STATUS_SUFFIX = "/status"
+#: an ESP8266 node's self-description (home/<room>/<node>/announce), not a value
+ANNOUNCE_SUFFIX = "/announce"
 ONLINE, OFFLINE = "online", "offline"
 
 #: order of kinds inside a room card: readings first, then inputs, then switches
@@ -110,6 +112,8 @@ class Catalog:
             return self._discovery(topic, payload)
         if not topic.startswith(self.prefix + "/") or topic.endswith(COMMAND_SUFFIX):
             return []
+        if topic.endswith(ANNOUNCE_SUFFIX) and topic.count("/") == 3:
+            return []
         text = payload.decode("utf-8", errors="replace")
         if self._is_availability(topic, text):
             if topic not in self.availability and len(self.availability) >= self.max_entities:
@@ -128,6 +132,15 @@ class Catalog:
 
     def _value(self, topic: str, text: str, retained: bool) -> list[str]:
         entity = self.entities.get(topic)
+        if not text:
+            # A retained value deleted (e.g. a forgotten node): nothing left to show.
+            if entity is None:
+                return []
+            if entity.discovered:
+                entity.value = None
+            else:
+                del self.entities[topic]
+            return [topic]
         if entity is None:
             levels = topic.split("/")
             if len(levels) < 3 or len(self.entities) >= self.max_entities:

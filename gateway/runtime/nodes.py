@@ -8,6 +8,7 @@ published again at start, before the nodes reconnect to a broker that lost it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -77,8 +78,13 @@ class NodeRegistry:
         self._command_watch: dict[str, Subscription] = {}
 
     def start(self) -> None:
-        """Publish the recorded nodes' discovery and listen for announcements."""
+        """Publish the recorded nodes' discovery and listen for announcements. With
+        discovery turned off, what was announced for them before is removed."""
         for node in self.nodes.values():
+            if not self.gateway.discovery:
+                on = dataclasses.replace(self.gateway, discovery=True)
+                for topic in node_discovery_messages(on, node, self.prefix):
+                    self.bus.publish(topic, b"", retain=True)
             self._announce(node)
         self._subscriptions.append(self.bus.subscribe(
             f"{self.prefix}/+/+/{ANNOUNCE_SUFFIX}", self._on_announcement))

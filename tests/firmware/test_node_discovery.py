@@ -85,6 +85,8 @@ def test_node_becomes_a_device_is_switched_from_the_dashboard_and_forgotten_on_r
         entry = relay_entry()
         assert entry["switchable"] and entry["room_title"] == "Kitchen"
         assert entry["name"] == "Relay"
+        topics = {e["topic"] for e in dashboard(gateway, "/api/state")["entities"]}
+        assert ANNOUNCE not in topics          # the node's self-description is not a value
         dashboard(gateway, "/api/switch", {"topic": "home/kitchen/relay", "on": True})
         wait_for(lambda: node.level(RELAY_PIN) == 0, what="relay pin switched on (active low)")
         wait_for(lambda: (relay_entry() or {}).get("on") is True, what="confirmed on the page")
@@ -104,6 +106,10 @@ def test_node_becomes_a_device_is_switched_from_the_dashboard_and_forgotten_on_r
                  what="the node's configs removed")
         wait_for(lambda: watch.last(STATUS) == b"" and watch.last("home/kitchen/relay") == b"",
                  what="the node's retained values removed")
+        # ...and the dashboard shows none of the node's values any more.
+        wait_for(lambda: not {e["topic"] for e in dashboard(gateway, "/api/state")["entities"]}
+                 & {"home/kitchen/relay", "home/kitchen/door", "home/kitchen/temperature"},
+                 what="the node gone from the dashboard")
         again = node_cli(gateway, "forget", "kitchen_node")
         assert again.returncode != 0 and "no node 'kitchen_node'" in again.stderr
     finally:

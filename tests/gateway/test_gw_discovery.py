@@ -340,6 +340,25 @@ def test_a_node_going_offline_stays_and_forgetting_it_removes_everything(
     asyncio.run(scenario())
 
 
+def test_discovery_off_removes_the_nodes_configs_too(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
+    async def scenario() -> None:
+        gateway, bus = await started(CONFIG, tmp_path, pin_factory)
+        bus.inject(NODE_TOPIC, NODE, retain=True)
+        node_configs = {t for t in bus.retained if "/kitchen_node/" in t}
+        await gateway.stop()
+        pin_factory.reset()
+        off = CONFIG.replace('name = "Attic Pi"', 'name = "Attic Pi"\ndiscovery = false')
+        gateway, bus = await started(off, tmp_path, pin_factory)
+        cleared = {t for t, p, _ in bus.published if not p}
+        assert len(node_configs) == 7 and node_configs <= cleared
+        bus.inject(NODE_TOPIC, NODE, retain=True)         # the node reconnects: still nothing
+        assert not [t for t in bus.retained if t.startswith("homeassistant/")]
+        await gateway.stop()
+
+    asyncio.run(scenario())
+
+
 def test_fewer_outputs_in_a_new_announcement_remove_the_old_entities(
         tmp_path: Path, pin_factory: MockFactory) -> None:
     async def scenario() -> None:
