@@ -13,6 +13,11 @@ Devices, as Home Assistant groups entities:
   also in its room and linked to the gateway.
 Entity names leave out the device name: Home Assistant shows "Living Room Temperature" for
 the entity "Temperature" of the device "Living Room".
+
+``[gateway] discovery_format = "device"`` publishes the same configs grouped into one
+message per device (<discovery_prefix>/device/<device id>/config, Home Assistant 2024.12
+and later): the device and origin once, each entity under ``components`` with its
+``platform``. See :func:`by_device`.
 """
 
 from __future__ import annotations
@@ -182,7 +187,7 @@ def node_discovery_messages(gateway: GatewaySettings, node: NodeAnnouncement,
         if OUTPUT_KINDS[kind] == "switch":
             extra.update(state_on="ON", state_off="OFF")
         entities.append((OUTPUT_KINDS[kind], name, extra))
-    messages: dict[str, str] = {}
+    configs: dict[str, dict[str, Any]] = {}
     for component, name, extra in entities:
         payload = {
             "name": title(name),
@@ -192,19 +197,41 @@ def node_discovery_messages(gateway: GatewaySettings, node: NodeAnnouncement,
             **base,
             **extra,
         }
-        topic = f"{gateway.discovery_prefix}/{component}/{node.node_id}/{name}/config"
-        messages[topic] = json.dumps(payload, sort_keys=True)
-    return messages
+        configs[f"{gateway.discovery_prefix}/{component}/{node.node_id}/{name}/config"] = payload
+    return _encode(gateway, configs)
 
 
 def discovery_messages(gateway: GatewaySettings,
                        entities: list[Entity]) -> dict[str, str]:
-    """topic -> JSON payload for every entity; empty when discovery is off."""
+    """topic -> JSON payload for every entity (or device, with ``discovery_format =
+    "device"``); empty when discovery is off."""
     if not gateway.discovery:
         return {}
-    return {discovery_topic(gateway, e): json.dumps(discovery_payload(gateway, e),
-                                                    sort_keys=True)
-            for e in entities}
+    configs = {discovery_topic(gateway, e): discovery_payload(gateway, e) for e in entities}
+    return _encode(gateway, configs)
+
+
+def by_device(prefix: str, configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-entity configs (config topic -> payload) regrouped as device-based discovery:
+    <prefix>/device/<first device identifier>/config -> {device, origin, components}.
+    Each component keeps its own keys and gains ``platform``; its id is the object id of
+    its per-entity topic, so unique ids and entity ids stay as they were."""
+    devices: dict[str, dict[str, Any]] = {}
+    for topic, config in configs.items():
+        component, object_id = topic.split("/")[-4], topic.split("/")[-2]
+        device = config["device"]
+        message = devices.setdefault(
+            f"{prefix}/device/{device['identifiers'][0]}/config",
+            {"device": device, "origin": config["origin"], "components": {}})
+        own = {k: v for k, v in config.items() if k not in ("device", "origin")}
+        message["components"][object_id] = {"platform": component, **own}
+    return devices
+
+
+def _encode(gateway: GatewaySettings, configs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    if gateway.discovery_format == "device":
+        configs = by_device(gateway.discovery_prefix, configs)
+    return {topic: json.dumps(payload, sort_keys=True) for topic, payload in configs.items()}
 
 
 class AnnouncementRecord:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.dashboard.discovery import PREFIX as DISCOVERY_PREFIX
-from gateway.dashboard.discovery import EntityConfig, parse_config
+from gateway.dashboard.discovery import EntityConfig, parse_config, split_device_config
 
 HOME = "home"
 COMMAND_SUFFIX = "/set"
@@ -96,6 +96,8 @@ class Catalog:
     #: availability and status topics -> last payload
     availability: dict[str, _Availability] = field(default_factory=dict)
     _configs: dict[str, str] = field(default_factory=dict)  # config topic -> state topic
+    #: device-based config topic -> the per-entity config topics it stood for
+    _device_parts: dict[str, set[str]] = field(default_factory=dict)
     _seq: itertools.count = field(default_factory=itertools.count)
     _discovered_availability: set[str] = field(default_factory=set)
     _areas: dict[str, str] = field(default_factory=dict)  # room -> suggested_area
@@ -153,6 +155,20 @@ class Catalog:
         return [topic]
 
     def _discovery(self, config_topic: str, payload: bytes) -> list[str]:
+        if config_topic.startswith(f"{self.discovery_prefix}/device/"):
+            parts = split_device_config(config_topic, payload, self.discovery_prefix)
+            changed: list[str] = []
+            # A component left out of the device's config is removed, as Home Assistant does.
+            for gone in self._device_parts.pop(config_topic, set()) - set(parts):
+                changed += self._entity_discovery(gone, b"")
+            for topic, part in parts.items():
+                changed += self._entity_discovery(topic, part)
+            if parts:
+                self._device_parts[config_topic] = set(parts)
+            return changed
+        return self._entity_discovery(config_topic, payload)
+
+    def _entity_discovery(self, config_topic: str, payload: bytes) -> list[str]:
         config = parse_config(config_topic, payload, self.discovery_prefix)
         old_state = self._configs.pop(config_topic, None)
         changed: list[str] = []

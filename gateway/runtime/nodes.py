@@ -78,16 +78,22 @@ class NodeRegistry:
         self._command_watch: dict[str, Subscription] = {}
 
     def start(self) -> None:
-        """Publish the recorded nodes' discovery and listen for announcements. With
-        discovery turned off, what was announced for them before is removed."""
+        """Publish the recorded nodes' discovery and listen for announcements."""
         for node in self.nodes.values():
-            if not self.gateway.discovery:
-                on = dataclasses.replace(self.gateway, discovery=True)
-                for topic in node_discovery_messages(on, node, self.prefix):
-                    self.bus.publish(topic, b"", retain=True)
+            self._clear_other_forms(node)
             self._announce(node)
         self._subscriptions.append(self.bus.subscribe(
             f"{self.prefix}/+/+/{ANNOUNCE_SUFFIX}", self._on_announcement))
+
+    def _clear_other_forms(self, node: NodeAnnouncement) -> None:
+        """Remove what an earlier run announced for ``node`` in another discovery format,
+        or at all when discovery is now off."""
+        current = node_discovery_messages(self.gateway, node, self.prefix)
+        for form in ("entity", "device"):
+            other = dataclasses.replace(self.gateway, discovery=True, discovery_format=form)
+            for topic in node_discovery_messages(other, node, self.prefix):
+                if topic not in current:
+                    self.bus.publish(topic, b"", retain=True)
 
     def republish(self) -> None:
         """Discovery again (the broker or Home Assistant may have lost it)."""

@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from gpiozero.pins.mock import MockFactory
 from gw_helpers import MemoryBus, ScriptedDht
 
@@ -428,4 +429,123 @@ def test_every_config_passes_home_assistants_own_schema(
     for (topic, _), result in zip(configs.items(), results, strict=True):
         assert "error" not in result, f"{topic}: Home Assistant {version}: {result['error']}"
         assert set(result["dropped"]) <= newer_than_tested, (topic, version, result)
+        assert result["device_dropped"] == [], (topic, version, result)
+
+
+# --- device-based discovery (discovery_format = "device") ---------------------------------
+
+AS_DEVICES = WITH_PI.replace('name = "Attic Pi"', 'name = "Attic Pi"\ndiscovery_format = "device"')
+
+
+def test_device_format_publishes_one_message_per_device(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
+    async def scenario() -> None:
+        gateway, bus = await started(AS_DEVICES, tmp_path, pin_factory)
+        bus.inject(NODE_TOPIC, NODE, retain=True)
+        configs = discovery_configs(bus)
+        assert sorted(configs) == [
+            "homeassistant/device/attic_pi/config",
+            "homeassistant/device/attic_pi_node_kitchen_node/config",
+            "homeassistant/device/attic_pi_room_hall/config",
+            "homeassistant/device/attic_pi_room_living_room/config",
+        ]
+        room = configs["homeassistant/device/attic_pi_room_living_room/config"]
+        assert room["device"] == LIVING_ROOM and room["origin"] == ORIGIN
+        assert sorted(room["components"]) == ["living_room_humidity", "living_room_temperature"]
+        temperature = room["components"]["living_room_temperature"]
+        assert temperature["platform"] == "sensor" and temperature["name"] == "Temperature"
+        assert "device" not in temperature
+        node = configs["homeassistant/device/attic_pi_node_kitchen_node/config"]
+        assert node["components"]["relay"]["command_topic"] == "home/kitchen/relay/set"
+        # A node with one output less: the same message without that component, which is
+        # how Home Assistant learns that the entity is gone.
+        bus.inject(NODE_TOPIC, NODE.replace(b',"lamp":"l"', b""), retain=True)
+        node = config_of(bus, "homeassistant/device/attic_pi_node_kitchen_node/config")
+        assert "lamp" not in node["components"] and "relay" in node["components"]
+        await gateway.stop()
+
+    asyncio.run(scenario())
+
+
+def test_switching_the_format_removes_the_other_forms_configs(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
+    async def scenario() -> None:
+        gateway, bus = await started(WITH_PI, tmp_path, pin_factory)
+        bus.inject(NODE_TOPIC, NODE, retain=True)
+        per_entity = set(discovery_configs(bus))
+        await gateway.stop()
+        pin_factory.reset()
+        gateway, bus = await started(AS_DEVICES, tmp_path, pin_factory)
+        cleared = {t for t, p, _ in bus.published if not p}
+        assert per_entity <= cleared
+        assert all("/device/" in t for t in discovery_configs(bus))
+        await gateway.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_dashboard_reads_both_formats_alike(tmp_path: Path, pin_factory: MockFactory) -> None:
+    from gateway.dashboard.catalog import Catalog
+
+    async def snapshot(text: str, where: Path) -> list[dict]:
+        gateway, bus = await started(text, where, pin_factory)
+        bus.inject(NODE_TOPIC, NODE, retain=True)
+        catalog = Catalog(clock=lambda: 0.0)
+        for topic, payload in bus.retained.items():
+            catalog.handle(topic, payload, True)
+        await gateway.stop()
+        pin_factory.reset()
+        return catalog.snapshot()
+
+    async def scenario() -> None:
+        entities = await snapshot(WITH_PI, tmp_path / "a")
+        devices = await snapshot(AS_DEVICES, tmp_path / "b")
+        assert devices == entities
+        relay = next(e for e in devices if e["topic"] == "home/kitchen/relay")
+        assert relay["switchable"] and relay["room_title"] == "Kitchen"
+
+    asyncio.run(scenario())
+
+
+def test_a_device_config_losing_a_component_drops_it_from_the_dashboard() -> None:
+    from gateway.dashboard.catalog import Catalog
+
+    catalog = Catalog(clock=lambda: 0.0)
+    topic = "homeassistant/device/n1/config"
+    both = {"dev": {"ids": ["n1"], "name": "N1"}, "o": {"name": "x"},
+            "avty_t": "home/k/n1/status",
+            "cmps": {"a": {"p": "switch", "stat_t": "home/k/a", "cmd_t": "home/k/a/set"},
+                     "b": {"p": "sensor", "stat_t": "home/k/b", "unit_of_meas": "°C"}}}
+    catalog.handle(topic, json.dumps(both).encode(), True)
+    assert set(catalog.entities) == {"home/k/a", "home/k/b"}
+    assert catalog.entities["home/k/a"].switchable
+    assert catalog.entities["home/k/b"].config.availability == (
+        ("home/k/n1/status", "online", "offline"),)
+    del both["cmps"]["a"]
+    catalog.handle(topic, json.dumps(both).encode(), True)
+    assert set(catalog.entities) == {"home/k/b"}
+    catalog.handle(topic, b"", True)
+    assert catalog.entities == {}
+    catalog.handle(topic, b"{not json", True)          # never raises on network input
+    assert catalog.entities == {}
+
+
+def test_device_configs_pass_home_assistants_own_device_schema(
+        tmp_path: Path, pin_factory: MockFactory) -> None:
+    from support.ha_schema import check_configs
+
+    async def scenario() -> dict[str, dict]:
+        gateway, bus = await started(AS_DEVICES, tmp_path, pin_factory)
+        bus.inject(NODE_TOPIC, NODE, retain=True)
+        configs = discovery_configs(bus)
+        await gateway.stop()
+        return configs
+
+    configs = asyncio.run(scenario())
+    version, results = check_configs([("device", c) for c in configs.values()])
+    if results and results[0].get("error", "").startswith("unsupported"):
+        pytest.skip(f"Home Assistant {version} predates device-based discovery")
+    for topic, result in zip(configs, results, strict=True):
+        assert "error" not in result, f"{topic}: Home Assistant {version}: {result['error']}"
+        assert all(k.endswith(".default_entity_id") for k in result["dropped"]), (topic, result)
         assert result["device_dropped"] == [], (topic, version, result)
