@@ -16,11 +16,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from fwbuild import FIRMWARE
+from support.mqtt_watch import Watcher
 
 CACHE = Path(os.environ.get("FIRMWARE_EMU_BUILD", FIRMWARE / "build"))
 
@@ -267,8 +270,9 @@ class GatewayProcess:
     def start(self) -> None:
         log = open(self.workdir / "gateway.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [gateway_command(), "run", "-c", str(self.config), "--port", str(self.port), "--data-dir",
-             str(self.workdir / "state"), "--hardware", "simulated", "--log-level", "debug",
+            [gateway_command(), "run", "-c", str(self.config), "--port", str(self.port),
+             "--data-dir", str(self.workdir / "state"), "--hardware", "simulated",
+             "--log-level", "debug",
              *(["--dashboard-port", str(self.dashboard_port)] if self.dashboard_port else [])],
             stdout=log, stderr=log)
         wait_for(self._listening, 60, "the gateway's broker")
@@ -288,3 +292,33 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=30)
+
+
+@contextmanager
+def gateway_rig(tmp_path: Path, config_text: str = "", dashboard: bool = False,
+                filters: tuple[str, ...] = ("home/#",)) -> Iterator[tuple[GatewayProcess, Watcher]]:
+    """`gateway run` and a paho client watching it, both gone afterwards."""
+    gateway = GatewayProcess(tmp_path, config_text, dashboard=dashboard)
+    gateway.start()
+    try:
+        watch = Watcher(gateway.port, filters)
+        try:
+            wait_for(watch.subscribed.is_set, what="subscription")
+            yield gateway, watch
+        finally:
+            watch.close()
+    finally:
+        gateway.stop()
+
+
+@contextmanager
+def wifi_rig(exe: Path, tmp_path: Path, dashboard: bool = False,
+             filters: tuple[str, ...] = ("home/#",),
+             ) -> Iterator[tuple[GatewayProcess, Watcher, EmulatedNode]]:
+    """gateway_rig plus a WiFi node pointed at it (not yet powered: node.start())."""
+    with gateway_rig(tmp_path, dashboard=dashboard, filters=filters) as (gateway, watch):
+        node = EmulatedNode(exe, port=gateway.port, log=tmp_path / "node.log")
+        try:
+            yield gateway, watch, node
+        finally:
+            node.kill()

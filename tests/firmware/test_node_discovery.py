@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 from emunode import (
     RELAY_PIN,
-    EmulatedNode,
     GatewayProcess,
     NodeConfig,
     build_node,
     gateway_command,
     wait_for,
+    wifi_rig,
 )
-from support.mqtt_watch import Watcher
 
 ANNOUNCE = "home/kitchen/kitchen_node/announce"
 STATUS = "home/kitchen/kitchen_node/status"
@@ -56,12 +55,8 @@ def node_cli(gateway: GatewayProcess, *args: str) -> subprocess.CompletedProcess
 
 def test_node_becomes_a_device_is_switched_from_the_dashboard_and_forgotten_on_request(
         wifi_node: Path, tmp_path: Path) -> None:
-    gateway = GatewayProcess(tmp_path, dashboard=True)
-    gateway.start()
-    watch = Watcher(gateway.port, ("home/#", "homeassistant/#"))
-    node = EmulatedNode(wifi_node, port=gateway.port, log=tmp_path / "node.log")
-    try:
-        wait_for(watch.subscribed.is_set, what="subscription")
+    with wifi_rig(wifi_node, tmp_path, dashboard=True, filters=("home/#", "homeassistant/#")
+                  ) as (gateway, watch, node):
         node.start()
         wait_for(lambda: NODE_CONFIGS <= {t for t, p, _ in watch.messages if p},
                  what="the node's discovery configs")
@@ -97,7 +92,7 @@ def test_node_becomes_a_device_is_switched_from_the_dashboard_and_forgotten_on_r
 
         # Offline is not gone: the device stays in Home Assistant.
         node.kill()
-        wait_for(lambda: watch.last(STATUS) == b"offline", what="the will")
+        wait_for(watch.shows(STATUS, b"offline"), what="the will")
         assert all(watch.last(t) for t in NODE_CONFIGS)
 
         forgot = node_cli(gateway, "forget", "kitchen_node")
@@ -112,7 +107,3 @@ def test_node_becomes_a_device_is_switched_from_the_dashboard_and_forgotten_on_r
                  what="the node gone from the dashboard")
         again = node_cli(gateway, "forget", "kitchen_node")
         assert again.returncode != 0 and "no node 'kitchen_node'" in again.stderr
-    finally:
-        node.kill()
-        watch.close()
-        gateway.stop()

@@ -16,9 +16,9 @@ from emunode import (
     LAMP_PIN,
     RELAY_PIN,
     EmulatedNode,
-    GatewayProcess,
     NodeConfig,
     build_node,
+    gateway_rig,
     wait_for,
 )
 from support.mqtt_watch import Watcher
@@ -53,10 +53,6 @@ def comes_back_after(watch: Watcher, fault) -> None:
 def test_node_on_a_serial_cable_recovers_from_noise_resets_and_unplugging(
         serial_node: Path, tmp_path: Path) -> None:
     cable = PtyCable(tmp_path / "ttyNODE")
-    gateway = GatewayProcess(
-        tmp_path, f'[serial]\nports = ["{cable.path}"]\nautodetect = false\n')
-    gateway.start()
-    watch = Watcher(gateway.port)
     rng = random.Random(14)
 
     def power_on() -> EmulatedNode:
@@ -66,65 +62,66 @@ def test_node_on_a_serial_cable_recovers_from_noise_resets_and_unplugging(
         node.start()
         return node
 
-    node = power_on()
+    config = f'[serial]\nports = ["{cable.path}"]\nautodetect = false\n'
     try:
-        wait_for(watch.subscribed.is_set, what="subscription")
-        wait_for(lambda: watch.last(STATUS) == b"online", what="online")
-        wait_for(lambda: watch.last("home/kitchen/temperature") == b"19.5", what="reading")
-        wait_for(lambda: watch.last("home/kitchen/door") == b"OFF", what="door")
-        node.drive(DOOR_PIN, 1)
-        wait_for(lambda: watch.last("home/kitchen/door") == b"ON", what="door open")
-        # Outputs over the cable: switched and confirmed as over WiFi.
-        watch.publish("home/kitchen/relay/set", b"ON")
-        wait_for(lambda: node.level(RELAY_PIN) == 0, what="relay on (active low)")
-        wait_for(lambda: watch.last("home/kitchen/relay") == b"ON", what="relay confirmed")
-        wait_for(lambda: watch.last("home/kitchen/lamp") == b"OFF", what="lamp, nothing to restore")
-        watch.publish("home/kitchen/lamp/set", b"TOGGLE")
-        wait_for(lambda: watch.last("home/kitchen/lamp") == b"ON", what="lamp toggled on")
-
-        # Line noise: the bridge drops the damaged frame and the connection with it.
-        comes_back_after(watch, lambda: write_line(cable, rng.randbytes(64)))
-        node.dht(DHT_PIN, 19.7, 41.0)
-        wait_for(lambda: watch.last("home/kitchen/temperature") == b"19.7", what="after noise")
-
-        # Half a frame: the node's next frame runs into it and fails its CRC.
-        frame = encode_frame(FrameType.DATA, bytes([0xC0, 0x00]))
-        comes_back_after(watch, lambda: write_line(cable, frame[: len(frame) // 2]))
-        node.dht(DHT_PIN, 19.9, 42.0)
-        wait_for(lambda: watch.last("home/kitchen/temperature") == b"19.9", what="after half")
-
-        # Reset: the node reboots mid-session, the ROM's 74880-baud boot text on the way.
-        def reset() -> None:
-            nonlocal node
-            node.kill()
-            write_line(cable, rng.randbytes(96))
+        with gateway_rig(tmp_path, config) as (gateway, watch):
             node = power_on()
-        comes_back_after(watch, reset)
-        wait_for(lambda: watch.last("home/kitchen/temperature") == b"19.5", what="after reset")
-        # After the reboot: the relay in its boot state, the lamp restored from the gateway.
-        wait_for(lambda: node.level(LAMP_PIN) == 1, what="lamp restored after reset")
-        wait_for(lambda: watch.last("home/kitchen/relay") == b"OFF", what="relay boots off")
+            try:
+                wait_for(watch.shows(STATUS, b"online"), what="online")
+                wait_for(watch.shows("home/kitchen/temperature", b"19.5"), what="reading")
+                wait_for(watch.shows("home/kitchen/door", b"OFF"), what="door")
+                node.drive(DOOR_PIN, 1)
+                wait_for(watch.shows("home/kitchen/door", b"ON"), what="door open")
+                # Outputs over the cable: switched and confirmed as over WiFi.
+                watch.publish("home/kitchen/relay/set", b"ON")
+                wait_for(lambda: node.level(RELAY_PIN) == 0, what="relay on (active low)")
+                wait_for(watch.shows("home/kitchen/relay", b"ON"), what="relay confirmed")
+                wait_for(watch.shows("home/kitchen/lamp", b"OFF"), what="lamp, nothing to restore")
+                watch.publish("home/kitchen/lamp/set", b"TOGGLE")
+                wait_for(watch.shows("home/kitchen/lamp", b"ON"), what="lamp toggled on")
 
-        # Unplug (the node loses power with the cable) and plug it in again.
-        def unplug_and_replug() -> None:
-            nonlocal node
-            node.kill()
-            cable.unplug()
-            wait_for(lambda: watch.last(STATUS) == b"offline", what="offline when unplugged")
-            cable.plug()
-            node = power_on()
-        comes_back_after(watch, unplug_and_replug)
+                # Line noise: the bridge drops the damaged frame and the connection with it.
+                comes_back_after(watch, lambda: write_line(cable, rng.randbytes(64)))
+                node.dht(DHT_PIN, 19.7, 41.0)
+                wait_for(watch.shows("home/kitchen/temperature", b"19.7"), what="after noise")
 
-        # The gateway restarts: its bridge opens the port again and the node reconnects.
-        online = watch.count(STATUS, b"online")
-        gateway.stop()
-        gateway.start()
-        wait_for(lambda: watch.count(STATUS, b"online") > online, timeout=90,
-                 what="online after the gateway restarted")
-        log = (tmp_path / "gateway.log").read_text()
-        assert "bad frame" in log
+                # Half a frame: the node's next frame runs into it and fails its CRC.
+                frame = encode_frame(FrameType.DATA, bytes([0xC0, 0x00]))
+                comes_back_after(watch, lambda: write_line(cable, frame[: len(frame) // 2]))
+                node.dht(DHT_PIN, 19.9, 42.0)
+                wait_for(watch.shows("home/kitchen/temperature", b"19.9"), what="after half")
+
+                # Reset: the node reboots mid-session, the ROM's 74880-baud boot text on the way.
+                def reset() -> None:
+                    nonlocal node
+                    node.kill()
+                    write_line(cable, rng.randbytes(96))
+                    node = power_on()
+                comes_back_after(watch, reset)
+                wait_for(watch.shows("home/kitchen/temperature", b"19.5"), what="after reset")
+                # After the reboot: the relay in its boot state, the lamp restored from the gateway.
+                wait_for(lambda: node.level(LAMP_PIN) == 1, what="lamp restored after reset")
+                wait_for(watch.shows("home/kitchen/relay", b"OFF"), what="relay boots off")
+
+                # Unplug (the node loses power with the cable) and plug it in again.
+                def unplug_and_replug() -> None:
+                    nonlocal node
+                    node.kill()
+                    cable.unplug()
+                    wait_for(watch.shows(STATUS, b"offline"), what="offline when unplugged")
+                    cable.plug()
+                    node = power_on()
+                comes_back_after(watch, unplug_and_replug)
+
+                # The gateway restarts: its bridge opens the port again and the node reconnects.
+                online = watch.count(STATUS, b"online")
+                gateway.stop()
+                gateway.start()
+                wait_for(lambda: watch.count(STATUS, b"online") > online, timeout=90,
+                         what="online after the gateway restarted")
+                log = (tmp_path / "gateway.log").read_text()
+                assert "bad frame" in log
+            finally:
+                node.kill()
     finally:
-        node.kill()
-        watch.close()
-        gateway.stop()
         cable.close()

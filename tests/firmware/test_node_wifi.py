@@ -13,11 +13,10 @@ from emunode import (
     DOOR_PIN,
     LAMP_PIN,
     RELAY_PIN,
-    EmulatedNode,
-    GatewayProcess,
     NodeConfig,
     build_node,
     wait_for,
+    wifi_rig,
 )
 from support.mqtt_watch import Watcher
 
@@ -35,12 +34,7 @@ def seen(watch: Watcher, topic: str, payload: bytes, times: int = 1):
 
 def test_node_on_wifi_publishes_and_survives_power_cuts_and_gateway_restarts(
         wifi_node: Path, tmp_path: Path) -> None:
-    gateway = GatewayProcess(tmp_path)
-    gateway.start()
-    watch = Watcher(gateway.port)
-    node = EmulatedNode(wifi_node, port=gateway.port, log=tmp_path / "node.log")
-    try:
-        wait_for(watch.subscribed.is_set, what="subscription")
+    with wifi_rig(wifi_node, tmp_path) as (gateway, watch, node):
         node.dht(DHT_PIN, 21.4, 48.0)
         node.drive(DOOR_PIN, 0)                  # door closed: the reed switch pulls low
         node.start()
@@ -76,28 +70,19 @@ def test_node_on_wifi_publishes_and_survives_power_cuts_and_gateway_restarts(
         wait_for(seen(watch, STATUS, b"online", online + 1), timeout=90,
                  what="online after the gateway restarted")
         assert node.alive()
-    finally:
-        node.kill()
-        watch.close()
-        gateway.stop()
 
 
 def test_node_outputs_switch_like_the_gateways_relays(wifi_node: Path, tmp_path: Path) -> None:
-    gateway = GatewayProcess(tmp_path)
-    gateway.start()
-    watch = Watcher(gateway.port)
-    node = EmulatedNode(wifi_node, port=gateway.port, log=tmp_path / "node.log")
     relay, lamp = "home/kitchen/relay", "home/kitchen/lamp"
-    try:
-        wait_for(watch.subscribed.is_set, what="subscription")
+    with wifi_rig(wifi_node, tmp_path) as (gateway, watch, node):
         node.start()
-        wait_for(lambda: watch.last(relay) == b"OFF", what="relay's boot state")
+        wait_for(watch.shows(relay, b"OFF"), what="relay's boot state")
         # Active low and off at boot: the pin is high from the first moment, never a click.
         # (Pin events come over the bench socket, MQTT over the broker: either may be first.)
         wait_for(lambda: node.level(RELAY_PIN) == 1, what="relay pin high")
         assert node.pin_history(RELAY_PIN)[0] == 1
         # BOOT_RESTORE with nothing to restore: off once the wait is over.
-        wait_for(lambda: watch.last(lamp) == b"OFF", what="lamp without a state to restore")
+        wait_for(watch.shows(lamp, b"OFF"), what="lamp without a state to restore")
         wait_for(lambda: node.level(LAMP_PIN) == 0, what="lamp pin low")
 
         steps = [(b"ON", 0, b"ON"), (b"off", 1, b"OFF"), (b"1", 0, b"ON"), (b"0", 1, b"OFF"),
@@ -120,7 +105,7 @@ def test_node_outputs_switch_like_the_gateways_relays(wifi_node: Path, tmp_path:
         watch.publish(lamp + "/set", b"ON")
         wait_for(lambda: node.level(LAMP_PIN) == 1 and node.level(RELAY_PIN) == 0,
                  what="both on")
-        wait_for(lambda: watch.last(lamp) == b"ON", what="lamp on")
+        wait_for(watch.shows(lamp, b"ON"), what="lamp on")
         late = Watcher(gateway.port, (relay, lamp), client_id="late")
         try:
             wait_for(lambda: late.last(relay) == b"ON" and late.last(lamp) == b"ON",
@@ -134,9 +119,9 @@ def test_node_outputs_switch_like_the_gateways_relays(wifi_node: Path, tmp_path:
         node.kill()
         node.start()
         wait_for(lambda: node.level(LAMP_PIN) == 1, what="lamp restored")
-        wait_for(lambda: watch.last(relay) == b"OFF", what="relay off after reboot")
+        wait_for(watch.shows(relay, b"OFF"), what="relay off after reboot")
         wait_for(lambda: node.level(RELAY_PIN) == 1, what="relay pin off after reboot")
-        wait_for(lambda: watch.last(lamp) == b"ON", what="lamp state confirmed")
+        wait_for(watch.shows(lamp, b"ON"), what="lamp state confirmed")
 
         # The gateway restarts: the node's states are published again on reconnect, and
         # commands work again.
@@ -147,35 +132,22 @@ def test_node_outputs_switch_like_the_gateways_relays(wifi_node: Path, tmp_path:
                  what="states again after the gateway restarted")
         watch.publish(lamp + "/set", b"OFF")
         wait_for(lambda: node.level(LAMP_PIN) == 0, what="command after reconnect")
-    finally:
-        node.kill()
-        watch.close()
-        gateway.stop()
 
 
 def test_battery_node_publishes_once_then_sleeps_without_its_will(tmp_path: Path) -> None:
     exe = build_node(NodeConfig(node_id="battery_node", outputs="",
                                 extra={"DEEP_SLEEP_S": "600"}))
     status = "home/kitchen/battery_node/status"
-    gateway = GatewayProcess(tmp_path)
-    gateway.start()
-    watch = Watcher(gateway.port)
-    node = EmulatedNode(exe, port=gateway.port, log=tmp_path / "node.log")
-    try:
-        wait_for(watch.subscribed.is_set, what="subscription")
+    with wifi_rig(exe, tmp_path) as (gateway, watch, node):
         node.dht(DHT_PIN, 18.5, 55.0)
         node.start()
         assert node.wait_exit() == 0
         assert "deep-sleep 600000000" in node.events
-        wait_for(lambda: watch.last("home/kitchen/temperature") == b"18.5", what="reading")
+        wait_for(watch.shows("home/kitchen/temperature", b"18.5"), what="reading")
         wait_for(lambda: watch.last("home/kitchen/door") is not None, what="door")
         # A clean DISCONNECT before sleeping: the node stays "online", no will. (The
         # broker handled the node's connection before this marker's round trip ends.)
         watch.publish("home/test/marker", b"1")
-        wait_for(lambda: watch.last("home/test/marker") == b"1", what="marker")
+        wait_for(watch.shows("home/test/marker", b"1"), what="marker")
         assert watch.payloads(status) == [b"online"]
         assert watch.payloads("home/kitchen/temperature") == [b"18.5"]
-    finally:
-        node.kill()
-        watch.close()
-        gateway.stop()

@@ -4,6 +4,7 @@ that watch what nodes and the gateway publish."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
@@ -36,6 +37,10 @@ class Watcher:
         """The latest payload on ``topic``, or None."""
         seen = self.payloads(topic)
         return seen[-1] if seen else None
+
+    def shows(self, topic: str, payload: bytes) -> Callable[[], bool]:
+        """A check for wait-until polling: ``payload`` is the latest on ``topic``."""
+        return lambda: self.last(topic) == payload
 
     def count(self, topic: str, payload: bytes) -> int:
         """How often ``payload`` arrived on ``topic``."""
