@@ -8,8 +8,8 @@
 //   dht PIN T H            the DHT on PIN reads T degrees Celsius and H percent
 //   dht PIN fail           the DHT on PIN stops answering (a read returns NaN)
 // Events, one per line:
-//   pin PIN 0|1            an output pin changed level (digitalWrite, or pinMode(OUTPUT))
-//   boot                   setup() is about to run
+//   pin PIN 0|1            an output pin's level (each digitalWrite, and pinMode(OUTPUT))
+//   deep-sleep US          ESP.deepSleep(US): the process then ends (emu_power.cpp)
 // Everything else the sketch does reaches the world through the core: WiFiClient (host TCP),
 // Serial (UART0 on NODE_UART_FD when set, see emu_uart.cpp).
 #ifndef EMU_BOARD_H
