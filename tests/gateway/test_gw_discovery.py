@@ -407,6 +407,8 @@ def test_a_retained_command_to_a_node_output_is_cleared(
     asyncio.run(scenario())
 
 
+# The first run makes Home Assistant's virtual environment (a few minutes).
+@pytest.mark.timeout(1800)
 def test_every_config_passes_home_assistants_own_schema(
         tmp_path: Path, pin_factory: MockFactory) -> None:
     """Home Assistant's MQTT integration validates each config with voluptuous and drops
@@ -530,6 +532,7 @@ def test_a_device_config_losing_a_component_drops_it_from_the_dashboard() -> Non
     assert catalog.entities == {}
 
 
+@pytest.mark.timeout(1800)
 def test_device_configs_pass_home_assistants_own_device_schema(
         tmp_path: Path, pin_factory: MockFactory) -> None:
     from support.ha_schema import check_configs
