@@ -11,10 +11,6 @@ import pytest
 from emunode import NodeConfig, build_node, make_emu, stage_sketch
 from fwbuild import FIRMWARE
 
-# The first run on a machine compiles the ESP8266 core's emulation (about 2 minutes idle,
-# longer on a loaded machine); later runs reuse it.
-pytestmark = pytest.mark.timeout(1800)
-
 VARIANTS = {
     "serial_deep_sleep": NodeConfig(node_id="variant_sleep", transport="SERIAL", outputs="",
                                     extra={"DEEP_SLEEP_S": "300"}),

@@ -26,10 +26,6 @@ from support.ptycable import PtyCable
 
 from gateway.serial.framing import FrameType, encode_frame
 
-# The first run on a machine compiles the ESP8266 core's emulation (about 2 minutes idle,
-# longer on a loaded machine); later runs reuse it.
-pytestmark = pytest.mark.timeout(1800)
-
 STATUS = "home/kitchen/kitchen_node/status"
 
 

@@ -20,10 +20,6 @@ from emunode import (
 )
 from support.mqtt_watch import Watcher
 
-# The first run on a machine compiles the ESP8266 core's emulation (about 2 minutes idle,
-# longer on a loaded machine); later runs reuse it.
-pytestmark = pytest.mark.timeout(1800)
-
 STATUS = "home/kitchen/kitchen_node/status"
 
 
