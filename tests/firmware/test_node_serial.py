@@ -70,6 +70,8 @@ def test_node_on_a_serial_cable_recovers_from_noise_resets_and_unplugging(
                 wait_for(watch.shows(STATUS, b"online"), what="online")
                 wait_for(watch.shows("home/kitchen/temperature", b"19.5"), what="reading")
                 wait_for(watch.shows("home/kitchen/door", b"OFF"), what="door")
+                announced = watch.last("home/kitchen/kitchen_node/announce") or b""
+                assert b'"tr":"serial"' in announced, announced
                 node.drive(DOOR_PIN, 1)
                 wait_for(watch.shows("home/kitchen/door", b"ON"), what="door open")
                 # Outputs over the cable: switched and confirmed as over WiFi.
