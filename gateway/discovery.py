@@ -3,6 +3,21 @@ of what was announced so a sensor removed from the config is removed from Home A
 
 Topic: <discovery_prefix>/<component>/<node_id>/<room>_<name>/config. Payload keys are
 Home Assistant's full names (not the abbreviations), which keeps tests and logs readable.
+
+Devices, as Home Assistant groups entities:
+- the gateway itself (its own health: CPU temperature, uptime, ...);
+- one device per room for the sensors wired to the gateway, with the room as its
+  ``suggested_area`` (Home Assistant reads that key only inside ``device``), linked to the
+  gateway by ``via_device``;
+- one device per ESP8266 node, from the node's announcement (:func:`node_discovery_messages`),
+  also in its room and linked to the gateway.
+Entity names leave out the device name: Home Assistant shows "Living Room Temperature" for
+the entity "Temperature" of the device "Living Room".
+
+``[gateway] discovery_format = "device"`` publishes the same configs grouped into one
+message per device (<discovery_prefix>/device/<device id>/config, Home Assistant 2024.12
+and later): the device and origin once, each entity under ``components`` with its
+``platform``. See :func:`by_device`.
 """
 
 from __future__ import annotations
@@ -20,11 +35,15 @@ from gateway.bus.base import OFFLINE, ONLINE
 from gateway.config.model import GatewaySettings
 from gateway.drivers.base import Channel
 from gateway.names import title
+from gateway.node_announcement import INPUT_KINDS, OUTPUT_KINDS, NodeAnnouncement
 from gateway.topics import ChannelTopics
 
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "discovery.json"
+MANUFACTURER = "sensor-gateway"
+#: who publishes the configs; Home Assistant logs it with each discovered entity
+ORIGIN = {"name": "sensor-gateway", "sw_version": __version__}
 
 
 @dataclass(frozen=True)
@@ -45,14 +64,53 @@ def discovery_topic(gateway: GatewaySettings, entity: Entity) -> str:
             f"{entity.room}_{entity.object_id}/config")
 
 
+def gateway_device(gateway: GatewaySettings) -> dict[str, Any]:
+    """The gateway as a Home Assistant device."""
+    return {
+        "identifiers": [gateway.node_id],
+        "name": title(gateway.name),
+        "manufacturer": MANUFACTURER,
+        "model": "Raspberry Pi sensor gateway",
+        "sw_version": __version__,
+    }
+
+
+def room_device(gateway: GatewaySettings, room: str, room_title: str) -> dict[str, Any]:
+    """The sensors wired to the gateway in one room, as a device in that area."""
+    return {
+        "identifiers": [f"{gateway.node_id}_room_{room}"],
+        "name": room_title,
+        "manufacturer": MANUFACTURER,
+        "model": "Sensors wired to the gateway",
+        "suggested_area": room_title,
+        "via_device": gateway.node_id,
+    }
+
+
+def _on_gateway_device(entity: Entity) -> bool:
+    # The Pi's own health (diagnostic channels) describes the gateway, not a room.
+    return entity.channel.entity_category == "diagnostic"
+
+
+def entity_name(entity: Entity) -> str:
+    """The entity's own name, without its device's: "Temperature", "Light", "Uptime"."""
+    if _on_gateway_device(entity):
+        own = entity.channel.key.replace("_", " ") or entity.title
+    else:
+        own = entity.title.removeprefix(f"{entity.room_title} ")
+    return own[:1].upper() + own[1:]
+
+
 def discovery_payload(gateway: GatewaySettings, entity: Entity) -> dict[str, Any]:
     """The config message of one entity."""
     channel = entity.channel
     availability = [{"topic": gateway.status_topic}]
     if entity.topics.availability:
         availability.append({"topic": entity.topics.availability})
+    device = (gateway_device(gateway) if _on_gateway_device(entity)
+              else room_device(gateway, entity.room, entity.room_title))
     payload: dict[str, Any] = {
-        "name": entity.title,
+        "name": entity_name(entity),
         "unique_id": f"{gateway.node_id}_{entity.room}_{entity.object_id}",
         # Home Assistant 2025.10 replaced object_id with default_entity_id (domain.slug).
         "default_entity_id": f"{channel.component}.{entity.room}_{entity.object_id}",
@@ -61,14 +119,8 @@ def discovery_payload(gateway: GatewaySettings, entity: Entity) -> dict[str, Any
         "availability_mode": "all",
         "payload_available": ONLINE,
         "payload_not_available": OFFLINE,
-        "suggested_area": entity.room_title,
-        "device": {
-            "identifiers": [gateway.node_id],
-            "name": title(gateway.name),
-            "manufacturer": "sensor-gateway",
-            "model": "Raspberry Pi sensor gateway",
-            "sw_version": __version__,
-        },
+        "device": device,
+        "origin": ORIGIN,
     }
     optional = {
         "device_class": channel.device_class,
@@ -84,19 +136,103 @@ def discovery_payload(gateway: GatewaySettings, entity: Entity) -> dict[str, Any
         payload["payload_off"] = "OFF"
     if entity.topics.command is not None:
         payload["command_topic"] = entity.topics.command
+    if channel.component == "switch":
+        # A light reads its state with payload_on/off; only a switch knows state_on/off.
         payload["state_on"] = "ON"
         payload["state_off"] = "OFF"
     return payload
 
 
-def discovery_messages(gateway: GatewaySettings,
-                       entities: list[Entity]) -> dict[str, str]:
-    """topic -> JSON payload for every entity; empty when discovery is off."""
+def node_device(gateway: GatewaySettings, node: NodeAnnouncement) -> dict[str, Any]:
+    """An ESP8266 node as a device in its room, linked to the gateway."""
+    return {
+        "identifiers": [f"{gateway.node_id}_node_{node.node_id}"],
+        "name": title(node.node_id),
+        "manufacturer": MANUFACTURER,
+        "model": f"ESP8266 node ({'WiFi' if node.transport == 'wifi' else 'USB serial'})",
+        "sw_version": node.firmware,
+        "suggested_area": title(node.room),
+        "via_device": gateway.node_id,
+    }
+
+
+def node_discovery_messages(gateway: GatewaySettings, node: NodeAnnouncement,
+                            prefix: str) -> dict[str, str]:
+    """topic -> JSON payload for every entity of ``node``; its values live under
+    ``prefix``/<room>/<name>. Empty when discovery is off."""
     if not gateway.discovery:
         return {}
-    return {discovery_topic(gateway, e): json.dumps(discovery_payload(gateway, e),
-                                                    sort_keys=True)
-            for e in entities}
+    base = {
+        "availability": [{"topic": f"{prefix}/{node.room}/{node.node_id}/status"}],
+        "payload_available": ONLINE,
+        "payload_not_available": OFFLINE,
+        "device": node_device(gateway, node),
+        "origin": ORIGIN,
+    }
+    entities: list[tuple[str, str, dict[str, Any]]] = []
+    if node.climate:
+        entities.append(("sensor", "temperature", {
+            "device_class": "temperature", "unit_of_measurement": "°C",
+            "state_class": "measurement", "suggested_display_precision": 1}))
+        entities.append(("sensor", "humidity", {
+            "device_class": "humidity", "unit_of_measurement": "%",
+            "state_class": "measurement", "suggested_display_precision": 1}))
+    for name, kind in node.inputs:
+        extra: dict[str, Any] = {"payload_on": "ON", "payload_off": "OFF"}
+        if INPUT_KINDS[kind]:
+            extra["device_class"] = INPUT_KINDS[kind]
+        entities.append(("binary_sensor", name, extra))
+    for name, kind in node.outputs:
+        extra = {"command_topic": f"{prefix}/{node.room}/{name}/set",
+                 "payload_on": "ON", "payload_off": "OFF"}
+        if OUTPUT_KINDS[kind] == "switch":
+            extra.update(state_on="ON", state_off="OFF")
+        entities.append((OUTPUT_KINDS[kind], name, extra))
+    configs: dict[str, dict[str, Any]] = {}
+    for component, name, extra in entities:
+        payload = {
+            "name": title(name),
+            "unique_id": f"{gateway.node_id}_{node.node_id}_{name}",
+            "default_entity_id": f"{component}.{node.room}_{name}",
+            "state_topic": f"{prefix}/{node.room}/{name}",
+            **base,
+            **extra,
+        }
+        configs[f"{gateway.discovery_prefix}/{component}/{node.node_id}/{name}/config"] = payload
+    return _encode(gateway, configs)
+
+
+def discovery_messages(gateway: GatewaySettings,
+                       entities: list[Entity]) -> dict[str, str]:
+    """topic -> JSON payload for every entity (or device, with ``discovery_format =
+    "device"``); empty when discovery is off."""
+    if not gateway.discovery:
+        return {}
+    configs = {discovery_topic(gateway, e): discovery_payload(gateway, e) for e in entities}
+    return _encode(gateway, configs)
+
+
+def by_device(prefix: str, configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-entity configs (config topic -> payload) regrouped as device-based discovery:
+    <prefix>/device/<first device identifier>/config -> {device, origin, components}.
+    Each component keeps its own keys and gains ``platform``; its id is the object id of
+    its per-entity topic, so unique ids and entity ids stay as they were."""
+    devices: dict[str, dict[str, Any]] = {}
+    for topic, config in configs.items():
+        component, object_id = topic.split("/")[-4], topic.split("/")[-2]
+        device = config["device"]
+        message = devices.setdefault(
+            f"{prefix}/device/{device['identifiers'][0]}/config",
+            {"device": device, "origin": config["origin"], "components": {}})
+        own = {k: v for k, v in config.items() if k not in ("device", "origin")}
+        message["components"][object_id] = {"platform": component, **own}
+    return devices
+
+
+def _encode(gateway: GatewaySettings, configs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    if gateway.discovery_format == "device":
+        configs = by_device(gateway.discovery_prefix, configs)
+    return {topic: json.dumps(payload, sort_keys=True) for topic, payload in configs.items()}
 
 
 class AnnouncementRecord:

@@ -243,7 +243,8 @@ def _gateway(check: _Checker, table: Mapping[str, Any]) -> GatewaySettings:
     return GatewaySettings(
         name=values["name"], node_id=node_id, topic_prefix=values["topic_prefix"],
         status_topic=status, discovery=values["discovery"],
-        discovery_prefix=values["discovery_prefix"], data_dir=values["data_dir"],
+        discovery_prefix=values["discovery_prefix"],
+        discovery_format=values["discovery_format"], data_dir=values["data_dir"],
         hardware=values["hardware"],
     )
 

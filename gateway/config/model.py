@@ -71,6 +71,7 @@ class GatewaySettings:
     status_topic: str = "home/gateway/status"
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    discovery_format: str = "entity"     # or "device" (Home Assistant 2024.12 and later)
     data_dir: str = ""
     hardware: str = "auto"
 

@@ -30,6 +30,9 @@ GATEWAY: dict[str, Option] = {
     "discovery": Option(bool, True, "publish Home Assistant MQTT discovery"),
     "discovery_prefix": Option(str, "homeassistant", "Home Assistant's discovery prefix",
                                check=_topic_prefix),
+    "discovery_format": Option(str, "entity", "entity: one config per entity (every Home "
+                               "Assistant); device: one per device (Home Assistant 2024.12+)",
+                               choices=("entity", "device")),
     "data_dir": Option(str, "", "where the gateway keeps state (what discovery announced); "
                        "default $STATE_DIRECTORY or ~/.local/state/sensor-gateway"),
     "hardware": Option(str, "auto", "auto: real GPIO on a Raspberry Pi, simulated elsewhere",

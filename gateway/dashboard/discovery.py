@@ -40,7 +40,14 @@ _ABBREVIATIONS = {
     "t": "topic",
     "sa": "suggested_area",
     "ids": "identifiers",
+    "cmps": "components",
+    "o": "origin",
+    "p": "platform",
 }
+
+#: options of a device-based config that its components inherit unless they set them
+_SHARED = ("availability", "availability_mode", "availability_topic", "command_topic",
+           "payload_available", "payload_not_available", "state_topic")
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,38 @@ def parse_config(config_topic: str, payload: bytes, prefix: str = PREFIX) -> Ent
         area=_opt_text(data.get("suggested_area")) or _opt_text(device.get("suggested_area")),
         device_name=_opt_text(device.get("name")),
     )
+
+
+def split_device_config(config_topic: str, payload: bytes,
+                        prefix: str = PREFIX) -> dict[str, bytes]:
+    """A device-based config (``<prefix>/device/<id>/config``, Home Assistant 2024.12+) as
+    the per-entity configs it stands for, keyed by a per-entity topic
+    ``<prefix>/<platform>/<id>/<component id>/config``; empty for a removed or unusable
+    device. Never raises on bad input from the network."""
+    levels = config_topic.split("/")
+    if component_of(config_topic, prefix) != "device" or len(levels) != 4 or not payload:
+        return {}
+    try:
+        raw = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    data = _expand(raw)
+    components = data.get("components")
+    if not isinstance(components, dict):
+        return {}
+    parts: dict[str, bytes] = {}
+    for component_id, component in components.items():
+        if not isinstance(component, dict) or not isinstance(component.get("platform"), str):
+            continue
+        entity = {k: data[k] for k in _SHARED if k in data}
+        entity.update(component)
+        entity["device"] = data.get("device")
+        platform = entity.pop("platform")
+        parts[f"{prefix}/{platform}/{levels[2]}/{component_id}/config"] = json.dumps(
+            entity).encode()
+    return parts
 
 
 def _expand(data: dict[str, Any], base: str | None = None) -> dict[str, Any]:
