@@ -75,17 +75,39 @@ def discovery_payload(gateway: GatewaySettings, entity: Entity) -> dict[str, Any
         "state_class": channel.state_class,
         "entity_category": channel.entity_category,
         "icon": channel.icon,
-        "suggested_display_precision": channel.precision,
+        # a display hint of sensors only; outputs use precision for their payload
+        "suggested_display_precision": channel.precision if channel.numeric else None,
     }
     payload.update({k: v for k, v in optional.items() if v is not None})
     if channel.component != "sensor":
         payload["payload_on"] = "ON"
         payload["payload_off"] = "OFF"
-    if entity.topics.command is not None:
+    if entity.topics.command is not None and channel.level:
+        payload.update(level_keys(channel.component, entity.topics))
+    elif entity.topics.command is not None:
         payload["command_topic"] = entity.topics.command
         payload["state_on"] = "ON"
         payload["state_off"] = "OFF"
     return payload
+
+
+def level_keys(component: str, topics: ChannelTopics) -> dict[str, Any]:
+    """A 0-100 % output: the state topic holds the level and the command topic takes
+    0-100 as well as ON/OFF, so one pair of topics serves both roles."""
+    assert topics.command is not None  # outputs always have a command topic
+    keys: dict[str, Any] = {
+        "command_topic": topics.command,
+        "state_value_template": "{{ 'ON' if value | float(0) > 0 else 'OFF' }}",
+    }
+    if component == "fan":
+        keys.update(percentage_command_topic=topics.command,
+                    percentage_state_topic=topics.state,
+                    speed_range_min=1, speed_range_max=100)
+    else:
+        keys.update(brightness_command_topic=topics.command,
+                    brightness_state_topic=topics.state, brightness_scale=100,
+                    on_command_type="brightness")
+    return keys
 
 
 def discovery_messages(gateway: GatewaySettings,

@@ -312,14 +312,22 @@ def _check_filters_fit(check: _Checker, path: KeyPath, spec: DriverSpec,
 
 
 def _check_pins(check: _Checker, placed: list[tuple[KeyPath, SensorConfig]]) -> None:
-    owners: dict[int, SensorConfig] = {}
+    """No two sensors on one GPIO or I2C address, except those that share a bus."""
+    owners: dict[str, tuple[SensorConfig, str]] = {}
     for path, sensor in placed:
-        if sensor.pin is None:
-            continue
-        first = owners.setdefault(sensor.pin, sensor)
-        if first is not sensor:
+        spec = driver_spec(sensor.driver)
+        assert spec is not None  # unknown drivers never become SensorConfigs
+        own: set[str] = set()
+        for claim in spec.claims(sensor):
+            if claim.label in own:
+                check.error(path + (claim.key,), f"{claim.label} is given twice")
+                continue
+            own.add(claim.label)
+            first, share = owners.setdefault(claim.label, (sensor, claim.share))
+            if first is sensor or (claim.share and claim.share == share):
+                continue
             where = f" (line {first.line})" if first.line else ""
-            check.error(path + ("pin",), f"GPIO {sensor.pin} is already used by "
+            check.error(path + (claim.key,), f"{claim.label} is already used by "
                         f"{first.key}{where}")
 
 

@@ -17,6 +17,7 @@ from gateway.drivers.base import (
     Device,
     DriverSpec,
     InputDevice,
+    LevelOutputDevice,
     PolledDevice,
     driver_spec,
 )
@@ -24,7 +25,7 @@ from gateway.hardware import Hardware
 from gateway.runtime.channel import ChannelPublisher
 from gateway.runtime.clock import Clock, LoopClock
 from gateway.runtime.inputs import InputRunner
-from gateway.runtime.outputs import OutputRunner
+from gateway.runtime.outputs import LevelOutputRunner, OutputRunner
 from gateway.runtime.polled import PolledRunner, PollSettings
 from gateway.topics import channel_segment, channel_title, channel_topics
 
@@ -103,8 +104,8 @@ class Gateway:
             self.inputs.append(runner_in)
             runner_in.start()
         else:
-            runner_out = OutputRunner(self.bus, device,
-                                      self._publisher(sensor, spec, device.channel))
+            kind = LevelOutputRunner if isinstance(device, LevelOutputDevice) else OutputRunner
+            runner_out = kind(self.bus, device, self._publisher(sensor, spec, device.channel))
             self.outputs.append(runner_out)
 
     @staticmethod
