@@ -28,7 +28,7 @@ def address_option(addresses: Sequence[int], what: str) -> Option:
     def problem(value: int) -> str | None:
         if value in addresses:
             return None
-        return f"a {what} answers at {allowed} only, not 0x{value:02x}"
+        return f"{what} chips answer at {allowed} only, not 0x{value:02x}"
 
     return Option(int, addresses[0], f"I2C address: {allowed} (set by the board's "
                   f"address pin)", check=problem)
