@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gw_rig import config_errors, start
 
+from gateway.dashboard.catalog import Catalog
 from gateway.drivers.gpio_sim import WiredMockFactory
 from gateway.hardware import Hardware
 
@@ -107,3 +108,24 @@ def test_config_errors() -> None:
         "test.toml:14: room.hall[1].pin: GPIO 18 is already used by room.hall[0] (line 2)"]
     assert config_errors('[[room.a]]\ndriver = "pwm"\npin = 18\nmin_duty = 100\n') == [
         "test.toml:4: room.a[0].min_duty: must be at most 99, not 100"]
+
+
+def test_the_dashboard_shows_and_plots_the_level(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        rig = await start(CONFIG, tmp_path,
+                          Hardware(simulated=True, pin_factory=WiredMockFactory()))
+        rig.bus.inject("home/hall/strip/set", b"40")
+        catalog = Catalog()
+        for topic, payload in rig.bus.retained.items():
+            catalog.handle(topic, payload, retained=True)
+        strip = catalog.entities["home/hall/strip"]
+        shown = catalog.entity_json(strip)
+        assert (shown["kind"], shown["level"], shown["on"], shown["switchable"]) == (
+            "light", 40.0, True, True)
+        assert strip.number() == 40.0     # what the history stores and the plot draws
+        fan = catalog.entity_json(catalog.entities["home/attic/fan"])
+        assert (fan["kind"], fan["level"], fan["on"]) == ("fan", 0.0, False)
+        assert catalog.payload_for("home/attic/fan", True) == "ON"
+        await rig.gateway.stop()
+
+    asyncio.run(scenario())
