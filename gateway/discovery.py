@@ -38,6 +38,25 @@ class Entity:
     topics: ChannelTopics
 
 
+def level_keys(component: str, topics: ChannelTopics) -> dict[str, Any]:
+    """A 0-100 % output: the state topic holds the level and the command topic takes
+    0-100 as well as ON/OFF, so one pair of topics serves both roles."""
+    assert topics.command is not None  # outputs always have a command topic
+    keys: dict[str, Any] = {
+        "command_topic": topics.command,
+        "state_value_template": "{{ 'ON' if value | float(0) > 0 else 'OFF' }}",
+    }
+    if component == "fan":
+        keys.update(percentage_command_topic=topics.command,
+                    percentage_state_topic=topics.state,
+                    speed_range_min=1, speed_range_max=100)
+    else:
+        keys.update(brightness_command_topic=topics.command,
+                    brightness_state_topic=topics.state, brightness_scale=100,
+                    on_command_type="brightness")
+    return keys
+
+
 def discovery_topic(gateway: GatewaySettings, entity: Entity) -> str:
     """Where the entity's config is published."""
     return (f"{gateway.discovery_prefix}/{entity.channel.component}/{gateway.node_id}/"
@@ -82,32 +101,16 @@ def discovery_payload(gateway: GatewaySettings, entity: Entity) -> dict[str, Any
     if channel.component != "sensor":
         payload["payload_on"] = "ON"
         payload["payload_off"] = "OFF"
-    if entity.topics.command is not None and channel.level:
-        payload.update(level_keys(channel.component, entity.topics))
-    elif entity.topics.command is not None:
+    if entity.topics.command is not None:
         payload["command_topic"] = entity.topics.command
         payload["state_on"] = "ON"
         payload["state_off"] = "OFF"
+    if channel.level and entity.topics.command is not None:
+        # switch keys: a light or fan with a level reads its state with a template
+        payload.pop("state_on", None)
+        payload.pop("state_off", None)
+        payload.update(level_keys(channel.component, entity.topics))
     return payload
-
-
-def level_keys(component: str, topics: ChannelTopics) -> dict[str, Any]:
-    """A 0-100 % output: the state topic holds the level and the command topic takes
-    0-100 as well as ON/OFF, so one pair of topics serves both roles."""
-    assert topics.command is not None  # outputs always have a command topic
-    keys: dict[str, Any] = {
-        "command_topic": topics.command,
-        "state_value_template": "{{ 'ON' if value | float(0) > 0 else 'OFF' }}",
-    }
-    if component == "fan":
-        keys.update(percentage_command_topic=topics.command,
-                    percentage_state_topic=topics.state,
-                    speed_range_min=1, speed_range_max=100)
-    else:
-        keys.update(brightness_command_topic=topics.command,
-                    brightness_state_topic=topics.state, brightness_scale=100,
-                    on_command_type="brightness")
-    return keys
 
 
 def discovery_messages(gateway: GatewaySettings,

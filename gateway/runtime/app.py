@@ -17,7 +17,6 @@ from gateway.drivers.base import (
     Device,
     DriverSpec,
     InputDevice,
-    LevelOutputDevice,
     PolledDevice,
     driver_spec,
 )
@@ -25,7 +24,7 @@ from gateway.hardware import Hardware
 from gateway.runtime.channel import ChannelPublisher
 from gateway.runtime.clock import Clock, LoopClock
 from gateway.runtime.inputs import InputRunner
-from gateway.runtime.outputs import LevelOutputRunner, OutputRunner
+from gateway.runtime.outputs import OutputRunner
 from gateway.runtime.polled import PolledRunner, PollSettings
 from gateway.topics import channel_segment, channel_title, channel_topics
 
@@ -104,8 +103,8 @@ class Gateway:
             self.inputs.append(runner_in)
             runner_in.start()
         else:
-            kind = LevelOutputRunner if isinstance(device, LevelOutputDevice) else OutputRunner
-            runner_out = kind(self.bus, device, self._publisher(sensor, spec, device.channel))
+            runner_out = OutputRunner.for_device(self.bus, device,
+                                                 self._publisher(sensor, spec, device.channel))
             self.outputs.append(runner_out)
 
     @staticmethod

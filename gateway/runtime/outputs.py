@@ -56,6 +56,14 @@ class OutputRunner:
     #: the commands named when an unknown one arrives
     COMMANDS = "ON, OFF, 1, 0, true, false or TOGGLE"
 
+    @staticmethod
+    def for_device(bus: Bus, device: OutputDevice | LevelOutputDevice,
+                   publisher: ChannelPublisher) -> OutputRunner:
+        """The runner for ``device``: ON/OFF, or 0-100 % for a level output."""
+        if isinstance(device, LevelOutputDevice):
+            return LevelOutputRunner(bus, device, publisher)
+        return OutputRunner(bus, device, publisher)
+
     def __init__(self, bus: Bus, device: Any, publisher: ChannelPublisher) -> None:
         self.bus = bus
         self.device = device
