@@ -65,8 +65,9 @@ class SimulatedW1(W1Sysfs):
     """/sys/bus/w1/devices in a temporary directory, written on every read."""
 
     def __init__(self, root: Path | None = None) -> None:
-        self._own = root is None
-        super().__init__(Path(tempfile.mkdtemp(prefix="w1-")) if root is None else root)
+        # A directory of our own is removed when this object goes (or at exit).
+        self._own = tempfile.TemporaryDirectory(prefix="w1-") if root is None else None
+        super().__init__(Path(self._own.name) if self._own is not None else root)
         self.probes_wired: dict[str, SimulatedProbe] = {}
 
     def attach(self, rom: str, probe: SimulatedProbe) -> SimulatedProbe:
@@ -97,7 +98,3 @@ class SimulatedW1(W1Sysfs):
             text = w1_slave_text(pad)
         (folder / "w1_slave").write_text(text, encoding="ascii")
 
-    def close(self) -> None:
-        """Remove the temporary directory (only one this object made)."""
-        if self._own:
-            shutil.rmtree(self.root, ignore_errors=True)

@@ -65,11 +65,12 @@ class EchoTriggerPin(MockTriggerPin):
             if metres is not None:
                 if self._echo_thread is not None:
                     self._echo_thread.join()
-                self._echo_thread = Thread(target=self._pulse, args=(metres,), daemon=True)
+                echo = self.factory.pin(self.echo_gpio)
+                self._echo_thread = Thread(target=self._pulse, args=(echo, metres), daemon=True)
                 self._echo_thread.start()
 
-    def _pulse(self, metres: float) -> None:
-        echo = self.factory.pin(self.echo_gpio)
+    @staticmethod
+    def _pulse(echo: Any, metres: float) -> None:
         sleep(0.0005)
         echo.drive_high()
         sleep(2 * metres / SPEED_OF_SOUND)
