@@ -229,9 +229,10 @@ def _sensor(check: _Checker, path: KeyPath, room: str, room_title: str,
     filters = _filters(check, path, entry)
     channels: dict[str, ChannelSettings] = {}
     if single:
-        channels[""] = ChannelSettings(unit=common["unit"], device_class=common["device_class"])
+        channels[""] = ChannelSettings(unit=common["unit"], device_class=common["device_class"],
+                                       state_class=common["state_class"])
     else:
-        for key in ("unit", "device_class"):
+        for key in ("unit", "device_class", "state_class"):
             if common[key] is not None:
                 check.error(path + (key,), f"{kind} has several channels: set {key} in "
                             f"[room.<room>.<channel>] ({', '.join(channel_keys)})")

@@ -119,7 +119,8 @@ class Gateway:
         if settings is not None:
             channel = dataclasses.replace(
                 channel, unit=settings.unit or channel.unit,
-                device_class=settings.device_class or channel.device_class)
+                device_class=settings.device_class or channel.device_class,
+                state_class=settings.state_class or channel.state_class)
             filters = filters.merged(settings.filters)
         topics = channel_topics(self.config.gateway.topic_prefix, sensor, spec, channel)
         publisher = ChannelPublisher(self.bus, channel, topics, filters, self.clock)

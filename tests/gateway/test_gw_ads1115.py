@@ -100,3 +100,22 @@ def test_config_errors() -> None:
     # two chips at two addresses
     assert config_errors('[[room.a]]\ndriver = "ads1115"\naddress = 0x48\n'
                          '[[room.b]]\ndriver = "ads1115"\naddress = 0x49\n') == []
+
+
+def test_state_class_is_part_of_the_shared_vocabulary(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        hardware, _ = wired([1.0, 1.0, 1.0, 1.0])
+        text = CONFIG.replace('name = "battery"', 'name = "battery"\nstate_class = "total"')
+        rig = await start(text, tmp_path, hardware)
+        battery = rig.discovery("homeassistant/sensor/gateway/garden_battery/config")
+        soil = rig.discovery("homeassistant/sensor/gateway/garden_soil/config")
+        assert (battery["state_class"], soil["state_class"]) == ("total", "measurement")
+        await rig.gateway.stop()
+
+    asyncio.run(scenario())
+    assert config_errors(CONFIG.replace('gain = 16', 'gain = 16\nstate_class = "sum"')) == [
+        "test.toml:21: room.garden[2].state_class: must be one of 'measurement', 'total', "
+        "'total_increasing', not 'sum'"]
+    assert config_errors('[[room.a]]\ndriver = "bme280"\nstate_class = "total"\n') == [
+        "test.toml:3: room.a[0].state_class: bme280 has several channels: set state_class in "
+        "[room.<room>.<channel>] (temperature, humidity, pressure)"]
