@@ -75,10 +75,7 @@ class HcSr04(PolledDevice):
             since = now - (last if last is not None else self._started)
             raise ReadError(f"no echo for {since:.1f} s (check the echo wire and the "
                             f"voltage divider)")
-        distance = self._sensor.distance
-        if distance is None:
-            raise ReadError("no echo yet")
-        return {"": round(distance * 100.0, 1)}
+        return {"": round(self._sensor.distance * 100.0, 1)}
 
     def close(self) -> None:
         self._sensor.close()
