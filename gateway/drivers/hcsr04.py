@@ -9,6 +9,7 @@ older than ``echo_timeout``. The echo pin needs a voltage divider: the HC-SR04 d
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ CHANNEL = Channel("", "sensor", unit="cm", device_class="distance", state_class=
                   precision=1)
 
 
+@functools.cache
 def _distance_sensor_class() -> type:
     from gpiozero import DistanceSensor
 
