@@ -10,6 +10,7 @@ for its whole conversion.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from gateway.drivers.base import (
@@ -40,8 +41,9 @@ CHANNEL = Channel("", "sensor", unit="V", device_class="voltage", state_class="m
 class Ads1115Input(PolledDevice):
     """One input (or differential pair) of an ADS1115."""
 
-    def __init__(self, bus: I2cBus, address: int, input_: str, gain: float) -> None:
-        super().__init__([CHANNEL])
+    def __init__(self, bus: I2cBus, address: int, input_: str, gain: float,
+                 decimals: int = 3) -> None:
+        super().__init__([dataclasses.replace(CHANNEL, precision=decimals)])
         self.bus = bus
         from adafruit_ads1x15.ads1115 import ADS1115
         from adafruit_ads1x15.analog_in import AnalogIn
@@ -78,7 +80,8 @@ def _claims(sensor: SensorConfig) -> list[Claim]:
 def _build(sensor: SensorConfig, hardware: Hardware) -> Ads1115Input:
     options = sensor.options
     bus = hardware.i2c_bus(options["bus"], options["address"], sensor.driver)
-    return Ads1115Input(bus, options["address"], options["input"], options["gain"])
+    return Ads1115Input(bus, options["address"], options["input"], options["gain"],
+                        options["decimals"])
 
 
 SPEC = register(DriverSpec(
@@ -97,5 +100,7 @@ SPEC = register(DriverSpec(
                         "pair \"0-1\", \"0-3\", \"1-3\", \"2-3\"", choices=INPUTS),
         "gain": Option(float, 1.0, "programmable gain: 0.6667 (+-6.144 V), 1 (+-4.096 V), "
                        "2, 4, 8, 16 (+-0.256 V)", check=_gain_problem),
+        "decimals": Option(int, 3, "decimals of the published value, after filters: 3 for "
+                           "volts, fewer for a scaled quantity", minimum=0, maximum=6),
     },
 ))

@@ -20,6 +20,7 @@ input = "0"
 unit = "%"
 device_class = "moisture"
 filters = { multiply = -71.43, offset = 185.7 }
+decimals = 1
 max_failures = 1
 retries = 0
 [[room.garden]]
@@ -49,12 +50,13 @@ def test_inputs_of_one_chip_read_at_once_each_get_their_own(tmp_path: Path) -> N
         runners = [rig.runner(f"room.garden[{i}]") for i in range(3)]
         for _ in range(5):   # concurrent reads: each conversion holds the bus
             assert all(await asyncio.gather(*(r.poll_once() for r in runners)))
-        assert set(rig.bus.values("home/garden/soil")) == {"49.983"}   # -71.43 * 1.9 + 185.7
+        assert set(rig.bus.values("home/garden/soil")) == {"50.0"}   # -71.43 * 1.9 + 185.7
         assert set(rig.bus.values("home/garden/battery")) == {"5.010"}   # +-6.144 V range
         assert set(rig.bus.values("home/garden/shunt")) == {"0.100"}     # AIN2 - AIN3
         assert chip.conversions == 15
         soil = rig.discovery("homeassistant/sensor/gateway/garden_soil/config")
-        assert (soil["device_class"], soil["unit_of_measurement"]) == ("moisture", "%")
+        assert (soil["device_class"], soil["unit_of_measurement"],
+                soil["suggested_display_precision"]) == ("moisture", "%", 1)
         battery = rig.discovery("homeassistant/sensor/gateway/garden_battery/config")
         assert (battery["device_class"], battery["unit_of_measurement"]) == ("voltage", "V")
         await rig.gateway.stop()
@@ -114,7 +116,7 @@ def test_state_class_is_part_of_the_shared_vocabulary(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert config_errors(CONFIG.replace('gain = 16', 'gain = 16\nstate_class = "sum"')) == [
-        "test.toml:21: room.garden[2].state_class: must be one of 'measurement', 'total', "
+        "test.toml:22: room.garden[2].state_class: must be one of 'measurement', 'total', "
         "'total_increasing', not 'sum'"]
     assert config_errors('[[room.a]]\ndriver = "bme280"\nstate_class = "total"\n') == [
         "test.toml:3: room.a[0].state_class: bme280 has several channels: set state_class in "
