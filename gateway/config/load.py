@@ -22,7 +22,7 @@ from gateway.config.model import (
 )
 from gateway.config.tomlpos import KeyLines, format_path
 from gateway.config.tomlpos import Path as KeyPath
-from gateway.drivers.base import DriverSpec, driver_kinds, driver_spec
+from gateway.drivers.base import Claim, DriverSpec, driver_kinds, driver_spec
 from gateway.drivers.options import Option, coerce
 from gateway.names import normalize, title
 from gateway.topics import channel_topics, status_topic
@@ -314,7 +314,7 @@ def _check_filters_fit(check: _Checker, path: KeyPath, spec: DriverSpec,
 
 def _check_pins(check: _Checker, placed: list[tuple[KeyPath, SensorConfig]]) -> None:
     """No two sensors on one GPIO or I2C address, except those that share a bus."""
-    owners: dict[str, tuple[SensorConfig, str]] = {}
+    owners: dict[str, tuple[SensorConfig, Claim]] = {}
     for path, sensor in placed:
         spec = driver_spec(sensor.driver)
         assert spec is not None  # unknown drivers never become SensorConfigs
@@ -324,12 +324,14 @@ def _check_pins(check: _Checker, placed: list[tuple[KeyPath, SensorConfig]]) -> 
                 check.error(path + (claim.key,), f"{claim.label} is given twice")
                 continue
             own.add(claim.label)
-            first, share = owners.setdefault(claim.label, (sensor, claim.share))
-            if first is sensor or (claim.share and claim.share == share):
+            first, held = owners.setdefault(claim.label, (sensor, claim))
+            if first is sensor or (claim.share and claim.share == held.share):
                 continue
             where = f" (line {first.line})" if first.line else ""
-            check.error(path + (claim.key,), f"{claim.label} is already used by "
-                        f"{first.key}{where}")
+            mine = f" ({claim.role})" if claim.role else ""
+            theirs = f" as {held.role}" if held.role else ""
+            check.error(path + (claim.key,), f"{claim.label}{mine} is already used by "
+                        f"{first.key}{where}{theirs}")
 
 
 def _check_topics(check: _Checker, gateway: GatewaySettings,

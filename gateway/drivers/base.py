@@ -152,6 +152,7 @@ class Claim:
     key: str        # the config key the error points at: "pin", "address", "echo"
     label: str      # what is claimed, as the error names it: "GPIO 4", "I2C bus 1 address 0x76"
     share: str = ""
+    role: str = ""  # what the sensor uses it for, where the key does not say: "I2C bus 1 SDA"
 
 
 def pin_claims(sensor: SensorConfig) -> list[Claim]:

@@ -41,7 +41,8 @@ BUS_OPTION = Option(int, 1, "I2C bus, /dev/i2c-N: 1 is GPIO 2 (SDA) and GPIO 3 (
 def i2c_claims(sensor: SensorConfig) -> list[Claim]:
     """The chip's address on its bus, and the bus's pins shared with other I2C chips."""
     bus, address = sensor.options["bus"], sensor.options["address"]
-    claims = [Claim("bus", f"GPIO {pin}", share=f"i2c-{bus}") for pin in BUS_PINS.get(bus, ())]
+    claims = [Claim("bus", f"GPIO {pin}", share=f"i2c-{bus}", role=f"I2C bus {bus} {line}")
+              for pin, line in zip(BUS_PINS.get(bus, ()), ("SDA", "SCL"), strict=False)]
     claims.append(Claim("address", f"I2C bus {bus} address 0x{address:02x}"))
     return claims
 

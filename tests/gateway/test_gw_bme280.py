@@ -122,9 +122,11 @@ def test_config_errors() -> None:
     # bus 1 is GPIO 2 and 3: a button there is a clash, whichever comes first
     assert config_errors('[[room.a]]\ndriver = "button"\npin = 3\n'
                          '[[room.b]]\ndriver = "bme280"\n') == [
-        "test.toml:4: room.b[0].bus: GPIO 3 is already used by room.a[0] (line 1)"]
+        "test.toml:4: room.b[0].bus: GPIO 3 (I2C bus 1 SCL) is already used by room.a[0] "
+        "(line 1)"]
     assert config_errors('[[room.b]]\ndriver = "bme280"\n'
                          '[[room.a]]\ndriver = "relay"\npin = 2\n') == [
-        "test.toml:5: room.a[0].pin: GPIO 2 is already used by room.b[0] (line 1)"]
+        "test.toml:5: room.a[0].pin: GPIO 2 is already used by room.b[0] (line 1) as "
+        "I2C bus 1 SDA"]
     assert config_errors('[[room.a]]\ndriver = "bme280"\npin = 2\n') == [
         "test.toml:3: room.a[0].pin: bme280 takes no pin"]
