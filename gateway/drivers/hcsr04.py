@@ -9,6 +9,7 @@ older than ``echo_timeout``. The echo pin needs a voltage divider: the HC-SR04 d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,15 @@ def _distance_sensor_class() -> type:
             if value is not None:
                 self.last_echo = time.monotonic()
             return value
+
+        def close(self) -> None:
+            # gpiozero drops the trigger pin before it stops the pinging thread, which
+            # then fails mid-ping; stop the thread first.
+            queue = getattr(self, "_queue", None)
+            if queue is not None:
+                with contextlib.suppress(RuntimeError):   # never started
+                    queue.stop()
+            super().close()
 
     return TimedDistanceSensor
 
