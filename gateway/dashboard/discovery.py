@@ -116,17 +116,6 @@ def parse_config(config_topic: str, payload: bytes, prefix: str = PREFIX) -> Ent
     )
 
 
-def _level_scale(data: dict[str, Any], state_topic: str) -> float | None:
-    """The full scale of a light's brightness or a fan's percentage published on the
-    entity's own state topic (as the gateway's PWM outputs do), else None."""
-    if data.get("brightness_state_topic") == state_topic:
-        scale = data.get("brightness_scale", 255)
-    elif data.get("percentage_state_topic") == state_topic:
-        scale = data.get("speed_range_max", 100)
-    else:
-        return None
-    return float(scale) if isinstance(scale, int | float) and scale > 0 else None
-
 
 def _expand(data: dict[str, Any], base: str | None = None) -> dict[str, Any]:
     """Long key names, and ``~`` replaced in topics, also in nested objects and lists."""
@@ -173,3 +162,15 @@ def _opt_text(value: Any) -> str | None:
 
 def _text(value: Any, default: str) -> str:
     return value if isinstance(value, str) and value else default
+
+
+def _level_scale(data: dict[str, Any], state_topic: str) -> float | None:
+    """The full scale of a light's brightness or a fan's percentage published on the
+    entity's own state topic (as the gateway's PWM outputs do), else None."""
+    if data.get("brightness_state_topic") == state_topic:
+        scale = data.get("brightness_scale", 255)
+    elif data.get("percentage_state_topic") == state_topic:
+        scale = data.get("speed_range_max", 100)
+    else:
+        return None
+    return float(scale) if isinstance(scale, int | float) and scale > 0 else None
