@@ -116,7 +116,6 @@ def parse_config(config_topic: str, payload: bytes, prefix: str = PREFIX) -> Ent
     )
 
 
-
 def _expand(data: dict[str, Any], base: str | None = None) -> dict[str, Any]:
     """Long key names, and ``~`` replaced in topics, also in nested objects and lists."""
     own = data.get("~")
