@@ -91,9 +91,9 @@ class Hardware:
 
                 device = SimulatedI2C(number)
             else:
-                from adafruit_extended_bus import ExtendedI2C
+                from gateway.drivers.i2c import linux_i2c
 
-                device = ExtendedI2C(number)
+                device = linux_i2c(number)
             bus = self._i2c[number] = I2cBus(number, device)
         if self.simulated and self.i2c_factory is None and address not in bus.device.chips:
             from gateway.drivers.i2c_sim import simulated_chip

@@ -8,8 +8,10 @@ have pins the config does not know, so they claim none.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gateway.drivers.base import Claim, Value
 from gateway.drivers.options import Option
@@ -50,3 +52,23 @@ def i2c_claims(sensor: SensorConfig) -> list[Claim]:
 def as_values(**values: float | None) -> dict[str, Value]:
     """The readings that came back (a library may return None for a disabled value)."""
     return {k: float(v) for k, v in values.items() if v is not None}
+
+
+def linux_i2c(number: int) -> Any:
+    """Blinka's busio.I2C on /dev/i2c-<number>, what the Adafruit libraries take.
+
+    busio.I2C picks its bus from the board's SCL/SDA pins; this sets the bus by number the
+    way adafruit-extended-bus does (that package ships no wheel for the image's wheelhouse).
+    """
+    import busio
+    from adafruit_blinka.microcontroller.generic_linux.i2c import I2C as LinuxI2C
+
+    device = Path(f"/dev/i2c-{number}")
+    if not device.exists():
+        raise FileNotFoundError(errno.ENOENT, "no such I2C bus (is I2C enabled?)", str(device))
+
+    class NumberedI2C(busio.I2C):  # type: ignore[misc]
+        def __init__(self) -> None:  # busio's own __init__ wants pins
+            self._i2c = LinuxI2C(number, mode=LinuxI2C.MASTER)
+
+    return NumberedI2C()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from gw_rig import config_errors, start
 
 from gateway.drivers.bme280_sim import SimulatedBme280
@@ -130,3 +131,16 @@ def test_config_errors() -> None:
         "I2C bus 1 SDA"]
     assert config_errors('[[room.a]]\ndriver = "bme280"\npin = 2\n') == [
         "test.toml:3: room.a[0].pin: bme280 takes no pin"]
+
+
+def test_without_the_i2c_bus_the_sensor_is_offline_and_says_why(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        # Real hardware, but a bus number no machine has: what a Pi without I2C enabled sees.
+        rig = await start('[[room.office]]\ndriver = "bme280"\nbus = 63\n', tmp_path,
+                          Hardware(simulated=False))
+        assert rig.last("home/office/temperature/availability") == "offline"
+        await rig.gateway.stop()
+
+    asyncio.run(scenario())
+    assert "no such I2C bus (is I2C enabled?): '/dev/i2c-63'" in caplog.text
