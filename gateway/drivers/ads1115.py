@@ -14,7 +14,6 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from gateway.drivers.base import (
-    POLLED_OPTIONS,
     Channel,
     Claim,
     DriverSpec,
@@ -22,7 +21,7 @@ from gateway.drivers.base import (
     Value,
     register,
 )
-from gateway.drivers.i2c import BUS_OPTION, address_option, i2c_claims
+from gateway.drivers.i2c import i2c_claims, i2c_options
 from gateway.drivers.options import Option
 
 if TYPE_CHECKING:
@@ -93,9 +92,7 @@ SPEC = register(DriverSpec(
     interval=(10.0, 0.5),
     claims=_claims,
     options={
-        **POLLED_OPTIONS,
-        "bus": BUS_OPTION,
-        "address": address_option(ADDRESSES, "ADS1115"),
+        **i2c_options(ADDRESSES, "ADS1115"),
         "input": Option(str, "0", "AIN0-3 against ground (\"0\"..\"3\"), or a differential "
                         "pair \"0-1\", \"0-3\", \"1-3\", \"2-3\"", choices=INPUTS),
         "gain": Option(float, 1.0, "programmable gain: 0.6667 (+-6.144 V), 1 (+-4.096 V), "

@@ -8,14 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gateway.drivers.base import (
-    POLLED_OPTIONS,
     Channel,
     DriverSpec,
     PolledDevice,
     Value,
     register,
 )
-from gateway.drivers.i2c import BUS_OPTION, address_option, i2c_claims
+from gateway.drivers.i2c import i2c_claims, i2c_options
 
 if TYPE_CHECKING:
     from gateway.config.model import SensorConfig
@@ -56,9 +55,5 @@ SPEC = register(DriverSpec(
     needs_pin=False,
     interval=(30.0, 1.0),
     claims=i2c_claims,
-    options={
-        **POLLED_OPTIONS,
-        "bus": BUS_OPTION,
-        "address": address_option(ADDRESSES, "BH1750"),
-    },
+    options=i2c_options(ADDRESSES, "BH1750"),
 ))

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gateway.drivers.base import (
-    POLLED_OPTIONS,
     Channel,
     DriverSpec,
     PolledDevice,
@@ -21,7 +20,7 @@ from gateway.drivers.base import (
     Value,
     register,
 )
-from gateway.drivers.i2c import BUS_OPTION, address_option, as_values, i2c_claims
+from gateway.drivers.i2c import as_values, i2c_claims, i2c_options
 
 if TYPE_CHECKING:
     from gateway.config.model import SensorConfig
@@ -95,9 +94,5 @@ SPEC = register(DriverSpec(
     needs_pin=False,
     interval=(60.0, 1.0),
     claims=i2c_claims,
-    options={
-        **POLLED_OPTIONS,
-        "bus": BUS_OPTION,
-        "address": address_option(ADDRESSES, "BME280 / BMP280"),
-    },
+    options=i2c_options(ADDRESSES, "BME280 / BMP280"),
 ))

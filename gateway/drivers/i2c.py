@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.drivers.base import Claim, Value
+from gateway.drivers.base import POLLED_OPTIONS, Claim, Value
 from gateway.drivers.options import Option
 
 if TYPE_CHECKING:
@@ -38,6 +38,11 @@ def address_option(addresses: Sequence[int], what: str) -> Option:
 
 BUS_OPTION = Option(int, 1, "I2C bus, /dev/i2c-N: 1 is GPIO 2 (SDA) and GPIO 3 (SCL)",
                     minimum=0, maximum=63)
+
+
+def i2c_options(addresses: Sequence[int], what: str) -> dict[str, Option]:
+    """The options every polled I2C chip takes: the polled ones, ``bus`` and ``address``."""
+    return {**POLLED_OPTIONS, "bus": BUS_OPTION, "address": address_option(addresses, what)}
 
 
 def i2c_claims(sensor: SensorConfig) -> list[Claim]:
