@@ -58,6 +58,25 @@ class Entity:
     topics: ChannelTopics
 
 
+def level_keys(component: str, topics: ChannelTopics) -> dict[str, Any]:
+    """A 0-100 % output: the state topic holds the level and the command topic takes
+    0-100 as well as ON/OFF, so one pair of topics serves both roles."""
+    assert topics.command is not None  # outputs always have a command topic
+    keys: dict[str, Any] = {
+        "command_topic": topics.command,
+        "state_value_template": "{{ 'ON' if value | float(0) > 0 else 'OFF' }}",
+    }
+    if component == "fan":
+        keys.update(percentage_command_topic=topics.command,
+                    percentage_state_topic=topics.state,
+                    speed_range_min=1, speed_range_max=100)
+    else:
+        keys.update(brightness_command_topic=topics.command,
+                    brightness_state_topic=topics.state, brightness_scale=100,
+                    on_command_type="brightness")
+    return keys
+
+
 def discovery_topic(gateway: GatewaySettings, entity: Entity) -> str:
     """Where the entity's config is published."""
     return (f"{gateway.discovery_prefix}/{entity.channel.component}/{gateway.node_id}/"
@@ -128,7 +147,8 @@ def discovery_payload(gateway: GatewaySettings, entity: Entity) -> dict[str, Any
         "state_class": channel.state_class,
         "entity_category": channel.entity_category,
         "icon": channel.icon,
-        "suggested_display_precision": channel.precision,
+        # a display hint of sensors only; outputs use precision for their payload
+        "suggested_display_precision": channel.precision if channel.numeric else None,
     }
     payload.update({k: v for k, v in optional.items() if v is not None})
     if channel.component != "sensor":
@@ -140,6 +160,11 @@ def discovery_payload(gateway: GatewaySettings, entity: Entity) -> dict[str, Any
         # A light reads its state with payload_on/off; only a switch knows state_on/off.
         payload["state_on"] = "ON"
         payload["state_off"] = "OFF"
+    if channel.level and entity.topics.command is not None:
+        # switch keys: a light or fan with a level reads its state with a template
+        payload.pop("state_on", None)
+        payload.pop("state_off", None)
+        payload.update(level_keys(channel.component, entity.topics))
     return payload
 
 

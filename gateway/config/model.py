@@ -41,6 +41,7 @@ class ChannelSettings:
     device_class: str | None = None
     filters: Filters = field(default_factory=Filters)
     enabled: bool = True
+    state_class: str | None = None
 
 
 @dataclass(frozen=True)

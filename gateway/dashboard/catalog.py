@@ -33,7 +33,7 @@ ANNOUNCE_SUFFIX = "/announce"
 ONLINE, OFFLINE = "online", "offline"
 
 #: order of kinds inside a room card: readings first, then inputs, then switches
-_KIND_ORDER = {"sensor": 0, "binary_sensor": 1, "switch": 2, "light": 2}
+_KIND_ORDER = {"sensor": 0, "binary_sensor": 1, "switch": 2, "light": 2, "fan": 2}
 
 #: a right asked of the broker's ACL for the signed-in user (read, or write)
 Right = Callable[[str], bool]
@@ -63,10 +63,23 @@ class Entity:
     @property
     def switchable(self) -> bool:
         """True for outputs the page may command."""
-        return self.kind in ("switch", "light") and self.config.command_topic is not None
+        return self.kind in ("switch", "light", "fan") and self.config.command_topic is not None
+
+    def level(self) -> float | None:
+        """A dimmer's or fan's level in percent, None for other entities."""
+        scale = self.config.level_scale
+        if scale is None or self.value is None:
+            return None
+        try:
+            return round(float(self.value) / scale * 100.0, 1)
+        except ValueError:
+            return None
 
     def is_on(self) -> bool | None:
         """The state of a binary entity, None when the payload is neither on nor off."""
+        if self.config.level_scale is not None:
+            level = self.level()
+            return None if level is None else level > 0
         if self.value == self.config.payload_on:
             return True
         if self.value == self.config.payload_off:
@@ -77,6 +90,8 @@ class Entity:
         """The value as a number for the history: numeric readings, and 1/0 for binaries."""
         if self.value is None:
             return None
+        if self.config.level_scale is not None:
+            return self.level()
         if self.kind == "sensor":
             try:
                 return float(self.value)
@@ -264,6 +279,7 @@ class Catalog:
             "category": config.entity_category,
             "value": entity.value,
             "on": entity.is_on() if entity.kind != "sensor" else None,
+            "level": entity.level(),
             "updated": entity.updated,
             "online": self.online(entity, may_read),
             "switchable": command is not None and may_write(command),

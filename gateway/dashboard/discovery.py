@@ -15,7 +15,7 @@ from typing import Any
 PREFIX = "homeassistant"
 
 #: the components the dashboard shows; others (cameras, climate) are ignored
-COMPONENTS = ("sensor", "binary_sensor", "switch", "light")
+COMPONENTS = ("sensor", "binary_sensor", "switch", "light", "fan")
 
 # Home Assistant's abbreviations for the keys read below.
 _ABBREVIATIONS = {
@@ -70,6 +70,8 @@ class EntityConfig:
     availability_mode: str = "latest"
     area: str | None = None
     device_name: str | None = None
+    #: an output whose state is its level: 0 to ``level_scale`` (a dimmer, a fan's speed)
+    level_scale: float | None = None
 
 
 def component_of(config_topic: str, prefix: str = PREFIX) -> str | None:
@@ -117,6 +119,7 @@ def parse_config(config_topic: str, payload: bytes, prefix: str = PREFIX) -> Ent
         # The gateway puts suggested_area beside the name; Home Assistant reads it in device.
         area=_opt_text(data.get("suggested_area")) or _opt_text(device.get("suggested_area")),
         device_name=_opt_text(device.get("name")),
+        level_scale=_level_scale(data, state_topic),
     )
 
 
@@ -197,3 +200,15 @@ def _opt_text(value: Any) -> str | None:
 
 def _text(value: Any, default: str) -> str:
     return value if isinstance(value, str) and value else default
+
+
+def _level_scale(data: dict[str, Any], state_topic: str) -> float | None:
+    """The full scale of a light's brightness or a fan's percentage published on the
+    entity's own state topic (as the gateway's PWM outputs do), else None."""
+    if data.get("brightness_state_topic") == state_topic:
+        scale = data.get("brightness_scale", 255)
+    elif data.get("percentage_state_topic") == state_topic:
+        scale = data.get("speed_range_max", 100)
+    else:
+        return None
+    return float(scale) if isinstance(scale, int | float) and scale > 0 else None

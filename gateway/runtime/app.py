@@ -186,8 +186,8 @@ class Gateway:
             self.inputs.append(runner_in)
             runner_in.start()
         else:
-            runner_out = OutputRunner(self.bus, device,
-                                      self._publisher(sensor, spec, device.channel))
+            runner_out = OutputRunner.for_device(self.bus, device,
+                                                 self._publisher(sensor, spec, device.channel))
             self.outputs.append(runner_out)
 
     @staticmethod
@@ -202,7 +202,8 @@ class Gateway:
         if settings is not None:
             channel = dataclasses.replace(
                 channel, unit=settings.unit or channel.unit,
-                device_class=settings.device_class or channel.device_class)
+                device_class=settings.device_class or channel.device_class,
+                state_class=settings.state_class or channel.state_class)
             filters = filters.merged(settings.filters)
         topics = channel_topics(self.config.gateway.topic_prefix, sensor, spec, channel)
         publisher = ChannelPublisher(self.bus, channel, topics, filters, self.clock)

@@ -55,6 +55,18 @@ def check_device(config: dict) -> dict:
     return {"dropped": sorted(dropped), "device_dropped": sorted(set(device_dropped))}
 
 
+def _with_hass() -> None:
+    """A Home Assistant core with its frame helper, as the MQTT integration runs in: from
+    2025.x a template in a config (``state_value_template``) is refused without it."""
+    import tempfile
+
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers import frame
+
+    if hasattr(frame, "async_setup"):
+        frame.async_setup(HomeAssistant(tempfile.mkdtemp()))
+
+
 def main() -> None:
     from homeassistant.const import __version__
 
@@ -63,5 +75,12 @@ def main() -> None:
     json.dump({"version": __version__, "results": results}, sys.stdout)
 
 
-if __name__ == "__main__":
+async def _main() -> None:
+    _with_hass()   # HomeAssistant() wants a running event loop
     main()
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    asyncio.run(_main())
