@@ -22,7 +22,6 @@ from gw_helpers import (
 
 from gateway.hardware import is_raspberry_pi
 
-
 #: state topic -> (lowest, highest) plausible value of the example's simulated sensors
 SIMULATED_READINGS = {
     "home/kitchen/fridge": (5.0, 30.0),
