@@ -23,7 +23,7 @@ from gateway.config.model import (
 )
 from gateway.config.tomlpos import KeyLines, format_path
 from gateway.config.tomlpos import Path as KeyPath
-from gateway.drivers.base import DriverSpec, driver_kinds, driver_spec
+from gateway.drivers.base import Claim, DriverSpec, driver_kinds, driver_spec
 from gateway.drivers.options import Option, coerce
 from gateway.names import normalize, title
 from gateway.topics import channel_topics, status_topic
@@ -37,10 +37,12 @@ _TOP_LEVEL = ("gateway", "broker", "mqtt", "serial", "room")
 class _Checker:
     """Walks the parsed document, recording errors with file, line and key."""
 
-    def __init__(self, file: str, text: str) -> None:
+    def __init__(self, file: str, text: str, read_files: bool = True) -> None:
         self.file = file
         self.lines = KeyLines(text)
         self.errors: list[ConfigError] = []
+        #: whether files the config names (password, ACL, TLS, bridge) are read and checked
+        self.read_files = read_files
 
     def error(self, path: KeyPath, message: str) -> None:
         self.errors.append(ConfigError(self.file, self.lines.line(path), format_path(path),
@@ -100,8 +102,11 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, str(path))
 
 
-def parse_config(text: str, file: str = "<config>") -> Config:
-    """Validate the TOML ``text``; ``file`` is the name used in error messages."""
+def parse_config(text: str, file: str = "<config>", read_files: bool = True) -> Config:
+    """Validate the TOML ``text``; ``file`` is the name used in error messages.
+
+    ``read_files=False`` checks the document alone, for a config meant for another root
+    (first boot validates gateway.toml before it writes the password file it names)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -111,7 +116,7 @@ def parse_config(text: str, file: str = "<config>") -> Config:
         # tomllib recurses once per nested array or inline table.
         raise ConfigErrors([ConfigError(file, None, "", "not valid TOML: arrays or tables "
                                         "nested too deeply")]) from None
-    check = _Checker(file, text)
+    check = _Checker(file, text, read_files)
     check.unknown(doc, (), list(_TOP_LEVEL))
     gateway = _gateway(check, check.table(doc, "gateway", ()))
     broker = _broker(check, check.table(doc, "broker", ()))
@@ -172,7 +177,8 @@ def _listeners(check: _Checker, listeners: Any) -> None:
             key = getattr(exc, "key", None)
             check.error(path + (key,) if key else path, str(exc))
             continue
-        _listener_files(check, path, item)
+        if check.read_files:
+            _listener_files(check, path, item)
 
 
 def _listener_files(check: _Checker, path: KeyPath, item: Mapping[str, Any]) -> None:
@@ -214,7 +220,7 @@ def _readable(name: str) -> None:
 
 def _bridges(check: _Checker, name: Any) -> None:
     """The bridge file, read as the broker will read it."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or not check.read_files:
         return
     from broker.bridge.config import load_bridges
 
@@ -237,7 +243,8 @@ def _gateway(check: _Checker, table: Mapping[str, Any]) -> GatewaySettings:
     return GatewaySettings(
         name=values["name"], node_id=node_id, topic_prefix=values["topic_prefix"],
         status_topic=status, discovery=values["discovery"],
-        discovery_prefix=values["discovery_prefix"], data_dir=values["data_dir"],
+        discovery_prefix=values["discovery_prefix"],
+        discovery_format=values["discovery_format"], data_dir=values["data_dir"],
         hardware=values["hardware"],
     )
 
@@ -299,9 +306,10 @@ def _sensor(check: _Checker, path: KeyPath, room: str, room_title: str,
     filters = _filters(check, path, entry)
     channels: dict[str, ChannelSettings] = {}
     if single:
-        channels[""] = ChannelSettings(unit=common["unit"], device_class=common["device_class"])
+        channels[""] = ChannelSettings(unit=common["unit"], device_class=common["device_class"],
+                                       state_class=common["state_class"])
     else:
-        for key in ("unit", "device_class"):
+        for key in ("unit", "device_class", "state_class"):
             if common[key] is not None:
                 check.error(path + (key,), f"{kind} has several channels: set {key} in "
                             f"[room.<room>.<channel>] ({', '.join(channel_keys)})")
@@ -386,15 +394,25 @@ def _check_filters_fit(check: _Checker, path: KeyPath, spec: DriverSpec,
 
 
 def _check_pins(check: _Checker, placed: list[tuple[KeyPath, SensorConfig]]) -> None:
-    owners: dict[int, SensorConfig] = {}
+    """No two sensors on one GPIO or I2C address, except those that share a bus."""
+    owners: dict[str, tuple[SensorConfig, Claim]] = {}
     for path, sensor in placed:
-        if sensor.pin is None:
-            continue
-        first = owners.setdefault(sensor.pin, sensor)
-        if first is not sensor:
+        spec = driver_spec(sensor.driver)
+        assert spec is not None  # unknown drivers never become SensorConfigs
+        own: set[str] = set()
+        for claim in spec.claims(sensor):
+            if claim.label in own:
+                check.error(path + (claim.key,), f"{claim.label} is given twice")
+                continue
+            own.add(claim.label)
+            first, held = owners.setdefault(claim.label, (sensor, claim))
+            if first is sensor or (claim.share and claim.share == held.share):
+                continue
             where = f" (line {first.line})" if first.line else ""
-            check.error(path + ("pin",), f"GPIO {sensor.pin} is already used by "
-                        f"{first.key}{where}")
+            mine = f" ({claim.role})" if claim.role else ""
+            theirs = f" as {held.role}" if held.role else ""
+            check.error(path + (claim.key,), f"{claim.label}{mine} is already used by "
+                        f"{first.key}{where}{theirs}")
 
 
 def _check_topics(check: _Checker, gateway: GatewaySettings,
