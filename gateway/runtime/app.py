@@ -12,7 +12,6 @@ from typing import Any
 
 from gateway.bus.base import ONLINE, Bus, InboundMessage
 from gateway.config.model import Config, SensorConfig
-from gateway.discovery import AnnouncementRecord, Entity, discovery_messages
 from gateway.drivers.base import (
     Channel,
     Device,
@@ -21,6 +20,7 @@ from gateway.drivers.base import (
     PolledDevice,
     driver_spec,
 )
+from gateway.ha_announce import AnnouncementRecord, Entity, discovery_messages
 from gateway.hardware import Hardware
 from gateway.runtime.channel import ChannelPublisher
 from gateway.runtime.clock import Clock, LoopClock

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gateway.bus.base import Bus, InboundMessage, Subscription
 from gateway.config.model import GatewaySettings
-from gateway.discovery import node_discovery_messages
+from gateway.ha_announce import node_discovery_messages
 from gateway.node_announcement import (
     ANNOUNCE_SUFFIX,
     BadAnnouncement,

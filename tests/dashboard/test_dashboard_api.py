@@ -27,7 +27,7 @@ STATUS = "home/gw/status"
 
 
 def config(name: str, state: str, component: str = "sensor", **extra: object) -> str:
-    """A discovery config as the gateway writes it (gateway/discovery.py)."""
+    """A discovery config as the gateway writes it (gateway/ha_announce.py)."""
     availability = [{"topic": STATUS}]
     if component == "sensor":
         availability.append({"topic": f"{state}/availability"})
