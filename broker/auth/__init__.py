@@ -10,13 +10,12 @@
 from broker.auth.acl import Acl, AclFileError
 from broker.auth.backoff import LoginBackoff
 from broker.auth.passwords import PasswordFile, PasswordFileError
-from broker.auth.policy import FilePolicy, ListenerPolicies
+from broker.auth.policy import FilePolicy
 
 __all__ = [
     "Acl",
     "AclFileError",
     "FilePolicy",
-    "ListenerPolicies",
     "LoginBackoff",
     "PasswordFile",
     "PasswordFileError",

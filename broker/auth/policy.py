@@ -22,12 +22,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from broker.auth.acl import Acl
 from broker.auth.backoff import LoginBackoff, LoginGuard, as_guard
 from broker.auth.passwords import PasswordFile
 from broker.engine.addresses import peer_host
+from broker.engine.policy import Policy
 
 log = logging.getLogger("broker.auth")
 
@@ -42,7 +43,7 @@ class ClientLike(Protocol):
     password_ok: bool | None
 
 
-class FilePolicy:
+class FilePolicy(Policy):
     """Authentication and authorization from Mosquitto-format files, reloadable."""
 
     def __init__(
@@ -153,54 +154,3 @@ class FilePolicy:
         """May ``client`` receive a message published on ``topic``?"""
         acl = self.acl
         return acl is None or acl.can_read(self.username_for_acl(client), client.client_id, topic)
-
-
-class ListenerPolicies:
-    """One Policy per listener name (``ClientInfo.listener``), behind the single seam.
-
-    Lets each listener (tcp on loopback, tls, ws on the LAN, ...) have its own password file,
-    ACL and anonymous rule while the engine holds one policy object. A client on a listener
-    with no entry gets ``default``.
-    """
-
-    def __init__(self, policies: dict[str, Any], default: Any) -> None:
-        self.policies = dict(policies)
-        self.default = default
-
-    def _for(self, client: ClientLike) -> Any:
-        return self.policies.get(getattr(client, "listener", ""), self.default)
-
-    def authenticate(
-        self, client: ClientLike, username: str | None, password: bytes | None
-    ) -> bool:
-        """Delegates to the client's listener's policy."""
-        return self._for(client).authenticate(client, username, password)
-
-    def password_check(
-        self, client: ClientLike, username: str | None, password: bytes | None
-    ) -> Callable[[], bool] | None:
-        """Delegates to the client's listener's policy (None if it has no slow part)."""
-        check = getattr(self._for(client), "password_check", None)
-        return check(client, username, password) if check is not None else None
-
-    def can_publish(self, client: ClientLike, topic: str) -> bool:
-        """Delegates to the client's listener's policy."""
-        return self._for(client).can_publish(client, topic)
-
-    def can_subscribe(self, client: ClientLike, topic_filter: str) -> bool:
-        """Delegates to the client's listener's policy."""
-        return self._for(client).can_subscribe(client, topic_filter)
-
-    def can_read(self, client: ClientLike, topic: str) -> bool:
-        """Delegates to the client's listener's policy."""
-        return self._for(client).can_read(client, topic)
-
-    def reload(self) -> bool:
-        """Reload every policy that can; True when all of them reloaded."""
-        results = [
-            p.reload()
-            for p in {id(p): p for p in [*self.policies.values(), self.default]}.values()
-            if hasattr(p, "reload")
-        ]
-        return all(results)
-

@@ -1,10 +1,13 @@
 """One bridge: the local subscriptions, the upstream connection, and the traffic between.
 
 Loops are prevented twice over: messages the bridge itself publishes locally (coming
-``in``) are never sent back ``out`` (the local callback runs synchronously inside that
-publish, so a flag tells them apart); and the upstream is asked not to echo our own
+``in``) are never sent back ``out`` (it publishes them with its own ``origin``, which the
+message carries to its local subscriptions); and the upstream is asked not to echo our own
 messages back, by MQTT 5.0's no-local subscription option or, for 3.1.1, by Mosquitto's
 bridge bit (0x80 on the protocol level), which Mosquitto-compatible brokers honour.
+
+Why over 300 lines: both directions of one bridge share its state (backlog, connection,
+$SYS state); each direction alone is under 100 lines.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import contextlib
 import logging
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,6 +31,7 @@ from .queue import Backlog, Queued
 
 if TYPE_CHECKING:
     from ..config import BrokerConfig
+    from ..engine.sys import SysTopics
 
 
 class LocalBroker(Protocol):
@@ -37,16 +41,18 @@ class LocalBroker(Protocol):
     config: BrokerConfig
     #: The store (``when_durable(callback)``), or None without one.
     persistence: Any
+    #: The $SYS registry (broker.engine.sys.SysTopics): the bridge's state plugs in.
+    sys: SysTopics
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False,
-                properties: dict | None = None) -> None: ...
+                properties: dict | None = None, origin: str | None = None) -> None: ...
 
     def subscribe(self, topic_filter: str, callback: Callable[[Message], None],
                   qos: int = 0) -> Any: ...
 
 log = logging.getLogger("broker.bridge")
 
-SYS_STATE = "$SYS/broker/bridge/{name}/{key}"
+SYS_STATE = "bridge/{name}/{key}"  # below $SYS/broker/
 NEVER_EXPIRE = 0xFFFFFFFF
 # Properties that describe the message itself and cross the bridge (5.0 on both ends).
 _FORWARDED = ("payload_format_indicator", "content_type", "response_topic", "correlation_data",
@@ -88,12 +94,12 @@ class Bridge:
         self._private = config.try_private  # dropped if the upstream refuses the bridge bit
         #: MQTT version to connect with: 5.0 unless configured, 3.1.1 once 5.0 was refused.
         self.version = config.protocol
-        self._inbound = False
+        #: What the messages this bridge publishes locally carry as their origin. U+0000
+        #: never occurs in an MQTT client id, so no client's no-local can mistake it.
+        self.origin = f"\x00bridge:{config.name}"
         self._incoming_qos2: set[int] = set()  # QoS 2 from upstream, across reconnects
         self._local_subs: list = []
         self._task: asyncio.Task | None = None
-        self._reporter: asyncio.Task | None = None
-        self._reported: tuple[int, int] = (-1, -1)
         self._wakeup = asyncio.Event()
         self._commit_scheduled = False
         self._rng = random.Random()
@@ -112,16 +118,16 @@ class Bridge:
         self._set_state("connecting")
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name=f"bridge {self.config.name}")
-        interval = self.broker.config.sys_interval
-        if interval > 0:
-            self._reporter = loop.create_task(self._report_every(interval))
+        if self.broker.config.sys_interval > 0:  # the backlog's counts, every interval
+            self.broker.sys.add_source(self.sys_values)
 
     async def stop(self) -> None:
         """Disconnect cleanly; messages not yet forwarded stay in the backlog file."""
         for sub in self._local_subs:
             sub.cancel()
         self._local_subs.clear()
-        for task in (self._task, self._reporter):
+        self.broker.sys.remove_source(self.sys_values)
+        for task in (self._task,):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -135,7 +141,7 @@ class Bridge:
     # --- local -> upstream -------------------------------------------------------------
 
     def _on_local(self, msg: Message, rule: TopicRule) -> None:
-        if self._inbound:
+        if msg.origin == self.origin:
             return  # our own `in` message: sending it back would loop
         props = {k: v for k, v in msg.properties.items() if k in _FORWARDED}
         item = Queued(rule.to_remote(msg.topic), msg.payload, msg.qos, msg.retain, props)
@@ -184,13 +190,11 @@ class Bridge:
             ack()  # not ours to take (an overlapping subscription upstream); accept it
             return
         props = {k: v for k, v in p.properties.items() if k in _FORWARDED}
-        self._inbound = True
         try:
-            self.broker.publish(rule.to_local(p.topic), p.payload, p.qos, p.retain, props)
+            self.broker.publish(rule.to_local(p.topic), p.payload, p.qos, p.retain, props,
+                                origin=self.origin)
         except ValueError as exc:
             log.warning("bridge %s: cannot publish %r locally: %s", self.config.name, p.topic, exc)
-        finally:
-            self._inbound = False
         persistence = self.broker.persistence
         if persistence is None or p.qos == 0:
             ack()
@@ -299,20 +303,12 @@ class Bridge:
         if state == self.state:
             return
         self.state = state
-        name = self.config.name
-        self.broker.publish(SYS_STATE.format(name=name, key="state"), state, retain=True)
-        self._report_counts()
+        self.broker.sys.publish(self.sys_values)  # a change of state is told at once
 
-    def _report_counts(self) -> None:
-        counts = (len(self.backlog), self.backlog.dropped)
-        if counts == self._reported:
-            return
-        self._reported = counts
+    def sys_values(self) -> Iterator[tuple[str, object]]:
+        """$SYS/broker/bridge/<name>/state, queued, dropped (a source of the broker's $SYS
+        registry, broker.engine.sys)."""
         name = self.config.name
-        for key, value in zip(("queued", "dropped"), counts, strict=True):
-            self.broker.publish(SYS_STATE.format(name=name, key=key), str(value), retain=True)
-
-    async def _report_every(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            self._report_counts()
+        yield SYS_STATE.format(name=name, key="state"), self.state
+        yield SYS_STATE.format(name=name, key="queued"), len(self.backlog)
+        yield SYS_STATE.format(name=name, key="dropped"), self.backlog.dropped

@@ -1,7 +1,7 @@
 """The broker engine: sessions, subscriptions, retained messages, routing (sans-IO)."""
 
 from .connection import Connection
+from .engine import Engine
 from .message import Message
-from .router import Engine
 
 __all__ = ["Connection", "Engine", "Message"]

@@ -9,12 +9,12 @@ from ..protocol import reasons
 from ..protocol.control import PINGRESP_BYTES
 from ..protocol.packets import MQTT5, Auth, Connack, Connect, Disconnect, Pingreq
 from ..protocol.wire import ProtocolError
-from .session import NEVER, Session
+from .session import NEVER
 from .topics import valid_topic_name
 
 if TYPE_CHECKING:
     from .connection import Connection
-    from .router import Engine
+    from .engine import Engine
 
 
 def _refuse(conn: Connection, connect: Connect, code: int, text: str) -> None:
@@ -61,8 +61,7 @@ def handle_connect(engine: Engine, conn: Connection, p: Connect) -> None:
     if info.password_ok is None and conn.check_off_loop is not None:
         # Hashing a password takes milliseconds: the shell runs it off the loop and
         # dispatches this CONNECT again with the answer in info.password_ok.
-        check = getattr(engine.policy, "password_check", None)
-        job = check(info, p.username, p.password) if check is not None else None
+        job = engine.policy.password_check(info, p.username, p.password)
         if job is not None:
             conn.hold(p)
             conn.check_off_loop(job)
@@ -102,27 +101,7 @@ def handle_connect(engine: Engine, conn: Connection, p: Connect) -> None:
         # subscriptions, her live connection), which is a denial of service on her.
         _refuse(conn, p, reasons.NOT_AUTHORIZED, "client id belongs to another user's session")
         return
-    # Takeover: the old connection goes first, its will handled as for any abnormal end.
-    if old is not None and old.connection is not None:
-        engine.log.info(
-            "client %s taken over from %s by %s", client_id, old.connection.peer, conn.peer
-        )
-        old.connection.disconnect(reasons.SESSION_TAKEN_OVER, "session taken over")
-        old = engine.sessions.get(client_id)
-    session_present = False
-    if old is not None and not p.clean_start:
-        session = old
-        session_present = True
-        engine.offline.pop(session, None)
-        # A resumed session cancels a will that was waiting for its delay.
-        session.will_at = None
-        session.will = None
-        engine.delayed_wills.discard(session)
-    else:
-        if old is not None:
-            engine.end_session(old)
-        session = Session(client_id)
-        engine.sessions[client_id] = session
+    session, session_present = engine.take_session(client_id, conn, p.clean_start)
     session.expiry_interval = expiry
     session.expires_at = None
     session.connection = conn

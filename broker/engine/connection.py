@@ -27,7 +27,7 @@ from ..protocol.wire import MQTTError
 from .policy import ClientInfo
 
 if TYPE_CHECKING:
-    from .router import Engine
+    from .engine import Engine
     from .session import Session
 
 #: Bits of :attr:`Connection.needs`.

@@ -1,12 +1,31 @@
-"""The authorization seam: who may connect, publish, subscribe and read."""
+"""The authorization seam, and the one place where the broker's policy is composed.
+
+:class:`Policy` is the base class of every policy: each method has a real default (allow;
+no slow password part; SUBACK code 0x87 for a refusal; nothing to reload), so the engine
+calls them directly. A subclass that overrides ``can_publish`` or ``can_read`` has the
+check made; one that does not costs nothing per message (``restricts_publish`` and
+``restricts_read``, worked out when the subclass is defined).
+
+:func:`compose` builds the policy the engine holds, from the configured policy object or
+the listeners' own (:class:`ByListener`; each listener's is built by
+broker.server.listeners.listener_policy), with the configured denied subscriptions on top
+(:class:`DenySubscriptions`). The wrappers here pass every decision on explicitly.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any
 
+from .addresses import is_loopback, peer_host
 from .topics import topic_matches
+
+if TYPE_CHECKING:
+    from ..config import BrokerConfig
+
+#: SUBACK (5.0) for a filter the policy refuses, unless it says otherwise.
+NOT_AUTHORIZED = 0x87
 
 
 @dataclass(slots=True)
@@ -23,24 +42,13 @@ class ClientInfo:
     password_ok: bool | None = None
 
 
-class Policy(Protocol):
-    """Decisions the engine asks for; implementations must be fast and never raise."""
+class Policy:
+    """Decisions the engine asks for; implementations must be fast and never raise.
 
-    def authenticate(
-        self, client: ClientInfo, username: str | None, password: bytes | None
-    ) -> bool: ...
+    Every method allows by default: override what your policy decides.
+    """
 
-    def can_publish(self, client: ClientInfo, topic: str) -> bool: ...
-
-    def can_subscribe(self, client: ClientInfo, topic_filter: str) -> bool: ...
-
-    def can_read(self, client: ClientInfo, topic: str) -> bool: ...
-
-
-class AllowAll:
-    """Everyone may do everything (the default on a loopback-only broker)."""
-
-    # The engine skips per-message checks that cannot fail.
+    #: Whether ``can_publish`` / ``can_read`` can say no (else the engine skips them).
     restricts_publish = False
     restricts_read = False
 
@@ -49,14 +57,22 @@ class AllowAll:
         # A subclass that overrides a check must have it called: without this, it would
         # inherit "cannot fail" and the engine would silently skip its can_publish/can_read.
         if "restricts_publish" not in cls.__dict__:
-            cls.restricts_publish = cls.can_publish is not AllowAll.can_publish
+            cls.restricts_publish = cls.can_publish is not Policy.can_publish
         if "restricts_read" not in cls.__dict__:
-            cls.restricts_read = cls.can_read is not AllowAll.can_read
+            cls.restricts_read = cls.can_read is not Policy.can_read
 
     def authenticate(
         self, client: ClientInfo, username: str | None, password: bytes | None
     ) -> bool:
+        """Whether the client may connect."""
         return True
+
+    def password_check(
+        self, client: ClientInfo, username: str | None, password: bytes | None
+    ) -> Callable[[], bool] | None:
+        """The slow part of ``authenticate`` (hashing a password), for the I/O shell to run
+        off the event loop; None when there is none."""
+        return None
 
     def can_publish(self, client: ClientInfo, topic: str) -> bool:
         return True
@@ -64,11 +80,58 @@ class AllowAll:
     def can_subscribe(self, client: ClientInfo, topic_filter: str) -> bool:
         return True
 
+    def subscribe_refusal(self, client: ClientInfo, topic_filter: str) -> int:
+        """The 5.0 SUBACK code for a filter ``can_subscribe`` refused."""
+        return NOT_AUTHORIZED
+
     def can_read(self, client: ClientInfo, topic: str) -> bool:
+        """Checked on every delivery path, for the user the session belongs to."""
+        return True
+
+    def reload(self) -> bool:
+        """Re-read whatever the policy is built from (SIGHUP); False keeps the old rules."""
         return True
 
 
-class DenySubscriptions:
+class AllowAll(Policy):
+    """Everyone may do everything (the default on a loopback-only broker)."""
+
+
+class Wrapper(Policy):
+    """A policy that passes every decision to ``inner``; subclasses change some."""
+
+    def __init__(self, inner: Policy) -> None:
+        self.inner = inner
+        self.restricts_publish = inner.restricts_publish
+        self.restricts_read = inner.restricts_read
+
+    def authenticate(
+        self, client: ClientInfo, username: str | None, password: bytes | None
+    ) -> bool:
+        return self.inner.authenticate(client, username, password)
+
+    def password_check(
+        self, client: ClientInfo, username: str | None, password: bytes | None
+    ) -> Callable[[], bool] | None:
+        return self.inner.password_check(client, username, password)
+
+    def can_publish(self, client: ClientInfo, topic: str) -> bool:
+        return self.inner.can_publish(client, topic)
+
+    def can_subscribe(self, client: ClientInfo, topic_filter: str) -> bool:
+        return self.inner.can_subscribe(client, topic_filter)
+
+    def subscribe_refusal(self, client: ClientInfo, topic_filter: str) -> int:
+        return self.inner.subscribe_refusal(client, topic_filter)
+
+    def can_read(self, client: ClientInfo, topic: str) -> bool:
+        return self.inner.can_read(client, topic)
+
+    def reload(self) -> bool:
+        return self.inner.reload()
+
+
+class DenySubscriptions(Wrapper):
     """Refuse subscriptions to filters that match a configured deny list; else ask ``inner``.
 
     A requested filter is denied when it equals a listed filter or when a listed filter
@@ -81,24 +144,8 @@ class DenySubscriptions:
     """
 
     def __init__(self, denied: list[str], inner: Policy | None = None) -> None:
+        super().__init__(inner if inner is not None else AllowAll())
         self.denied = list(denied)
-        self.inner: Policy = inner if inner is not None else AllowAll()
-        self.restricts_publish = getattr(self.inner, "restricts_publish", True)
-        self.restricts_read = getattr(self.inner, "restricts_read", True)
-
-    def authenticate(
-        self, client: ClientInfo, username: str | None, password: bytes | None
-    ) -> bool:
-        return self.inner.authenticate(client, username, password)
-
-    def password_check(
-        self, client: ClientInfo, username: str | None, password: bytes | None
-    ) -> Callable[[], bool] | None:
-        check = getattr(self.inner, "password_check", None)
-        return check(client, username, password) if check is not None else None
-
-    def can_publish(self, client: ClientInfo, topic: str) -> bool:
-        return self.inner.can_publish(client, topic)
 
     def _listed(self, topic_filter: str) -> bool:
         return any(d == topic_filter or topic_matches(d, topic_filter) for d in self.denied)
@@ -109,15 +156,100 @@ class DenySubscriptions:
         return self.inner.can_subscribe(client, topic_filter)
 
     def subscribe_refusal(self, client: ClientInfo, topic_filter: str) -> int:
-        """The 5.0 SUBACK code for a filter ``can_subscribe`` refused."""
         if self._listed(topic_filter):
             return 0x80
-        inner = getattr(self.inner, "subscribe_refusal", None)
-        return inner(client, topic_filter) if inner is not None else 0x87
+        return self.inner.subscribe_refusal(client, topic_filter)
+
+
+class LoopbackAnonymous(Wrapper):
+    """Anonymous clients from loopback addresses are accepted; else ask ``inner`` (a
+    listener whose ``allow_anonymous`` is not set)."""
+
+    def authenticate(
+        self, client: ClientInfo, username: str | None, password: bytes | None
+    ) -> bool:
+        if username is None and is_loopback(peer_host(client.peer)):
+            return True
+        return self.inner.authenticate(client, username, password)
+
+
+class ByListener(Policy):
+    """One Policy per listener name (``ClientInfo.listener``), behind the single seam.
+
+    Lets each listener (tcp on loopback, tls, ws on the LAN, ...) have its own password file,
+    ACL and anonymous rule while the engine holds one policy object. A client on a listener
+    with no entry gets ``default``.
+    """
+
+    def __init__(self, policies: dict[str, Policy], default: Policy) -> None:
+        self.policies = dict(policies)
+        self.default = default
+        every = [*self.policies.values(), default]
+        self.restricts_publish = any(p.restricts_publish for p in every)
+        self.restricts_read = any(p.restricts_read for p in every)
+
+    def _for(self, client: ClientInfo) -> Policy:
+        return self.policies.get(client.listener, self.default)
+
+    def authenticate(
+        self, client: ClientInfo, username: str | None, password: bytes | None
+    ) -> bool:
+        return self._for(client).authenticate(client, username, password)
+
+    def password_check(
+        self, client: ClientInfo, username: str | None, password: bytes | None
+    ) -> Callable[[], bool] | None:
+        return self._for(client).password_check(client, username, password)
+
+    def can_publish(self, client: ClientInfo, topic: str) -> bool:
+        return self._for(client).can_publish(client, topic)
+
+    def can_subscribe(self, client: ClientInfo, topic_filter: str) -> bool:
+        return self._for(client).can_subscribe(client, topic_filter)
+
+    def subscribe_refusal(self, client: ClientInfo, topic_filter: str) -> int:
+        return self._for(client).subscribe_refusal(client, topic_filter)
 
     def can_read(self, client: ClientInfo, topic: str) -> bool:
-        return self.inner.can_read(client, topic)
+        return self._for(client).can_read(client, topic)
 
     def reload(self) -> bool:
-        reload = getattr(self.inner, "reload", None)
-        return reload() if reload is not None else True
+        """Reload every listener's policy; True when all of them reloaded."""
+        unique = {id(p): p for p in [*self.policies.values(), self.default]}.values()
+        return all([p.reload() for p in unique])
+
+
+class _Adapted(Wrapper):
+    """A policy object that does not derive from :class:`Policy` (docs/contracts.md: the
+    four decisions): what it lacks gets the defaults, looked up once here."""
+
+    def __init__(self, obj: Any) -> None:
+        self.inner = obj
+        default = Policy()
+        for name in ("authenticate", "password_check", "can_publish", "can_subscribe",
+                     "subscribe_refusal", "can_read", "reload"):  # fmt: skip
+            setattr(self, name, getattr(obj, name, getattr(default, name)))
+        self.restricts_publish = getattr(obj, "restricts_publish", True)
+        self.restricts_read = getattr(obj, "restricts_read", True)
+
+
+def as_policy(obj: Any) -> Policy:
+    """``obj`` itself when it is a :class:`Policy`, else adapted to one."""
+    return obj if isinstance(obj, Policy) else _Adapted(obj)
+
+
+def compose(config: BrokerConfig, listeners: dict[str, Policy] | None = None) -> Policy:
+    """The policy the engine holds: the configured policy object, else the listeners' own
+    (by listener name; allow-all when none of them restricts anything), with the
+    configured denied subscriptions on top."""
+    policy: Policy
+    if config.policy is not None:
+        policy = as_policy(config.policy)
+    elif listeners and not all(isinstance(p, AllowAll) for p in listeners.values()):
+        # Clients of in-process transports (serial nodes) are trusted like loopback ones.
+        policy = ByListener(listeners, AllowAll())
+    else:
+        policy = AllowAll()
+    if config.deny_subscribe:
+        policy = DenySubscriptions(config.deny_subscribe, policy)
+    return policy

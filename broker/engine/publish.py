@@ -14,7 +14,7 @@ from .topics import valid_topic_name
 
 if TYPE_CHECKING:
     from .connection import Connection
-    from .router import Engine
+    from .engine import Engine
 
 # Properties that travel with the message to subscribers (the rest are per hop).
 _FORWARDED = (

@@ -1,10 +1,21 @@
-"""Retained messages, kept in a trie of topic levels so a filter finds them without a scan."""
+"""Retained messages: kept in a trie of topic levels so a filter finds them without a scan,
+and sent to a new subscription (:class:`RetainedOnSubscribe`, part of the Engine).
+
+``route`` stores a retained message (an empty payload clears the topic); SUBSCRIBE and the
+in-process API call ``send_retained`` for each new subscription that asks for them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from .message import Message
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .session import Session
+    from .subscriptions import Subscription
 
 
 class _Node:
@@ -109,3 +120,18 @@ class RetainedStore:
 
     def __iter__(self) -> Iterator[Message]:
         return self._subtree(self._root, skip_dollar=False)
+
+
+class RetainedOnSubscribe:
+    """Retained messages for a new subscription (mixed into Engine)."""
+
+    def send_retained(self: Engine, session: Session, sub: Subscription) -> None:
+        """Retained messages matching a new subscription, flagged retained."""
+        ids = (sub.identifier,) if sub.identifier else ()
+        now = self.clock()
+        for msg in list(self.retained.match(sub.filter_levels)):
+            if msg.expires_at is not None and msg.expires_at <= now:
+                continue
+            if not self.may_read(session, msg.topic):
+                continue
+            self.deliver(session, msg, min(sub.options.qos, msg.qos), True, ids)

@@ -19,14 +19,13 @@ from .topics import split_shared, valid_topic_filter
 
 if TYPE_CHECKING:
     from .connection import Connection
-    from .router import Engine
+    from .engine import Engine
 
 
 def _refusal(engine: Engine, conn: Connection, topic_filter: str) -> int:
     """The 5.0 SUBACK code of a denied filter: the policy may say (``subscribe_refusal``),
     else 0x87 Not authorized."""
-    refusal = getattr(engine.policy, "subscribe_refusal", None)
-    return refusal(conn.info, topic_filter) if refusal is not None else reasons.NOT_AUTHORIZED
+    return engine.policy.subscribe_refusal(conn.info, topic_filter)
 
 
 def handle_subscribe(engine: Engine, conn: Connection, p: Subscribe) -> None:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from ..config import BrokerConfig
 from ..engine.admission import Ticket
 from ..engine.connection import Connection
+from ..engine.engine import Engine, LocalSubscription
 from ..engine.message import Message
-from ..engine.policy import AllowAll, Policy
-from ..engine.router import Engine, LocalSubscription, default_policy
+from ..engine.policy import Policy, compose
 from ..store import Persistence
 from .accept import raise_open_file_limit
 from .listeners import ListenerConfig, listener_policy, start_listener
@@ -36,17 +36,11 @@ PASSWORD_CHECK_THREADS = 2
 
 def build_policy(config: BrokerConfig, listeners: list[ListenerConfig],
                  guard: LoginGuard | None = None) -> Policy:
-    """One policy over all listeners (unless a policy object is configured), plus the
-    configured denied subscriptions; every listener's logins share ``guard``."""
+    """The engine's policy: each listener's own (unless a policy object is configured; every
+    listener's logins share ``guard``), composed by broker.engine.policy.compose."""
     if config.policy is not None:
-        return default_policy(config)
-    per_listener = {lc.name: listener_policy(lc, guard) for lc in listeners}
-    if all(isinstance(p, AllowAll) for p in per_listener.values()):
-        return default_policy(config)
-    from ..auth.policy import ListenerPolicies
-
-    # Clients of in-process transports (serial nodes) are trusted like loopback ones.
-    return default_policy(config, ListenerPolicies(per_listener, AllowAll()))
+        return compose(config)
+    return compose(config, {lc.name: listener_policy(lc, guard) for lc in listeners})
 
 
 class Broker:
@@ -59,6 +53,8 @@ class Broker:
     def __init__(self, config: BrokerConfig | None = None) -> None:
         self.config = config or BrokerConfig()
         self.engine = Engine(self.config)
+        #: The $SYS registry (broker.engine.sys): the store and bridges plug their topics in.
+        self.sys = self.engine.sys
         #: The first TCP listener's port (the one `port=0` picked, for tests).
         self.port: int = 0
         #: Every listener's bound port by listener name.
@@ -114,7 +110,7 @@ class Broker:
             log.info("listening for %s on %s:%d (%s)", lc.kind, lc.host, port, lc.name)
         self._schedule(1.0, self._tick)
         if config.sys_interval > 0:
-            self.engine.publish_sys()
+            self.engine.sys.publish()
             self._schedule(config.sys_interval, self._sys)
 
     async def stop(self) -> None:
@@ -154,8 +150,7 @@ class Broker:
 
     def reload(self) -> bool:
         """Re-read password and ACL files (SIGHUP); connected clients stay connected."""
-        reload = getattr(self.engine.policy, "reload", None)
-        ok = reload() if reload is not None else True
+        ok = self.engine.policy.reload()
         log.info("security files reloaded" if ok else "reload failed: previous rules kept")
         return ok
 
@@ -168,9 +163,12 @@ class Broker:
         qos: int = 0,
         retain: bool = False,
         properties: dict | None = None,
+        origin: str | None = None,
     ) -> None:
-        """Publish a message as the broker itself (retained store, subscribers, $SYS counts)."""
-        self.engine.publish(topic, payload, qos, retain, properties)
+        """Publish a message as the broker itself (retained store, subscribers, $SYS counts);
+        ``origin`` names an in-process publisher (Message.origin: a bridge tells its own
+        messages apart by it)."""
+        self.engine.publish(topic, payload, qos, retain, properties, origin)
 
     def subscribe(
         self, topic_filter: str, callback: Callable[[Message], None], qos: int = 0
@@ -290,4 +288,4 @@ class Broker:
         self.engine.tick()
 
     def _sys(self) -> None:
-        self.engine.publish_sys()
+        self.engine.sys.publish()

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from ..engine.addresses import is_loopback, peer_host
+from ..engine.addresses import is_loopback
 from ..engine.admission import Ticket
-from ..engine.policy import AllowAll, ClientInfo, Policy
+from ..engine.policy import AllowAll, LoopbackAnonymous, Policy
 
 if TYPE_CHECKING:
     from .accept import AcceptLoop
@@ -77,23 +77,6 @@ class ListenerConfig:
         if unknown:
             raise ValueError(f"unknown listener key(s): {', '.join(unknown)}")
         return cls(**value)
-
-
-class LoopbackAnonymous:
-    """Wraps a listener's policy: anonymous clients from loopback addresses are accepted."""
-
-    def __init__(self, inner: Policy) -> None:
-        self.inner = inner
-
-    def authenticate(
-        self, client: ClientInfo, username: str | None, password: bytes | None
-    ) -> bool:
-        if username is None and is_loopback(peer_host(client.peer)):
-            return True
-        return self.inner.authenticate(client, username, password)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 class ListenerError(ValueError):

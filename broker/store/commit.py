@@ -6,6 +6,10 @@ the batch of store changes journaled up to the same point is committed. The comm
 a writer thread, so the event loop keeps reading and routing while SQLite waits for the
 disk; whatever arrives meanwhile forms the next batch. Each batch costs one WAL append and
 one fsync however many messages it holds.
+
+Why one module of 500 lines: the commit's state machine (batch in flight, failed batch and
+its retry, output held per connection, callbacks) is one ordering promise; split, its
+invariants would span files. The writer thread (:class:`Writer`) is its only helper.
 """
 
 from __future__ import annotations

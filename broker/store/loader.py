@@ -18,7 +18,7 @@ from .records import (
 from .sqlite import Snapshot, session_row
 
 if TYPE_CHECKING:
-    from ..engine.router import Engine
+    from ..engine.engine import Engine
     from .journal import Journal
 
 log = logging.getLogger("broker.store")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..engine.message import Message
 from .commit import GroupCommit
 from .journal import Journal
 from .loader import restore
@@ -19,7 +18,8 @@ from .recovery import open_store
 if TYPE_CHECKING:
     from ..config import BrokerConfig
     from ..engine.connection import Connection
-    from ..engine.router import Engine
+    from ..engine.engine import Engine
+    from ..engine.sys import SysTopics
 
 log = logging.getLogger("broker.store")
 
@@ -40,7 +40,7 @@ class Persistence:
         self.commit = commit
         self.journal = journal
         self.path = path
-        self._sys_timer: asyncio.TimerHandle | None = None
+        self._sys: SysTopics | None = None
 
     @classmethod
     def open(
@@ -74,10 +74,11 @@ class Persistence:
         engine.store = journal
         persistence = cls(commit, journal, path)
         commit.on_state = partial(persistence._state_changed, engine, full, config.sys_interval)
+        if config.sys_interval > 0:
+            persistence._sys = engine.sys
+            engine.sys.add_source(persistence.sys_values)
         if not db.is_open:
             commit.start_failing()
-        if config.sys_interval > 0:
-            persistence._publish_sys(engine, loop, config.sys_interval)
         return persistence
 
     @property
@@ -90,31 +91,18 @@ class Persistence:
         # taking messages and just retries its commit.
         engine.store_failing = full and not ok
         if sys_interval > 0:
-            self._sys_values(engine)  # subscribers learn of it now, not at the next interval
+            engine.sys.publish(self.sys_values)  # subscribers learn of it now
         if ok:
             engine.release_held()
 
-    def _sys_values(self, engine: Engine) -> None:
+    def sys_values(self) -> Iterator[tuple[str, object]]:
+        """$SYS/broker/store/...: the store's state and what it costs the SD card (a source
+        of the engine's $SYS registry, broker.engine.sys)."""
         commit = self.commit
-        for key, value in (
-            ("bytes written", self.bytes_written()),
-            ("commits", commit.commits),
-            ("state", self.state),
-            ("failed commits", commit.failed_commits),
-        ):
-            topic = f"$SYS/broker/store/{key}"
-            payload = str(value if value is not None else "unknown").encode()
-            current = engine.retained.get(topic)
-            if current is None or current.payload != payload:
-                engine.route(Message(topic, payload, 0, True))
-
-    def _publish_sys(
-        self, engine: Engine, loop: asyncio.AbstractEventLoop, interval: float
-    ) -> None:
-        """$SYS/broker/store/...: the store's state and what it costs the SD card, every
-        ``interval``."""
-        self._sys_values(engine)
-        self._sys_timer = loop.call_later(interval, self._publish_sys, engine, loop, interval)
+        yield "store/bytes written", self.bytes_written()
+        yield "store/commits", commit.commits
+        yield "store/state", self.state
+        yield "store/failed commits", commit.failed_commits
 
     def flush(self, dirty: list[Connection]) -> None:
         """The shell's per-turn flush: output goes out once the changes before it are durable."""
@@ -130,8 +118,8 @@ class Persistence:
 
     async def close(self) -> None:
         """Final commit; the file is left checkpointed and closed."""
-        if self._sys_timer is not None:
-            self._sys_timer.cancel()
+        if self._sys is not None:
+            self._sys.remove_source(self.sys_values)
         await self.commit.close()
 
     def bytes_written(self) -> int | None:

@@ -9,6 +9,9 @@ leave as binary frames, and payload bytes of the client's frames arrive in
 ``data_received`` as they come, even from the middle of a frame (wsproto streams them), so
 memory stays bounded by one read whatever frame size a peer announces. The same class serves
 ``ws`` and ``wss``: pass an SSLContext to :func:`start_websocket_server`.
+
+Why 300 lines: the asyncio side of RFC 6455 (handshake timeout, flow control both ways,
+close handshake) for one connection; the sans-IO upgrade rules are in ws_upgrade.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ broker gets neither its own messages back nor retain flags cleared."""
 
 from __future__ import annotations
 
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.protocol import Decoder, encode
 from broker.protocol.packets import Connect, Publish, Subscribe, SubscriptionOptions
 

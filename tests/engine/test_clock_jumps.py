@@ -15,7 +15,7 @@ import pytest
 from support.sansio import FakeClock, connected, offline_with_will, sent
 
 from broker.config import BrokerConfig
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.protocol import encode
 from broker.protocol.packets import Publish, Subscribe, SubscriptionOptions
 from broker.store.journal import Journal

@@ -4,7 +4,7 @@ never loses what nobody can be told about: in-process publishes and wills."""
 from __future__ import annotations
 
 from broker.config import BrokerConfig
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.protocol import Decoder, encode
 from broker.protocol.packets import Connect, Publish, Subscribe, SubscriptionOptions, Will
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from support.clock import FakeClock
 
 from broker.config import BrokerConfig
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.protocol import Decoder, encode
 from broker.protocol.packets import Connect, Publish
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from support.sansio import connected, sent
 
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.protocol import encode
 from broker.protocol.packets import Publish, Subscribe, SubscriptionOptions
 

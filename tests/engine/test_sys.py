@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.protocol import encode
 from broker.protocol.packets import Connect
 
 
 def _sys(engine: Engine) -> dict[str, str]:
-    return dict(engine.sys_messages())
+    return dict(engine.sys.messages())
 
 
 def test_clients_are_counted_per_listener() -> None:

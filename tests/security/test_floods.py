@@ -30,7 +30,7 @@ from support.lan import Lan
 
 from broker.auth.passwords import PasswordFile
 from broker.config import BrokerConfig
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.protocol import encode
 from broker.protocol.packets import Connect
 from broker.server.accept import DescriptorShortage

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.config import BrokerConfig
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.protocol.codec import encode
 from broker.protocol.packets import (
     Connect,

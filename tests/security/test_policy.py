@@ -121,12 +121,12 @@ def test_bad_files_stop_startup(tmp_path: Path) -> None:
 
 
 def test_listener_policies(files) -> None:
-    from broker.auth.policy import ListenerPolicies
+    from broker.engine.policy import ByListener
 
     pw, acl = files
     lan = FilePolicy(password_file=pw, acl_file=acl)
     local = FilePolicy(allow_anonymous=True)
-    policies = ListenerPolicies({"lan": lan}, default=local)
+    policies = ByListener({"lan": lan}, default=local)
     assert policies.authenticate(Client(listener="loopback"), None, None)
     assert not policies.authenticate(Client(listener="lan"), None, None)
     assert policies.authenticate(Client(listener="lan"), "alice", b"wonder")

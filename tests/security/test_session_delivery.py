@@ -8,8 +8,8 @@ in-flight window or the queue drained after back-pressure.
 from __future__ import annotations
 
 from broker.config import BrokerConfig
+from broker.engine.engine import Engine
 from broker.engine.policy import AllowAll, ClientInfo
-from broker.engine.router import Engine
 from broker.protocol import Decoder, encode
 from broker.protocol.packets import Connect, Subscribe, SubscriptionOptions
 

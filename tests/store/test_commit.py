@@ -12,8 +12,8 @@ import pytest
 
 from broker.config import BrokerConfig
 from broker.engine.connection import Connection
+from broker.engine.engine import Engine
 from broker.engine.message import Message
-from broker.engine.router import Engine
 from broker.engine.session import Outgoing, Session
 from broker.protocol.codec import encode
 from broker.protocol.packets import Puback, Publish

@@ -19,7 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from support.sansio import FakeClock, offline_with_will
 
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.store import sqlite as sql
 from broker.store.journal import Journal
 from broker.store.loader import restore

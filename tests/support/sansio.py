@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.engine.connection import Connection
-from broker.engine.router import Engine
+from broker.engine.engine import Engine
 from broker.protocol import Decoder, encode
 from broker.protocol.packets import Connect, Packet, Will
 
