@@ -23,6 +23,7 @@ from broker.protocol.packets import (
     Pubrel,
     Subscribe,
     SubscriptionOptions,
+    Will,
 )
 
 Raw = Callable[..., RawClient]
@@ -544,9 +545,20 @@ def test_auth_packet_without_method_is_a_protocol_error(connected: Raw) -> None:
     c.closed_with(0x82)
 
 
-def test_client_disconnect_reasons_accepted(connected: Raw) -> None:
+def test_client_disconnect_reasons_accepted(connected: Raw, topic: str) -> None:
+    """MQTT 5.0 3.14.2.1: any DISCONNECT reason closes quietly (the server answers nothing);
+    MQTT-3.14.4-3: only 0x00 discards the will, every other reason publishes it."""
+    watcher = connected(5)
+    watcher.subscribe(f"{topic}/#")
     for code in (0x00, 0x04, 0x80, 0x83, 0x90):
-        connected(5).disconnect(code, {"reason_string": "bye", "user_property": [("a", "b")]})
+        c = connected(5, will=Will(f"{topic}/{code:02x}", b"gone", 0, False))
+        c.send(Disconnect(code, {"reason_string": "bye", "user_property": [("a", "b")]}))
+        assert c.closed() == [], f"reason 0x{code:02x}"
+        c.close()
+    # Each close was handled before this marker: any will published is ahead of it.
+    connected(5).publish(f"{topic}/end", b"")
+    wills = [f"{topic}/{code:02x}" for code in (0x04, 0x80, 0x83, 0x90)]
+    assert [watcher.receive().topic for _ in range(5)] == [*wills, f"{topic}/end"]
 
 
 def test_publish_ack_reason_strings_absent_by_default(connected: Raw, topic: str) -> None:

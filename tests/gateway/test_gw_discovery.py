@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
 from gw_helpers import MemoryBus, ScriptedDht
+from support.wait import until
 
 from gateway import __version__
 from gateway.config import parse_config
@@ -173,10 +174,7 @@ def test_heartbeat_republishes_an_unchanged_input(tmp_path: Path, pin_factory: M
 
     async def scenario() -> None:
         gateway, bus = await started(text, tmp_path, pin_factory)
-        for _ in range(200):                    # up to 20 s on a busy machine
-            if len(bus.values("home/hall/button")) >= 3:
-                break
-            await asyncio.sleep(0.1)
+        await until(lambda: len(bus.values("home/hall/button")) >= 3, what="3 heartbeats")
         assert bus.values("home/hall/button")[:3] == ["OFF", "OFF", "OFF"]
         await gateway.stop()
 
@@ -186,10 +184,8 @@ def test_heartbeat_republishes_an_unchanged_input(tmp_path: Path, pin_factory: M
 def test_reconnect_republishes_every_state(tmp_path: Path, pin_factory: MockFactory) -> None:
     async def scenario() -> None:
         gateway, bus = await started(CONFIG, tmp_path, pin_factory)
-        for _ in range(200):                    # the first DHT read runs in a thread
-            if "home/living_room/temperature" in bus.retained:
-                break
-            await asyncio.sleep(0.05)
+        # The first DHT read runs in a thread.
+        await until(lambda: "home/living_room/temperature" in bus.retained, what="a reading")
         before = dict(bus.retained)
         bus.reconnect()                         # the broker lost everything
         assert bus.retained == before
