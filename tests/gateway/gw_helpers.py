@@ -1,12 +1,12 @@
 """Test doubles and peers for the gateway tests: an in-memory bus, a fake clock, a scripted
-DHT, a paho subscriber that records what it sees, and a Mosquitto started on a free port."""
+DHT, a paho subscriber that records what it sees, and the gateway as a process or a thread.
+Brokers in subprocesses and ports come from support (re-exported here for the tests)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,16 +16,13 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+# Re-exported: the gateway tests import these from here.
+from support.ports import free_port as free_port
+from support.ports import wait_listening as wait_listening
+
 from gateway.bus.base import OFFLINE, ONLINE, Bus, InboundMessage, MessageCallback, Subscription
 
 TIMEOUT = 20.0  # generous: other engineers' tests share the two cores
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (127.0.0.1)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _MemorySubscription(Subscription):
@@ -205,69 +202,6 @@ def publish_once(port: int, topic: str, payload: str | bytes, retain: bool = Fal
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def wait_listening(port: int, timeout: float = TIMEOUT) -> None:
-    """Return once 127.0.0.1:port accepts connections."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-class BrokerProcess:
-    """An MQTT broker in a subprocess on 127.0.0.1:port, without persistence, so a restart
-    loses every retained message; start() and stop() may be called repeatedly."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.command(), cwd=Path(__file__).resolve().parents[2],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_listening(self.port)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-
-class Mosquitto(BrokerProcess):
-    """Debian's mosquitto."""
-
-    def __init__(self, workdir: Path, port: int | None = None,
-                 anonymous: bool = True) -> None:
-        super().__init__(port)
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\n"
-                             f"allow_anonymous {'true' if anonymous else 'false'}\n"
-                             "persistence false\n")
-
-    def command(self) -> list[str]:
-        return ["mosquitto", "-c", str(self.conf)]
-
-
-class OurBroker(BrokerProcess):
-    """This project's broker, run alone (`python -m broker`), state in memory only."""
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port",
-                str(self.port), "--sys-interval", "0"]
 
 
 ROOT = Path(__file__).resolve().parents[2]
