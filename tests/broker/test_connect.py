@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from mqttkit.paho import PahoClient
-from mqttkit.raw import RawClient
-from mqttkit.runner import ThreadBroker
+from support.pahoclient import PahoClient
+from support.rawmqtt import RawClient
+from support.threadbroker import ThreadBroker
 
 from broker.protocol.packets import (
     Connack,

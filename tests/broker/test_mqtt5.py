@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from mqttkit.paho import PahoClient, props
-from mqttkit.raw import Closed, RawClient
 from paho.mqtt.packettypes import PacketTypes
+from support.pahoclient import PahoClient, props
+from support.rawmqtt import Closed, RawClient
 
 from broker.protocol import encode
 from broker.protocol.packets import (

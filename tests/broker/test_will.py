@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from mqttkit.paho import PahoClient
-from mqttkit.raw import RawClient
+from support.pahoclient import PahoClient
+from support.rawmqtt import RawClient
 
 from broker.protocol import encode
 from broker.protocol.packets import Connect, Disconnect, Publish, Will

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from support.ptycable import PtyCable, wait_until
+from support.ptycable import PtyCable
+from support.wait import until
 
 from broker import Broker, BrokerConfig
 from gateway.serial import SerialBridge
@@ -99,7 +100,7 @@ async def publish_and_see(node: NodeProcess, sub: Subscriber, sensor: str, value
     topic = f"home/{ROOM}/{sensor}"
     await node.command(f"{'publish_split' if split else 'publish'} {sensor} {value}")
     await node.expect(f"published {topic}")
-    await wait_until(lambda: value.encode() in sub.payloads(topic), what=f"{topic} = {value}")
+    await until(lambda: value.encode() in sub.payloads(topic), what=f"{topic} = {value}")
 
 
 async def reconnects_after(node: NodeProcess, sub: Subscriber, fault: str) -> None:
@@ -108,9 +109,9 @@ async def reconnects_after(node: NodeProcess, sub: Subscriber, fault: str) -> No
     online_before = sub.payloads(STATUS).count(b"online")
     await node.command(fault)
     await node.expect("connected")
-    await wait_until(lambda: sub.payloads(STATUS).count(b"offline") > offline_before,
+    await until(lambda: sub.payloads(STATUS).count(b"offline") > offline_before,
                      what=f"will after {fault}")
-    await wait_until(lambda: sub.payloads(STATUS).count(b"online") > online_before,
+    await until(lambda: sub.payloads(STATUS).count(b"online") > online_before,
                      what=f"online after {fault}")
 
 
@@ -132,7 +133,7 @@ def test_node_over_serial_reaches_paho_and_recovers(node_sim: Path, tmp_path: Pa
         )
         node = NodeProcess(proc)
         try:
-            await wait_until(sub.subscribed.is_set, what="paho subscription")
+            await until(sub.subscribed.is_set, what="paho subscription")
             await node.expect("connected")
             await publish_and_see(node, sub, "temperature", "21.4")
             assert sub.payloads(STATUS)[-1] == b"online"
@@ -213,7 +214,7 @@ def test_gateway_run_bridges_the_ports_of_its_serial_table(node_sim: Path, tmp_p
         )
         node = NodeProcess(proc)
         try:
-            await wait_until(sub.subscribed.is_set, what="paho subscription")
+            await until(sub.subscribed.is_set, what="paho subscription")
             await node.expect("connected")
             await publish_and_see(node, sub, "temperature", "19.5")
         finally:

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from support.ports import HOST, accepts, free_port
 
@@ -40,7 +40,7 @@ class ServerProcess:
     def _port_changed(self) -> None:
         """Hook for servers whose configuration names the port."""
 
-    def start(self, timeout: float = TIMEOUT) -> ServerProcess:
+    def start(self, timeout: float = TIMEOUT) -> Self:
         """Start and return once the port accepts connections."""
         for _ in range(5 if self._picked else 1):
             if self._launch(timeout):
