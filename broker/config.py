@@ -65,7 +65,10 @@ class BrokerConfig:
         metadata={"help": "Upper bound for session expiry intervals (seconds); 0 means no bound."},
     )
     connect_timeout: float = field(
-        default=10.0, metadata={"help": "Seconds a new connection may take to send CONNECT."}
+        default=10.0,
+        metadata={
+            "help": "Seconds from TCP accept to CONNECT (TLS handshake and WebSocket upgrade included)."
+        },
     )
     max_connections: int = field(
         default=0, metadata={"help": "Maximum simultaneous client connections; 0 means no limit."}
@@ -74,6 +77,12 @@ class BrokerConfig:
         default=20,
         metadata={
             "help": "New connections per second accepted from one address (loopback exempt); 0 means no limit."
+        },
+    )
+    max_pending_per_address: int = field(
+        default=16,
+        metadata={
+            "help": "Connections one address may hold open before logging in (TLS handshake, WebSocket upgrade and CONNECT included; loopback exempt); 0 means no limit."
         },
     )
     listeners: list[Any] = field(

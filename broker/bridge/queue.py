@@ -14,6 +14,7 @@ import sqlite3
 from collections import deque
 from pathlib import Path
 
+from ..store.private import private_dir, private_file
 from ..store.records import props_blob, props_from_blob
 
 log = logging.getLogger("broker.bridge")
@@ -64,7 +65,7 @@ class Backlog:
             self._open(path)
 
     def _open(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         try:
             self._db = _connect(path)
             rows = self._db.execute("SELECT * FROM backlog ORDER BY seq").fetchall()
@@ -158,6 +159,7 @@ class Backlog:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    private_file(path)  # messages on their way upstream: not for other local accounts
     db = sqlite3.connect(str(path))
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")

@@ -95,8 +95,14 @@ def handle_connect(engine: Engine, conn: Connection, p: Connect) -> None:
         expiry = config.max_session_expiry
         ack_props["session_expiry_interval"] = expiry
 
-    # Takeover: the old connection goes first, its will handled as for any abnormal end.
     old = engine.sessions.get(client_id)
+    if old is not None and not old.owned_by(info):
+        # MQTT 5.0 §5.4.2: check the client may use this client id. Refused rather than
+        # given a clean session: a clean one would end the owner's (her queue, her
+        # subscriptions, her live connection), which is a denial of service on her.
+        _refuse(conn, p, reasons.NOT_AUTHORIZED, "client id belongs to another user's session")
+        return
+    # Takeover: the old connection goes first, its will handled as for any abnormal end.
     if old is not None and old.connection is not None:
         engine.log.info(
             "client %s taken over from %s by %s", client_id, old.connection.peer, conn.peer

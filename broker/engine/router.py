@@ -15,7 +15,7 @@ from .. import __version__
 from ..config import BrokerConfig
 from ..protocol.packets import Pubrel, SubscriptionOptions, Will
 from . import connect, publish, subscribe
-from .addresses import is_loopback, peer_host
+from .admission import Admission, Ticket
 from .connection import Connection
 from .delivery import publish_bytes
 from .message import Message
@@ -85,7 +85,7 @@ class Engine:
         #: refused (5.0) or held (3.x) until it can, since an acknowledgement promises it.
         self.store_failing = False
         self._local_ids = 0
-        self._connection_rate: dict[str, tuple[float, int]] = {}
+        self.admission = Admission(self.config, clock, log)
         self.handlers: dict[int, Callable[[Engine, Connection, Any], None]] = {
             1: connect.handle_connect,
             3: publish.handle_publish,
@@ -115,33 +115,32 @@ class Engine:
 
     # --- connections -----------------------------------------------------------------
 
-    def connect(self, peer: str = "", listener: str = "default") -> Connection:
+    def admit(self, peer: str) -> Ticket | None:
+        """A TCP connection was accepted from ``peer``: its ticket, or None to close it at
+        once (over its address's connection rate or cap; see broker.engine.admission)."""
+        ticket = self.admission.admit(peer)
+        if ticket is None:
+            self.stats.connections_refused += 1
+        return ticket
+
+    def connect(
+        self, peer: str = "", listener: str = "default", ticket: Ticket | None = None
+    ) -> Connection:
         """A new transport: the returned Connection takes its bytes.
 
-        Over the per-address connection rate the Connection comes back already closed.
+        ``ticket``: from :meth:`admit` at TCP accept (its connect_timeout counts from then);
+        without one the connection is admitted now. A refused Connection comes back closed.
         """
         conn = Connection(self, peer, listener)
-        if self.config.max_connection_rate and not self._rate_ok(peer):
-            self.stats.connections_refused += 1
-            conn.closed = True
-            return conn
+        if ticket is None:
+            ticket = self.admit(peer)
+            if ticket is None:
+                conn.closed = True
+                return conn
+        ticket.conn = conn
+        conn.created = ticket.accepted_at
         self.connections.add(conn)
         return conn
-
-    def _rate_ok(self, peer: str) -> bool:
-        host = peer_host(peer)
-        if is_loopback(host):
-            return True
-        now = self.clock()
-        start, count = self._connection_rate.get(host, (now, 0))
-        if now - start >= 1.0:
-            start, count = now, 0
-        self._connection_rate[host] = (start, count + 1)
-        if count + 1 > self.config.max_connection_rate:
-            if count == self.config.max_connection_rate:
-                self.log.warning("too many connections per second from %s", host)
-            return False
-        return True
 
     def connection_closed(self, conn: Connection) -> None:
         """Called by the Connection once, whoever ended it."""
@@ -227,7 +226,6 @@ class Engine:
         per_session, groups = self.subscriptions.match(msg.topic)
         delivered = 0
         check_read = self._check_read
-        policy = self._policy
         origin = msg.origin
         for session, subs in per_session.items():
             if len(subs) == 1:
@@ -256,11 +254,7 @@ class Engine:
                     continue
                 qos = min(qos, msg.qos)
                 ids = tuple(sorted(id_list))
-            if (
-                check_read
-                and session.info is not None
-                and not policy.can_read(session.info, msg.topic)
-            ):
+            if check_read and not self.may_read(session, msg.topic):
                 continue
             self.deliver(session, msg, qos, retain, ids)
             delivered += 1
@@ -269,11 +263,7 @@ class Engine:
             if sub is None:
                 continue
             session = sub.session
-            if (
-                check_read
-                and session.info is not None
-                and not policy.can_read(session.info, msg.topic)
-            ):
+            if check_read and not self.may_read(session, msg.topic):
                 continue
             o = sub.options
             self.deliver(
@@ -285,6 +275,27 @@ class Engine:
             )
             delivered += 1
         return delivered
+
+    def may_read(self, session: Session, topic: str) -> bool:
+        """Whether the user ``session`` belongs to may receive a message on ``topic``."""
+        if not self._check_read:
+            return True
+        info = session.info
+        if info is None:
+            return session.trusted  # in-process: yes; a session with no known user: no
+        return self._policy.can_read(info, topic)
+
+    def _unreadable(self, session: Session, item: Outgoing) -> bool:
+        """A queued or in-flight message its session's user may no longer read (the session
+        was resumed by another connection of that user, restored, or the ACL reloaded):
+        forgotten, never sent."""
+        msg = item.message
+        if msg is None or self.may_read(session, msg.topic):
+            return False
+        self.log.debug("client %s may not read %s: dropped", session.client_id, msg.topic)
+        if item.qos and self.store is not None:
+            self.store.delivery_done(session, item)
+        return True
 
     def has_room(self, msg: Message) -> bool:
         """False when a QoS 1/2 ``msg`` would have to queue for a congested session."""
@@ -413,6 +424,8 @@ class Engine:
                 return
             queue.popleft()
             session.queued_bytes -= len(item.message.payload)
+            if self._check_read and self._unreadable(session, item):
+                continue
             self._send_new(session, conn, item)
         if session in self.congested:
             config = self.config
@@ -433,6 +446,9 @@ class Engine:
             if item.released:
                 conn.send_packet(Pubrel(packet_id))
                 continue
+            if self._check_read and self._unreadable(session, item):
+                del session.outgoing[packet_id]
+                continue
             data = publish_bytes(
                 conn, item.message, item.qos, item.retain, item.sub_ids, packet_id, True, now
             )
@@ -446,13 +462,11 @@ class Engine:
     def send_retained(self, session: Session, sub: Subscription) -> None:
         """Retained messages matching a new subscription, flagged retained."""
         ids = (sub.identifier,) if sub.identifier else ()
-        info = session.info
-        check_read = self._check_read and info is not None
         now = self.clock()
         for msg in list(self.retained.match(sub.filter_levels)):
             if msg.expires_at is not None and msg.expires_at <= now:
                 continue
-            if check_read and not self._policy.can_read(info, msg.topic):
+            if not self.may_read(session, msg.topic):
                 continue
             self.deliver(session, msg, min(sub.options.qos, msg.qos), True, ids)
 
@@ -523,10 +537,7 @@ class Engine:
                 self.publish_will(session, will)
             if self.store is not None:
                 self.store.session_saved(session)
-        if self._connection_rate:
-            self._connection_rate = {
-                h: v for h, v in self._connection_rate.items() if now - v[0] < 1.0
-            }
+        self.admission.tick()
         for session in [s for s, t in self.offline.items() if t <= now]:
             self.log.debug("session %s expired", session.client_id)
             self.end_session(session)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol.packets import Will
 from .message import Message
+from .policy import ClientInfo
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -30,9 +31,18 @@ class Outgoing:
 
 
 class Session:
-    """A client's subscriptions, in-flight messages and queue, alive across reconnects."""
+    """A client's subscriptions, in-flight messages and queue, alive across reconnects.
+
+    ``info`` is the user the session belongs to (the ClientInfo of the CONNECT that made or
+    last resumed it, or rebuilt from the store): every delivery answers to its read rights.
+    A network session with no ``info`` (restored from a store written before sessions kept
+    their user) is owned by nobody yet: it receives nothing a policy could refuse until a
+    client resumes it, and then only what that client may read.
+    """
 
     callback = None  # in-process subscribers set a callable here
+    #: In-process sessions are the gateway itself: they read everything, nobody resumes them.
+    trusted = False
 
     def __init__(self, client_id: str) -> None:
         self.client_id = client_id
@@ -48,7 +58,7 @@ class Session:
         self.will_at: float | None = None
         self.dropped = 0
         self._next_id = 0
-        self.info: Any = None  # ClientInfo of the last connection, for read authorization
+        self.info: ClientInfo | None = None
 
     @property
     def online(self) -> bool:
@@ -63,12 +73,27 @@ class Session:
                 return self._next_id
         raise RuntimeError("all packet identifiers in use")
 
+    def owned_by(self, client: ClientInfo) -> bool:
+        """Whether ``client`` may resume or replace this session: the same user made it.
+
+        The same user means the same user name and the same verified certificate name (the
+        identities a policy can authenticate); anonymous sessions belong to anonymous clients.
+        """
+        if self.trusted:
+            return False
+        info = self.info
+        if info is None:
+            return True  # unowned (see the class docstring): deliveries are checked instead
+        return info.username == client.username and info.cert_cn == client.cert_cn
+
     def __repr__(self) -> str:
         return f"Session({self.client_id!r}, online={self.online})"
 
 
 class LocalSession(Session):
     """An in-process subscriber: messages go to a callback, never through a socket."""
+
+    trusted = True
 
     def __init__(self, client_id: str, callback: Any) -> None:
         super().__init__(client_id)

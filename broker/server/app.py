@@ -10,11 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..config import BrokerConfig
+from ..engine.admission import Ticket
 from ..engine.connection import Connection
 from ..engine.message import Message
 from ..engine.policy import AllowAll, Policy
 from ..engine.router import Engine, LocalSubscription, default_policy
 from ..store import Persistence
+from .accept import raise_open_file_limit
 from .listeners import ListenerConfig, listener_policy, start_listener
 from .protocol import MQTTProtocol
 
@@ -91,11 +93,14 @@ class Broker:
             ListenerConfig("tcp", config.host, config.port, name="default")
         ]
         self.engine.policy = build_policy(config, listeners, self.login_guard)
+        raise_open_file_limit(config.max_connections)
         if config.data_dir and self.persistence is None:
             # Loaded before the first connection: resumed sessions find their messages.
             self.persistence = Persistence.open(config, self.engine, self._loop, self._flush_one)
         for lc in listeners:
-            server = await start_listener(lc, self.protocol_factory)
+            server = await start_listener(
+                lc, self.protocol_factory, self.engine.admit, config.connect_timeout
+            )
             self._servers.append(server)
             port = server.sockets[0].getsockname()[1]
             self.ports[lc.name] = port
@@ -122,6 +127,9 @@ class Broker:
         self.bridges = []
         for server in self._servers:
             server.close()
+        for ticket in self.engine.admission.tickets():
+            if ticket.conn is None and ticket.on_expire is not None:
+                ticket.on_expire()  # a WebSocket upgrade or TLS handshake still under way
         if self.persistence is not None:
             await self.persistence.drain()  # acknowledgements written below must be durable
         for conn in list(self.engine.connections):
@@ -173,9 +181,12 @@ class Broker:
         """Call ``callback(message)`` on the loop for each message matching ``topic_filter``."""
         return self.engine.subscribe_local(topic_filter, callback, qos)
 
-    def protocol_factory(self, listener: str = "default") -> MQTTProtocol:
-        """An asyncio Protocol for a byte-stream transport that is not one of our listeners."""
-        return MQTTProtocol(self, listener)
+    def protocol_factory(
+        self, listener: str = "default", ticket: Ticket | None = None
+    ) -> MQTTProtocol:
+        """An asyncio Protocol for a byte-stream transport; ``ticket`` comes from the
+        admission at TCP accept (our listeners), none for others (serial nodes)."""
+        return MQTTProtocol(self, listener, ticket)
 
     # --- output and timers -------------------------------------------------------------
 

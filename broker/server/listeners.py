@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine.addresses import is_loopback, peer_host
+from ..engine.admission import Ticket
 from ..engine.policy import AllowAll, ClientInfo, Policy
+
+if TYPE_CHECKING:
+    from .accept import AcceptLoop
 
 log = logging.getLogger("broker")
 
@@ -155,28 +160,45 @@ def _ssl_context(lc: ListenerConfig) -> Any:
 
 
 async def start_listener(
-    lc: ListenerConfig, factory: Callable[[str], asyncio.Protocol]
-) -> asyncio.AbstractServer:
-    """Bind one listener; ``factory(listener_name)`` makes the MQTT protocol per connection."""
+    lc: ListenerConfig,
+    factory: Callable[[str, Ticket], asyncio.Protocol],
+    admit: Callable[[str], Ticket | None],
+    connect_timeout: float = 10.0,
+) -> AcceptLoop:
+    """Bind one listener. ``admit(peer)`` decides each connection at TCP accept (the
+    engine's admission); ``factory(listener_name, ticket)`` makes the MQTT protocol."""
+    from .accept import AcceptLoop, bind
+
     loop = asyncio.get_running_loop()
     ssl_context = _ssl_context(lc) if lc.kind in ("tls", "wss") else None
+    protocol: Callable[[Ticket], asyncio.Protocol]
     if lc.kind in ("ws", "wss"):
-        from ..transports.websocket import start_websocket_server
+        from ..transports.websocket import WebSocketProtocol
         from ..transports.ws_upgrade import DEFAULT_PATHS as DEFAULT_WS_PATHS
 
-        return await start_websocket_server(
-            lambda: factory(lc.name),
-            lc.host,
-            lc.port or 0,
-            ssl_context=ssl_context,
-            paths=(lc.path,) if lc.path else DEFAULT_WS_PATHS,
-            allowed_origins=lc.allowed_origins,
-        )
-    return await loop.create_server(
-        lambda: factory(lc.name),
-        lc.host,
-        lc.port,
-        ssl=ssl_context,
-        reuse_address=True,
-        backlog=4096,
-    )
+        def protocol(ticket: Ticket) -> asyncio.Protocol:
+            return WebSocketProtocol(
+                lambda: factory(lc.name, ticket),
+                paths=(lc.path,) if lc.path else DEFAULT_WS_PATHS,
+                allowed_origins=lc.allowed_origins,
+                handshake_timeout=connect_timeout,
+            )
+    else:
+
+        def protocol(ticket: Ticket) -> asyncio.Protocol:
+            return factory(lc.name, ticket)
+
+    async def start(sock: socket.socket, ticket: Ticket) -> None:
+        try:
+            await loop.connect_accepted_socket(
+                lambda: protocol(ticket),
+                sock,
+                ssl=ssl_context,
+                ssl_handshake_timeout=connect_timeout if ssl_context is not None else None,
+            )
+        except (TimeoutError, OSError) as exc:  # ssl.SSLError is an OSError
+            ticket.end()
+            log.debug("listener %s: a connection failed its TLS handshake: %s", lc.name, exc)
+
+    sockets = await bind(lc.host, lc.port or 0)
+    return AcceptLoop(lc.name, sockets, admit, start)

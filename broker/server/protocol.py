@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..engine.admission import Ticket
     from ..engine.connection import Connection
     from .app import Broker
 
@@ -26,17 +27,21 @@ def peer_name(transport: asyncio.BaseTransport) -> str:
 class MQTTProtocol(asyncio.Protocol):
     """One MQTT connection over any byte-stream transport (TCP, TLS, WebSocket, serial)."""
 
-    __slots__ = ("broker", "listener", "conn", "transport")
+    __slots__ = ("broker", "listener", "conn", "transport", "ticket")
 
-    def __init__(self, broker: Broker, listener: str = "default") -> None:
+    def __init__(
+        self, broker: Broker, listener: str = "default", ticket: Ticket | None = None
+    ) -> None:
         self.broker = broker
         self.listener = listener
         self.conn: Connection | None = None
         self.transport: asyncio.Transport | None = None
+        #: From the listener's admission at TCP accept (None: admitted now, e.g. serial).
+        self.ticket = ticket
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        conn = self.broker.engine.connect(peer_name(transport), self.listener)
+        conn = self.broker.engine.connect(peer_name(transport), self.listener, self.ticket)
         conn.shell = transport
         if transport.get_extra_info("peercert") is not None:
             from ..transports.tls import peer_common_name

@@ -19,6 +19,7 @@ from .records import (
     ids_text,
     message_columns,
     options_byte,
+    owner_columns,
     will_columns,
 )
 
@@ -154,6 +155,7 @@ class Journal:
             clocks.to_wall(session.expires_at),
             *will_columns(session.will),
             clocks.to_wall(session.will_at),
+            *owner_columns(session.info),
         )
         self._add((sql.UPSERT_SESSION, row))
 

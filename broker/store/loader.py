@@ -12,9 +12,10 @@ from .records import (
     ids_from_text,
     message_from_columns,
     options_from_byte,
+    owner_from_columns,
     will_from_columns,
 )
-from .sqlite import Snapshot
+from .sqlite import Snapshot, session_row
 
 if TYPE_CHECKING:
     from ..engine.router import Engine
@@ -91,8 +92,13 @@ def restore(engine: Engine, snap: Snapshot, journal: Journal, clocks: Clocks) ->
 
 
 def _session(row: tuple, clocks: Clocks, now: float) -> Session:
-    client_id, expiry, expires, w_topic, w_payload, w_qos, w_retain, w_props, will_at = row
+    (client_id, expiry, expires, w_topic, w_payload, w_qos, w_retain, w_props, will_at) = row[:9]
     session = Session(client_id)
+    # Its user's read rights govern what it is sent; a row from before version 2 has none,
+    # so the session receives nothing a policy could refuse until a client resumes it.
+    session.info = owner_from_columns(client_id, *session_row(row)[9:])
+    if session.info is None:
+        log.info("store: session %s has no recorded user; the next to resume it owns it", client_id)
     session.expiry_interval = expiry
     if expiry != NEVER:
         # A session that was online when the broker stopped starts its expiry now.

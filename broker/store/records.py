@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from ..engine.message import Message
+from ..engine.policy import ClientInfo
 from ..protocol.packets import SubscriptionOptions, Will
 from ..protocol.properties import PUBLISH, WILL, encode_properties, read_properties
 from ..protocol.wire import Reader
@@ -129,6 +130,27 @@ def will_from_columns(
     if topic is None:
         return None
     return Will(topic, bytes(payload or b""), qos or 0, bool(retain), props_from_blob(props, WILL))
+
+
+def owner_columns(info: ClientInfo | None) -> tuple[str | None, str | None, str | None]:
+    """(username, cert_cn, listener) of the user a session belongs to.
+
+    The listener picks which policy (password file, ACL) answers for the user after a
+    restart; it is never NULL for an owned session, so NULL marks a session whose user is
+    unknown (written before sessions kept their user).
+    """
+    if info is None:
+        return (None, None, None)
+    return (info.username, info.cert_cn, info.listener or "default")
+
+
+def owner_from_columns(
+    client_id: str, username: str | None, cert_cn: str | None, listener: str | None
+) -> ClientInfo | None:
+    """The inverse of :func:`owner_columns`: None when the user is unknown."""
+    if listener is None:
+        return None
+    return ClientInfo(client_id, username, "", listener, cert_cn)
 
 
 def options_byte(o: SubscriptionOptions) -> int:

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .private import private_dir
 from .sqlite import TABLES, Snapshot, SqliteFile, read_untouched
 
 log = logging.getLogger("broker.store")
@@ -32,7 +33,7 @@ def open_store(path: Path, durable: bool = True) -> tuple[SqliteFile, Snapshot]:
     holds, and the first commit that succeeds opens it.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         return _open(path, durable)
     except (sqlite3.OperationalError, OSError) as exc:
         if not cannot_write(exc):

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-SCHEMA_VERSION = 1
+from .private import private_file
+
+#: 2: sessions keep the user they belong to (username, cert_cn, listener; see OWNER_COLUMNS).
+SCHEMA_VERSION = 2
 
 # Text-keyed tables are WITHOUT ROWID: one b-tree each, so an update writes fewer pages.
 SCHEMA = """
@@ -25,7 +28,7 @@ CREATE TABLE IF NOT EXISTS retained (
 CREATE TABLE IF NOT EXISTS sessions (
     client_id TEXT PRIMARY KEY, expiry_interval INTEGER NOT NULL, expires REAL,
     will_topic TEXT, will_payload BLOB, will_qos INTEGER, will_retain INTEGER, will_props BLOB,
-    will_at REAL
+    will_at REAL, username TEXT, cert_cn TEXT, listener TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS subscriptions (
     client_id TEXT NOT NULL, topic_filter TEXT NOT NULL, options INTEGER NOT NULL,
@@ -41,6 +44,11 @@ CREATE TABLE IF NOT EXISTS incoming_qos2 (
 ) WITHOUT ROWID;
 """
 
+#: Columns version 2 added to ``sessions``, in order. A row whose ``listener`` is NULL was
+#: written by version 1, which did not record the user: it is restored owned by nobody.
+OWNER_COLUMNS = (("username", "TEXT"), ("cert_cn", "TEXT"), ("listener", "TEXT"))
+SESSION_WIDTH = 9 + len(OWNER_COLUMNS)
+
 #: Table name -> its key columns, in the order the loader expects rows.
 TABLES: dict[str, tuple[str, ...]] = {
     "retained": ("topic",),
@@ -52,7 +60,7 @@ TABLES: dict[str, tuple[str, ...]] = {
 
 UPSERT_RETAINED = "INSERT OR REPLACE INTO retained VALUES (?, ?, ?, ?, ?)"
 DELETE_RETAINED = "DELETE FROM retained WHERE topic = ?"
-UPSERT_SESSION = "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+UPSERT_SESSION = "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 DELETE_SESSION = "DELETE FROM sessions WHERE client_id = ?"
 DELETE_SESSION_SUBS = "DELETE FROM subscriptions WHERE client_id = ?"
 DELETE_SESSION_INCOMING = "DELETE FROM incoming_qos2 WHERE client_id = ?"
@@ -69,6 +77,11 @@ DELETE_INCOMING = "DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id =
 
 #: Statements grouped for one transaction: (sql, rows) pairs, applied in order.
 Batch = list[tuple[str, list[tuple]]]
+
+
+def session_row(row: tuple) -> tuple:
+    """A ``sessions`` row at the current width (a version 1 row gets no owner)."""
+    return (*row, *(None,) * (SESSION_WIDTH - len(row))) if len(row) < SESSION_WIDTH else row
 
 
 @dataclass
@@ -114,6 +127,7 @@ class SqliteFile:
     def open(self) -> None:
         """Connect and set the file up (WAL mode, schema)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -121,8 +135,9 @@ class SqliteFile:
             # a power cut, not only a crash. NORMAL syncs at checkpoints only (low-wear).
             db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             db.executescript(SCHEMA)
+            _upgrade(db)
             db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except BaseException:
             db.close()
@@ -147,6 +162,7 @@ class SqliteFile:
         """
         db = self.db
         skipped = 0
+        snap.sessions[:] = [session_row(r) for r in snap.sessions]
         db.execute("BEGIN")
         for statement, rows in (
             (UPSERT_RETAINED, snap.retained),
@@ -241,3 +257,11 @@ def _read_all(db: sqlite3.Connection) -> Snapshot:
         rows = db.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
         setattr(snap, table, rows)
     return snap
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Bring a version 1 file up to date: its sessions gain the (empty) owner columns."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
+    for name, kind in OWNER_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {kind}")

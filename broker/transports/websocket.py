@@ -112,8 +112,8 @@ class WebSocketProtocol(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
+        self._transport = transport  # type: ignore[assignment]
         self._timer = asyncio.get_running_loop().call_later(
             self._handshake_timeout, self._handshake_timed_out
         )

@@ -38,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.store.private import private_dir, private_file
+
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
@@ -119,7 +121,9 @@ class HistoryStore:
         files = [self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm"))]
         created = [f for f in files if not f.exists()]
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+            # readings say when somebody is home: not for other accounts
+            private_file(self.path)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")

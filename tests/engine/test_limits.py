@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+from support.clock import FakeClock
+
 from broker.config import BrokerConfig
 from broker.engine.router import Engine
 from broker.protocol import Decoder, encode
 from broker.protocol.packets import Connect, Publish
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _engine(**settings) -> tuple[Engine, Clock]:
-    clock = Clock()
+def _engine(**settings) -> tuple[Engine, FakeClock]:
+    clock = FakeClock()
     return Engine(BrokerConfig(**settings), clock=clock), clock
 
 

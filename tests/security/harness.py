@@ -96,6 +96,7 @@ class Client:
         tls: dict | None = None,
         ws_path: str = "/mqtt",
         host: str = "127.0.0.1",
+        clean_session: bool | None = None,
     ) -> None:
         self.port = port
         self.host = host
@@ -107,6 +108,7 @@ class Client:
             protocol=protocol,
             transport=transport,
             reconnect_on_failure=False,
+            clean_session=clean_session,
         )
         if transport == "websockets":
             self.client.ws_set_options(path=ws_path)
@@ -129,9 +131,16 @@ class Client:
             if event[0] == "disconnect" and kind != "disconnect":
                 raise ConnectionError(f"disconnected while waiting for {kind}: {event[1]}")
 
-    def connect(self) -> Any:
-        """Connect and return the CONNACK reason code (a paho ReasonCode)."""
-        self.client.connect(self.host, self.port, keepalive=60)
+    def connect(self, lan: Any = None, host: str | None = None) -> Any:
+        """Connect and return the CONNACK reason code (a paho ReasonCode).
+
+        ``lan`` (a support.lan.Lan): connect from its namespace, to ``host`` (default: the
+        rig's host address).
+        """
+        if lan is None:
+            self.client.connect(host or self.host, self.port, keepalive=60)
+        else:
+            lan.call(self.client.connect, host or lan.host_ip, self.port, 60)
         self.client.loop_start()
         return self._wait("connack")[1]
 

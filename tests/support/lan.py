@@ -114,12 +114,25 @@ def _dotted(value: int) -> str:
     return ".".join(str((value >> shift) & 0xFF) for shift in (24, 16, 8, 0))
 
 
-@pytest.fixture
-def lan() -> Iterator[Lan]:
-    """A fresh namespace per test: the stranger's side of the house network."""
+def _rig() -> Iterator[Lan]:
     rig = Lan(next(_counter))
     rig.up()
     try:
         yield rig
     finally:
         rig.down()
+
+
+@pytest.fixture
+def lan() -> Iterator[Lan]:
+    """A fresh namespace per test: the stranger's side of the house network."""
+    yield from _rig()
+
+
+@pytest.fixture
+def other_lan() -> Iterator[Lan]:
+    """A second stranger at another address, routed to every host address (so it reaches a
+    server on ``lan.host_ip`` too): the neighbour an attacker must not lock out."""
+    for rig in _rig():
+        _ip("-n", rig.namespace, "route", "add", "default", "via", rig.host_ip)
+        yield rig
