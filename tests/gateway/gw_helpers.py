@@ -1,6 +1,6 @@
-"""Test doubles and peers for the gateway tests: an in-memory bus, a fake clock, a scripted
-DHT, a paho subscriber that records what it sees, and the gateway as a process or a thread.
-Brokers in subprocesses and ports come from support (re-exported here for the tests)."""
+"""Test doubles and peers for the gateway tests: an in-memory bus, a scripted DHT, a paho
+subscriber that records what it sees, and the gateway as a process or a thread. Brokers in
+subprocesses, ports and clocks come from support."""
 
 from __future__ import annotations
 
@@ -87,23 +87,6 @@ class MemoryBus(Bus):
         for sub in list(self.subs):
             if mqtt.topic_matches_sub(sub.topic_filter, topic):
                 sub.callback(InboundMessage(topic, payload, retain))
-
-
-class FakeClock:
-    """A clock whose sleeps return at once, advancing time; records every sleep."""
-
-    def __init__(self) -> None:
-        self.time = 1000.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        seconds = max(seconds, 0.0)
-        self.sleeps.append(seconds)
-        self.time += seconds
-        await asyncio.sleep(0)
 
 
 class ScriptedDht:

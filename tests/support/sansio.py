@@ -8,16 +8,7 @@ from broker.engine.connection import Connection
 from broker.engine.router import Engine
 from broker.protocol import Decoder, encode
 from broker.protocol.packets import Connect, Packet, Will
-
-
-class FakeClock:
-    """The engine's monotonic clock, moved only by the test (``clock.now += 5``)."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from support.clock import FakeClock as FakeClock  # re-exported: the engine's clock
 
 
 def connected(
