@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.config import BrokerConfig
 from broker.engine.connection import Connection
 from broker.engine.router import Engine
 from broker.protocol import Decoder, encode
-from broker.protocol.packets import Connect, Packet, Will
+from broker.protocol.packets import Connect, Packet, Subscribe, SubscriptionOptions, Will
 from support.clock import FakeClock as FakeClock  # re-exported: the engine's clock
+
+
+def make_engine(**settings: Any) -> tuple[Engine, FakeClock]:
+    """An engine with BrokerConfig ``settings`` on a fake clock; move the clock, then call
+    ``engine.tick()`` (the shell does that once a second)."""
+    clock = FakeClock()
+    return Engine(BrokerConfig(**settings), clock=clock), clock
 
 
 def connected(
@@ -25,6 +33,23 @@ def connected(
     assert connack.type == 2 and connack.reason_code == 0, connack
     rest = out[2 + out[1] :]  # a CONNACK's remaining length fits one byte
     conn.out = [rest] if rest else []
+    return conn
+
+
+def send(conn: Connection, *packets: Packet) -> None:
+    """What a client sends: ``packets`` encoded at ``conn``'s protocol level."""
+    conn.data_received(b"".join(encode(p, conn.version) for p in packets))
+
+
+def subscribed(
+    engine: Engine, client_id: str, topic_filter: str, qos: int = 0, version: int = 4,
+    **fields: Any,
+) -> Connection:
+    """A connected client (``fields`` go into its CONNECT) subscribed to ``topic_filter``;
+    the SUBACK, and retained messages it brought, are taken off its output."""
+    conn = connected(engine, client_id, version, **fields)
+    send(conn, Subscribe(1, [(topic_filter, SubscriptionOptions(qos))]))
+    assert sent(conn)[0].type == 9
     return conn
 
 
