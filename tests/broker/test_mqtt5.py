@@ -334,7 +334,8 @@ def test_unsubscribe_shared(connected: Raw, topic: str) -> None:
 
 
 def test_message_expiry_interval_counts_down(raw: Raw, connected: Raw, topic: str) -> None:
-    """MQTT-3.3.2-6: the interval sent on is the received one minus the time waited."""
+    """MQTT-3.3.2-6: the interval sent on is the received one minus the time waited. End to
+    end over TCP; expired queued and retained messages: tests/engine/test_expiry.py."""
     a = raw(5)
     a.connect("expiry-reader", properties={"session_expiry_interval": 60})
     a.subscribe((topic, 1))
@@ -345,30 +346,6 @@ def test_message_expiry_interval_counts_down(raw: Raw, connected: Raw, topic: st
     b.connect("expiry-reader", clean=False)
     p = b.receive()
     assert 1 <= p.properties["message_expiry_interval"] < 100
-
-
-def test_expired_message_is_not_delivered(raw: Raw, connected: Raw, topic: str) -> None:
-    """MQTT-3.3.2-5: a message whose interval passed is not sent to the subscriber."""
-    a = raw(5)
-    a.connect("expiry-late", properties={"session_expiry_interval": 60})
-    a.subscribe((topic, 1))
-    a.disconnect()
-    pub = connected(5)
-    pub.publish(topic, b"stale", 1, properties={"message_expiry_interval": 1})
-    pub.publish(topic, b"fresh", 1, properties={"message_expiry_interval": 600})
-    time.sleep(2.2)
-    b = raw(5)
-    b.connect("expiry-late", clean=False)
-    assert b.receive().payload == b"fresh"
-    b.silent(0.4)
-
-
-def test_retained_message_expires(connected: Raw, topic: str) -> None:
-    connected(5).publish(topic, b"brief", 1, retain=True, properties={"message_expiry_interval": 1})
-    time.sleep(2.2)
-    c = connected(5)
-    c.subscribe((topic, 1))
-    c.silent(0.5)
 
 
 # --- receive maximum and maximum packet size ------------------------------------------------
