@@ -1,6 +1,6 @@
-"""Test doubles and peers for the gateway tests: an in-memory bus, a scripted DHT, a paho
-subscriber that records what it sees, and the gateway as a process or a thread. Brokers in
-subprocesses, ports and clocks come from support."""
+"""Test doubles and peers for the gateway tests: the embedded bus on the real broker engine,
+a scripted DHT, a paho subscriber that records what it sees, and the gateway as a process or
+a thread. Brokers in subprocesses, ports and clocks come from support."""
 
 from __future__ import annotations
 
@@ -20,73 +20,81 @@ import paho.mqtt.client as mqtt
 from support.ports import free_port as free_port
 from support.ports import wait_listening as wait_listening
 
-from gateway.bus.base import OFFLINE, ONLINE, Bus, InboundMessage, MessageCallback, Subscription
+from broker import Broker, BrokerConfig
+from broker.engine.message import Message
+from gateway.bus.base import ONLINE, MessageCallback, Subscription
+from gateway.bus.embedded import EmbeddedBus
 
 TIMEOUT = 20.0  # generous: other engineers' tests share the two cores
 
 
-class _MemorySubscription(Subscription):
-    def __init__(self, bus: MemoryBus, topic_filter: str, callback: MessageCallback) -> None:
+class _KeptSubscription(Subscription):
+    """A subscription the bus makes again on a restarted broker."""
+
+    def __init__(self, bus: EngineBus, topic_filter: str, callback: MessageCallback) -> None:
         self.bus, self.topic_filter, self.callback = bus, topic_filter, callback
+        self.handle: Subscription | None = None
 
     def cancel(self) -> None:
-        if self in self.bus.subs:
-            self.bus.subs.remove(self)
+        if self in self.bus.kept:
+            self.bus.kept.remove(self)
+        if self.handle is not None:
+            self.handle.cancel()
 
 
-class MemoryBus(Bus):
-    """A broker in a list: records every publish, keeps retained messages, delivers to
-    subscribers synchronously (retained ones on subscribe, flagged retain=True)."""
+class EngineBus(EmbeddedBus):
+    """The gateway's embedded bus on the real broker engine, in this process (a Broker
+    that is not listening): delivery and retained messages are the broker's own, and what
+    the gateway publishes is recorded as it asked for it."""
 
     def __init__(self, status_topic: str = "home/gateway/status") -> None:
-        super().__init__(status_topic)
+        super().__init__(Broker(BrokerConfig(sys_interval=0)), status_topic)
         self.published: list[tuple[str, bytes, bool]] = []
-        self.retained: dict[str, bytes] = {}
-        self.subs: list[_MemorySubscription] = []
+        self.kept: list[_KeptSubscription] = []
 
-    async def start(self) -> None:
-        self.publish(self.status_topic, ONLINE, retain=True)
-        self._run_connected_callbacks()
-
-    async def stop(self) -> None:
-        self.publish(self.status_topic, OFFLINE, retain=True)
+    def subscribe(self, topic_filter: str, callback: MessageCallback) -> Subscription:
+        kept = _KeptSubscription(self, topic_filter, callback)
+        kept.handle = super().subscribe(topic_filter, callback)
+        self.kept.append(kept)
+        return kept
 
     def publish(self, topic: str, payload: str | bytes, retain: bool = False,
                 qos: int = 0) -> None:
         data = payload.encode() if isinstance(payload, str) else payload
         self.published.append((topic, data, retain))
-        if retain:
-            if data:
-                self.retained[topic] = data
-            else:
-                self.retained.pop(topic, None)
-        for sub in list(self.subs):
-            if mqtt.topic_matches_sub(sub.topic_filter, topic):
-                sub.callback(InboundMessage(topic, data, False))
+        super().publish(topic, data, retain, qos)
 
-    def subscribe(self, topic_filter: str, callback: MessageCallback) -> Subscription:
-        sub = _MemorySubscription(self, topic_filter, callback)
-        self.subs.append(sub)
-        for topic, data in list(self.retained.items()):
-            if mqtt.topic_matches_sub(topic_filter, topic):
-                callback(InboundMessage(topic, data, True))
-        return sub
+    @property
+    def retained(self) -> dict[str, bytes]:
+        """The broker's retained messages by topic, as a new subscriber to # gets them."""
+        got: dict[str, bytes] = {}
 
-    def reconnect(self) -> None:
-        """Pretend the broker restarted without persistence, and we reconnected."""
-        self.retained.clear()
-        self.publish(self.status_topic, ONLINE, retain=True)
+        def keep(message: Message) -> None:
+            if message.retain:
+                got[message.topic] = bytes(message.payload)
+
+        self.broker.subscribe("#", keep).cancel()
+        return got
+
+    def reconnect(self, retained: dict[str, bytes] | None = None) -> None:
+        """As a bus over the network sees a broker restarted without persistence: a new
+        broker holding only ``retained`` (what other clients left there since), on which
+        the bus makes its subscriptions again and comes online."""
+        self.broker = Broker(BrokerConfig(sys_interval=0))
+        for topic, payload in (retained or {}).items():
+            self.broker.publish(topic, payload, retain=True)
+        for kept in self.kept:
+            kept.handle = super().subscribe(kept.topic_filter, kept.callback)
+        self.publish(self.status_topic, ONLINE, retain=True, qos=1)
         self._run_connected_callbacks()
 
     def values(self, topic: str) -> list[str]:
-        """Every payload published to ``topic``, in order."""
+        """Every payload the gateway published to ``topic``, in order."""
         return [p.decode() for t, p, _ in self.published if t == topic]
 
     def inject(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        """Deliver a message from "another client" to the subscribers."""
-        for sub in list(self.subs):
-            if mqtt.topic_matches_sub(sub.topic_filter, topic):
-                sub.callback(InboundMessage(topic, payload, retain))
+        """A message from another client, through the broker to the subscribers."""
+        self.broker.publish(topic, payload, retain=retain)
 
 
 class ScriptedDht:

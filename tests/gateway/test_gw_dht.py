@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from gw_helpers import MemoryBus, ScriptedDht
+from gw_helpers import EngineBus, ScriptedDht
 from support.clock import SleepClock
 
 from gateway.config import parse_config
@@ -38,11 +38,11 @@ Step = tuple[float, float] | BaseException
 
 async def start(script: Sequence[Step], tmp_path: Path, extra: str = "",
                 clock: SleepClock | None = None
-                ) -> tuple[Gateway, PolledRunner, MemoryBus, ScriptedDht, SleepClock]:
+                ) -> tuple[Gateway, PolledRunner, EngineBus, ScriptedDht, SleepClock]:
     clock = clock or SleepClock()
     backend = ScriptedDht(script, clock=clock.now)
     config = parse_config(CONFIG.format(extra=extra))
-    bus = MemoryBus()
+    bus = EngineBus()
     hardware = Hardware(simulated=True, dht_factory=lambda kind, pin: backend)
     gateway = Gateway(config, bus, hardware, tmp_path, clock=clock)
     await bus.start()
@@ -134,7 +134,7 @@ def test_a_hung_read_counts_as_failed_without_piling_up_threads(tmp_path: Path) 
     async def scenario() -> None:
         clock = SleepClock()
         config = parse_config(CONFIG.format(extra="read_timeout = 0.2\nretries = 2"))
-        bus = MemoryBus()
+        bus = EngineBus()
         hardware = Hardware(simulated=True, dht_factory=lambda kind, pin: Hanging())
         gateway = Gateway(config, bus, hardware, tmp_path, clock=clock)
         await bus.start()
@@ -172,7 +172,7 @@ def test_simulated_dht_goes_through_the_same_loop(tmp_path: Path) -> None:
         clock = SleepClock()
         sim = SimulatedDht("dht22", seed=7, error_rate=0.3, garbage_rate=0.1, clock=clock.now)
         config = parse_config(CONFIG.format(extra="retries = 5"))
-        bus = MemoryBus()
+        bus = EngineBus()
         hardware = Hardware(simulated=True, dht_factory=lambda kind, pin: sim)
         gateway = Gateway(config, bus, hardware, tmp_path, clock=clock)
         await bus.start()
@@ -199,7 +199,7 @@ def test_a_sensor_that_cannot_start_is_announced_offline(tmp_path: Path) -> None
 
     async def scenario() -> None:
         config = parse_config(CONFIG.format(extra=""))
-        bus = MemoryBus()
+        bus = EngineBus()
         gateway = Gateway(config, bus, Hardware(simulated=True, dht_factory=broken), tmp_path,
                           clock=SleepClock())
         await bus.start()
