@@ -1,4 +1,4 @@
-"""The ``gateway`` command: run, check, sub, pub (and the broker's own commands)."""
+"""The ``gateway`` command: run, check, sub, pub, node (and the broker's own commands)."""
 
 from __future__ import annotations
 
@@ -230,6 +230,9 @@ def pub(topic: str, value: str, url: BrokerURL, retain: bool, qos: int) -> None:
 
 
 def _add_broker_commands() -> None:
+    from gateway.node_cli import node_commands
+
+    main.add_command(node_commands(_client, _connect, BROKER_URL, DEFAULT_BROKER))
     from broker.cli import broker_command
 
     main.add_command(broker_command, "broker")

@@ -20,6 +20,8 @@ from gateway.names import normalize
 
 AVAILABILITY_SUFFIX = "availability"
 COMMAND_SUFFIX = "set"
+#: Home Assistant components that take commands
+OUTPUT_COMPONENTS = ("switch", "light", "fan")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def channel_topics(prefix: str, sensor: SensorConfig, spec: DriverSpec,
                    channel: Channel) -> ChannelTopics:
     """Topics of one channel under ``prefix`` (``home``)."""
     state = f"{prefix}/{sensor.room}/{channel_segment(sensor, spec, channel)}"
-    command = f"{state}/{COMMAND_SUFFIX}" if channel.component in ("switch", "light") else None
+    command = f"{state}/{COMMAND_SUFFIX}" if channel.component in OUTPUT_COMPONENTS else None
     # Only polled sensors can fail on their own; a GPIO pin is as available as the gateway.
     availability = f"{state}/{AVAILABILITY_SUFFIX}" if spec.interval is not None else None
     return ChannelTopics(state=state, command=command, availability=availability)

@@ -1,5 +1,7 @@
-// ESP8266 sensor node for the sensor gateway: a DHT22 and a door contact published as
-// home/<room>/<sensor> through PubSubClient, over WiFi or over the USB cable.
+// ESP8266 sensor node for the sensor gateway: a DHT22, contacts, buttons and motion sensors
+// published as home/<room>/<name>, and relays and LEDs switched from home/<room>/<name>/set,
+// through PubSubClient over WiFi or over the USB cable. At connect the node announces what
+// it has (home/<room>/<node>/announce) so the gateway can describe it to Home Assistant.
 //
 // Configuration: config.h (copy config.example.h). Build: PlatformIO (firmware/platformio.ini)
 // or arduino-cli; see the README, section "ESP8266 nodes".
@@ -21,7 +23,10 @@
 #include <gwlink.h>
 
 #include "gateway_finder.h"
+#include "outputs.h"
 #include "sensors.h"
+
+#define NODE_FIRMWARE_VERSION "0.2.0"
 
 // The largest MQTT packet either way; PubSubClient's buffer and the serial link's frames
 // are sized alike, and the gateway's bridge drops larger packets instead of sending them.
@@ -57,21 +62,47 @@ static gwlink::Backoff mqttBackoff(1000, 60000);
 // A battery node publishes once per wake-up, so it retries a failed DHT read as soon as the
 // sensor allows (2 s) instead of waiting a whole reading interval.
 static ClimateSensor climate(DHT_PIN, DHT_MODEL, (DEEP_SLEEP_S > 0 ? 2 : READ_INTERVAL_S) * 1000UL);
-static DoorContact contact(CONTACT_PIN, CONTACT_INVERT != 0);
 
-static char statusTopic[96];
-static char temperatureTopic[96];
-static char humidityTopic[96];
-static char contactTopic[96];
+static const InputConfig kInputConfigs[] = NODE_INPUTS;
+static const OutputConfig kOutputConfigs[] = NODE_OUTPUTS;
+static const size_t kInputs = sizeof(kInputConfigs) / sizeof(kInputConfigs[0]);
+static const size_t kOutputs = sizeof(kOutputConfigs) / sizeof(kOutputConfigs[0]);
+static_assert(kInputs <= 8 && kOutputs <= 8, "config.h: at most 8 inputs and 8 outputs");
+static_assert(DEEP_SLEEP_S == 0 || kOutputs == 0,
+              "config.h: outputs need DEEP_SLEEP_S 0 (a sleeping node hears no commands)");
+// How long a BOOT_RESTORE output waits for the gateway to hand back its last state.
+static const uint32_t kRestoreWaitMs = 3000;
+
+// "home/" + room + "/" + name + "/set" with names of at most 32 characters.
+typedef char Topic[80];
+static Topic statusTopic;
+static Topic announceTopic;
+static Topic temperatureTopic;
+static Topic humidityTopic;
+static Topic inputTopics[kInputs ? kInputs : 1];
+static Topic outputTopics[kOutputs ? kOutputs : 1];
+static Topic commandTopics[kOutputs ? kOutputs : 1];
+static BinaryInput inputs[kInputs ? kInputs : 1];
+static SwitchOutput outputs[kOutputs ? kOutputs : 1];
 static bool configValid = false;
 static bool climatePublished = false;  // since boot (= since wake-up for a battery node)
 static uint32_t mqttFailuresInARow = 0;
+static uint32_t connectedAt = 0;
 
 static bool buildTopics() {
-  return gwlink::make_topic(statusTopic, sizeof(statusTopic), NODE_ROOM, NODE_ID, "status") &&
-         gwlink::make_topic(temperatureTopic, sizeof(temperatureTopic), NODE_ROOM, "temperature") &&
-         gwlink::make_topic(humidityTopic, sizeof(humidityTopic), NODE_ROOM, "humidity") &&
-         gwlink::make_topic(contactTopic, sizeof(contactTopic), NODE_ROOM, CONTACT_NAME);
+  bool ok = gwlink::make_topic(statusTopic, sizeof(Topic), NODE_ROOM, NODE_ID, "status") &&
+            gwlink::make_topic(announceTopic, sizeof(Topic), NODE_ROOM, NODE_ID, "announce") &&
+            gwlink::make_topic(temperatureTopic, sizeof(Topic), NODE_ROOM, "temperature") &&
+            gwlink::make_topic(humidityTopic, sizeof(Topic), NODE_ROOM, "humidity");
+  for (size_t i = 0; i < kInputs; ++i) {
+    ok = ok && gwlink::make_topic(inputTopics[i], sizeof(Topic), NODE_ROOM, kInputConfigs[i].name);
+  }
+  for (size_t i = 0; i < kOutputs; ++i) {
+    const char* name = kOutputConfigs[i].name;
+    ok = ok && gwlink::make_topic(outputTopics[i], sizeof(Topic), NODE_ROOM, name) &&
+         gwlink::make_topic(commandTopics[i], sizeof(Topic), NODE_ROOM, name, "set");
+  }
+  return ok;
 }
 
 static bool publishValue(const char* topic, const char* payload) {
@@ -94,8 +125,86 @@ static void publishClimate(bool force) {
   climatePublished = climatePublished || ok;
 }
 
-static void publishContact() {
-  if (contact.enabled()) publishValue(contactTopic, gwlink::format_binary(contact.open()));
+static void publishInput(size_t i) {
+  publishValue(inputTopics[i], gwlink::format_binary(inputs[i].on()));
+}
+
+static void publishOutput(size_t i) {
+  publishValue(outputTopics[i], gwlink::format_binary(outputs[i].on()));
+}
+
+// Appends `text` to the announcement; false when it no longer fits.
+static bool append(char* out, size_t cap, const char* text) {
+  size_t used = strlen(out);
+  size_t len = strlen(text);
+  if (used + len + 1 > cap) return false;
+  memcpy(out + used, text, len + 1);
+  return true;
+}
+
+// What this node has, for the gateway's Home Assistant discovery, e.g.
+// {"fw":"0.2.0","tr":"wifi","dht":1,"in":{"door":"c"},"out":{"relay":"r"}}
+// Kinds: c contact, b button, m motion; r relay, l LED. About 100 bytes for a typical node.
+static bool formatAnnouncement(char* out, size_t cap) {
+  static const char kInputLetters[] = {'c', 'b', 'm'};
+  static const char kOutputLetters[] = {'r', 'l'};
+  out[0] = 0;
+  bool ok = append(out, cap, "{\"fw\":\"" NODE_FIRMWARE_VERSION "\",\"tr\":\"") &&
+            append(out, cap, NODE_TRANSPORT == NODE_TRANSPORT_WIFI ? "wifi" : "serial") &&
+            append(out, cap, climate.enabled() ? "\",\"dht\":1" : "\",\"dht\":0") &&
+            append(out, cap, ",\"in\":{");
+  char entry[48];
+  for (size_t i = 0; i < kInputs; ++i) {
+    snprintf(entry, sizeof(entry), "%s\"%s\":\"%c\"", i ? "," : "", kInputConfigs[i].name,
+             kInputLetters[kInputConfigs[i].kind]);
+    ok = ok && append(out, cap, entry);
+  }
+  ok = ok && append(out, cap, "},\"out\":{");
+  for (size_t i = 0; i < kOutputs; ++i) {
+    snprintf(entry, sizeof(entry), "%s\"%s\":\"%c\"", i ? "," : "", kOutputConfigs[i].name,
+             kOutputLetters[kOutputConfigs[i].kind]);
+    ok = ok && append(out, cap, entry);
+  }
+  return ok && append(out, cap, "}}");
+}
+
+// Commands to an output, and (BOOT_RESTORE, once after boot) the state the node published
+// before, which the broker hands back retained.
+static void onMessage(char* topic, uint8_t* payload, unsigned int len) {
+  for (size_t i = 0; i < kOutputs; ++i) {
+    SwitchOutput& out = outputs[i];
+    bool on = false;
+    if (strcmp(topic, commandTopics[i]) == 0) {
+      if (gwlink::parse_switch(payload, len, out.on(), &on)) {
+        LOG("%s: %s\n", kOutputConfigs[i].name, gwlink::format_binary(on));
+        out.set(on);
+      } else {
+        LOG("%s: ignored a command that is not ON, OFF, 1, 0, true, false or TOGGLE\n",
+            kOutputConfigs[i].name);
+      }
+      publishOutput(i);  // the confirmed state; a UI that switched optimistically follows
+      return;
+    }
+    if (out.restoring() && strcmp(topic, outputTopics[i]) == 0) {
+      if (gwlink::parse_switch(payload, len, false, &on)) out.set(on);
+      out.restored();
+      mqtt.unsubscribe(outputTopics[i]);
+      publishOutput(i);
+      return;
+    }
+  }
+}
+
+// BOOT_RESTORE outputs whose state did not come back in time stay as they are (off).
+static void finishRestores(uint32_t now) {
+  if (now - connectedAt < kRestoreWaitMs) return;
+  for (size_t i = 0; i < kOutputs; ++i) {
+    if (!outputs[i].restoring()) continue;
+    LOG("%s: no state to restore\n", kOutputConfigs[i].name);
+    outputs[i].restored();
+    mqtt.unsubscribe(outputTopics[i]);
+    publishOutput(i);
+  }
 }
 
 #if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
@@ -158,9 +267,23 @@ static bool connectMqtt() {
     return false;
   }
   LOG("mqtt connected\n");
+  connectedAt = millis();
   publishValue(statusTopic, kOnline);
+  char announcement[256];
+  if (formatAnnouncement(announcement, sizeof(announcement))) {
+    publishValue(announceTopic, announcement);
+  } else {
+    LOG("announcement too long: shorten the input and output names\n");
+  }
+  for (size_t i = 0; i < kOutputs; ++i) {
+    mqtt.subscribe(commandTopics[i], 1);
+    if (outputs[i].restoring()) mqtt.subscribe(outputTopics[i], 1);
+  }
   // Everything is re-published on (re)connect, so the gateway never shows stale states.
-  publishContact();
+  for (size_t i = 0; i < kOutputs; ++i) {
+    if (!outputs[i].restoring()) publishOutput(i);
+  }
+  for (size_t i = 0; i < kInputs; ++i) publishInput(i);
   publishClimate(true);
   return true;
 }
@@ -168,6 +291,7 @@ static bool connectMqtt() {
 static void serviceMqtt(uint32_t now) {
   if (mqtt.connected()) {
     mqtt.loop();
+    if (mqtt.connected()) finishRestores(now);
     return;
   }
   if (!mqttBackoff.ready(now)) return;
@@ -203,6 +327,8 @@ static void sleepIfDone(uint32_t now) {
 }
 
 void setup() {
+  // Outputs first: a relay must reach its boot state before anything that can take time.
+  for (size_t i = 0; i < kOutputs; ++i) outputs[i].begin(kOutputConfigs[i]);
 #if NODE_TRANSPORT == NODE_TRANSPORT_SERIAL
   Serial.setRxBufferSize(1024);  // two full frames: loop() may be busy with a DHT read
   Serial.begin(SERIAL_BAUD);
@@ -219,7 +345,7 @@ void setup() {
   LOG("\nnode %s in room %s\n", NODE_ID, NODE_ROOM);
   configValid = buildTopics();
   if (!configValid) {
-    LOG("config.h: NODE_ROOM, NODE_ID and CONTACT_NAME must be a-z, 0-9, _ (max 32)\n");
+    LOG("config.h: NODE_ROOM, NODE_ID and input/output names must be a-z, 0-9, _ (max 32)\n");
     return;
   }
   mqttBackoff = gwlink::Backoff(1000, 60000, ESP.getChipId());
@@ -227,10 +353,11 @@ void setup() {
   wifiBackoff = gwlink::Backoff(10000, 300000, ESP.getChipId() ^ 0x5A5A5A5Au);
 #endif
   mqtt.setBufferSize(kMaxPacket);
+  mqtt.setCallback(onMessage);
   mqtt.setKeepAlive(MQTT_KEEPALIVE_S);
   mqtt.setSocketTimeout(5);
   climate.begin();
-  contact.begin();
+  for (size_t i = 0; i < kInputs; ++i) inputs[i].begin(kInputConfigs[i]);
 }
 
 void loop() {
@@ -240,7 +367,9 @@ void loop() {
     return;
   }
   if (transportReady(now)) serviceMqtt(now);
-  if (contact.poll(now) && mqtt.connected()) publishContact();
+  for (size_t i = 0; i < kInputs; ++i) {
+    if (inputs[i].poll(now) && mqtt.connected()) publishInput(i);
+  }
   if (mqtt.connected()) publishClimate(false);
   sleepIfDone(now);
 }

@@ -1,6 +1,6 @@
-// The node's sensors: a DHT22 read on a timer and a debounced door contact. The timing,
-// plausibility and debouncing rules are gwlink's (unit-tested on the host); this file only
-// connects them to the pins.
+// The node's inputs: a DHT22 read on a timer and debounced binary inputs (contacts,
+// buttons, motion sensors). The timing, plausibility and debouncing rules are gwlink's
+// (unit-tested on the host); this file only connects them to the pins.
 #ifndef NODE_SENSORS_H
 #define NODE_SENSORS_H
 
@@ -45,33 +45,46 @@ class ClimateSensor {
   uint32_t failures_ = 0;
 };
 
-// A reed switch to GND with the internal pull-up: open (magnet away) reads HIGH.
-class DoorContact {
+// What is wired to a binary input; decides the pull-up and which level means ON.
+enum InputKind {
+  CONTACT,  // reed switch to GND, pull-up: open (magnet away) reads HIGH = ON
+  BUTTON,   // push button to GND, pull-up: pressed reads LOW = ON
+  MOTION,   // PIR module output, driven: HIGH = ON
+};
+
+// One line of NODE_INPUTS.
+struct InputConfig {
+  const char* name;
+  int pin;
+  InputKind kind;
+  bool invert;
+};
+
+// A debounced binary input.
+class BinaryInput {
  public:
-  DoorContact(int pin, bool invert, uint32_t debounce_ms = 50)
-      : pin_(pin), invert_(invert), debounce_ms_(debounce_ms), debouncer_(false, debounce_ms) {}
+  static const uint32_t kDebounceMs = 50;
 
-  void begin() {
-    if (pin_ < 0) return;
-    pinMode(pin_, INPUT_PULLUP);
-    debouncer_ = gwlink::Debouncer(digitalRead(pin_) == HIGH, debounce_ms_);
+  void begin(const InputConfig& config) {
+    config_ = config;
+    pinMode(config_.pin, config_.kind == MOTION ? INPUT : INPUT_PULLUP);
+    debouncer_ = gwlink::Debouncer(digitalRead(config_.pin) == HIGH, kDebounceMs);
   }
-
-  bool enabled() const { return pin_ >= 0; }
 
   // True once per debounced change.
-  bool poll(uint32_t now) {
-    if (pin_ < 0) return false;
-    return debouncer_.update(digitalRead(pin_) == HIGH, now);
+  bool poll(uint32_t now) { return debouncer_.update(digitalRead(config_.pin) == HIGH, now); }
+
+  bool on() const {
+    bool high = debouncer_.state();
+    bool on = config_.kind == BUTTON ? !high : high;
+    return on != config_.invert;
   }
 
-  bool open() const { return debouncer_.state() != invert_; }
+  const InputConfig& config() const { return config_; }
 
  private:
-  int pin_;
-  bool invert_;
-  uint32_t debounce_ms_;
-  gwlink::Debouncer debouncer_;
+  InputConfig config_ = {"", 0, CONTACT, false};
+  gwlink::Debouncer debouncer_{false, kDebounceMs};
 };
 
 #endif

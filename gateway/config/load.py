@@ -23,7 +23,7 @@ from gateway.config.model import (
 )
 from gateway.config.tomlpos import KeyLines, format_path
 from gateway.config.tomlpos import Path as KeyPath
-from gateway.drivers.base import DriverSpec, driver_kinds, driver_spec
+from gateway.drivers.base import Claim, DriverSpec, driver_kinds, driver_spec
 from gateway.drivers.options import Option, coerce
 from gateway.names import normalize, title
 from gateway.topics import channel_topics, status_topic
@@ -243,7 +243,8 @@ def _gateway(check: _Checker, table: Mapping[str, Any]) -> GatewaySettings:
     return GatewaySettings(
         name=values["name"], node_id=node_id, topic_prefix=values["topic_prefix"],
         status_topic=status, discovery=values["discovery"],
-        discovery_prefix=values["discovery_prefix"], data_dir=values["data_dir"],
+        discovery_prefix=values["discovery_prefix"],
+        discovery_format=values["discovery_format"], data_dir=values["data_dir"],
         hardware=values["hardware"],
     )
 
@@ -305,9 +306,10 @@ def _sensor(check: _Checker, path: KeyPath, room: str, room_title: str,
     filters = _filters(check, path, entry)
     channels: dict[str, ChannelSettings] = {}
     if single:
-        channels[""] = ChannelSettings(unit=common["unit"], device_class=common["device_class"])
+        channels[""] = ChannelSettings(unit=common["unit"], device_class=common["device_class"],
+                                       state_class=common["state_class"])
     else:
-        for key in ("unit", "device_class"):
+        for key in ("unit", "device_class", "state_class"):
             if common[key] is not None:
                 check.error(path + (key,), f"{kind} has several channels: set {key} in "
                             f"[room.<room>.<channel>] ({', '.join(channel_keys)})")
@@ -392,15 +394,25 @@ def _check_filters_fit(check: _Checker, path: KeyPath, spec: DriverSpec,
 
 
 def _check_pins(check: _Checker, placed: list[tuple[KeyPath, SensorConfig]]) -> None:
-    owners: dict[int, SensorConfig] = {}
+    """No two sensors on one GPIO or I2C address, except those that share a bus."""
+    owners: dict[str, tuple[SensorConfig, Claim]] = {}
     for path, sensor in placed:
-        if sensor.pin is None:
-            continue
-        first = owners.setdefault(sensor.pin, sensor)
-        if first is not sensor:
+        spec = driver_spec(sensor.driver)
+        assert spec is not None  # unknown drivers never become SensorConfigs
+        own: set[str] = set()
+        for claim in spec.claims(sensor):
+            if claim.label in own:
+                check.error(path + (claim.key,), f"{claim.label} is given twice")
+                continue
+            own.add(claim.label)
+            first, held = owners.setdefault(claim.label, (sensor, claim))
+            if first is sensor or (claim.share and claim.share == held.share):
+                continue
             where = f" (line {first.line})" if first.line else ""
-            check.error(path + ("pin",), f"GPIO {sensor.pin} is already used by "
-                        f"{first.key}{where}")
+            mine = f" ({claim.role})" if claim.role else ""
+            theirs = f" as {held.role}" if held.role else ""
+            check.error(path + (claim.key,), f"{claim.label}{mine} is already used by "
+                        f"{first.key}{where}{theirs}")
 
 
 def _check_topics(check: _Checker, gateway: GatewaySettings,

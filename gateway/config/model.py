@@ -41,6 +41,7 @@ class ChannelSettings:
     device_class: str | None = None
     filters: Filters = field(default_factory=Filters)
     enabled: bool = True
+    state_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class GatewaySettings:
     status_topic: str = "home/gateway/status"
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    discovery_format: str = "entity"     # or "device" (Home Assistant 2024.12 and later)
     data_dir: str = ""
     hardware: str = "auto"
 

@@ -30,6 +30,9 @@ GATEWAY: dict[str, Option] = {
     "discovery": Option(bool, True, "publish Home Assistant MQTT discovery"),
     "discovery_prefix": Option(str, "homeassistant", "Home Assistant's discovery prefix",
                                check=_topic_prefix),
+    "discovery_format": Option(str, "entity", "entity: one config per entity (every Home "
+                               "Assistant); device: one per device (Home Assistant 2024.12+)",
+                               choices=("entity", "device")),
     "data_dir": Option(str, "", "where the gateway keeps state (what discovery announced); "
                        "default $STATE_DIRECTORY or ~/.local/state/sensor-gateway"),
     "hardware": Option(str, "auto", "auto: real GPIO on a Raspberry Pi, simulated elsewhere",
@@ -78,10 +81,14 @@ FILTERS: dict[str, Option] = {
                         minimum=1, maximum=MAX_SECONDS),
 }
 
+#: Home Assistant's sensor state classes (long-term statistics)
+STATE_CLASSES = ("measurement", "total", "total_increasing")
+
 CHANNEL: dict[str, Option] = {
     "name": Option(str, None, "topic name and display name of this channel"),
     "unit": Option(str, None, "unit shown in Home Assistant"),
     "device_class": Option(str, None, "Home Assistant device class"),
+    "state_class": Option(str, None, "Home Assistant state class", choices=STATE_CLASSES),
     "enabled": Option(bool, True, "false: do not publish this channel"),
 }
 
@@ -93,6 +100,8 @@ SENSOR: dict[str, Option] = {
     "interval": Option(float, None, "seconds between reads of a polled sensor"),
     "unit": Option(str, None, "unit of a single-channel sensor"),
     "device_class": Option(str, None, "Home Assistant device class of a single-channel sensor"),
+    "state_class": Option(str, None, "Home Assistant state class of a single-channel sensor: "
+                          "measurement, total or total_increasing", choices=STATE_CLASSES),
 }
 
 #: Broker keys when the broker package cannot tell (it reports its own fields otherwise).

@@ -22,16 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.dashboard.discovery import PREFIX as DISCOVERY_PREFIX
-from gateway.dashboard.discovery import EntityConfig, parse_config
+from gateway.dashboard.discovery import EntityConfig, parse_config, split_device_config
 
 HOME = "home"
 COMMAND_SUFFIX = "/set"
 AVAILABILITY_SUFFIX = "/availability"
 STATUS_SUFFIX = "/status"
+#: an ESP8266 node's self-description (home/<room>/<node>/announce), not a value
+ANNOUNCE_SUFFIX = "/announce"
 ONLINE, OFFLINE = "online", "offline"
 
 #: order of kinds inside a room card: readings first, then inputs, then switches
-_KIND_ORDER = {"sensor": 0, "binary_sensor": 1, "switch": 2, "light": 2}
+_KIND_ORDER = {"sensor": 0, "binary_sensor": 1, "switch": 2, "light": 2, "fan": 2}
 
 #: a right asked of the broker's ACL for the signed-in user (read, or write)
 Right = Callable[[str], bool]
@@ -61,10 +63,23 @@ class Entity:
     @property
     def switchable(self) -> bool:
         """True for outputs the page may command."""
-        return self.kind in ("switch", "light") and self.config.command_topic is not None
+        return self.kind in ("switch", "light", "fan") and self.config.command_topic is not None
+
+    def level(self) -> float | None:
+        """A dimmer's or fan's level in percent, None for other entities."""
+        scale = self.config.level_scale
+        if scale is None or self.value is None:
+            return None
+        try:
+            return round(float(self.value) / scale * 100.0, 1)
+        except ValueError:
+            return None
 
     def is_on(self) -> bool | None:
         """The state of a binary entity, None when the payload is neither on nor off."""
+        if self.config.level_scale is not None:
+            level = self.level()
+            return None if level is None else level > 0
         if self.value == self.config.payload_on:
             return True
         if self.value == self.config.payload_off:
@@ -75,6 +90,8 @@ class Entity:
         """The value as a number for the history: numeric readings, and 1/0 for binaries."""
         if self.value is None:
             return None
+        if self.config.level_scale is not None:
+            return self.level()
         if self.kind == "sensor":
             try:
                 return float(self.value)
@@ -101,6 +118,8 @@ class Catalog:
     #: availability and status topics -> last payload
     availability: dict[str, _Availability] = field(default_factory=dict)
     _configs: dict[str, str] = field(default_factory=dict)  # config topic -> state topic
+    #: device-based config topic -> the per-entity config topics it stood for
+    _device_parts: dict[str, set[str]] = field(default_factory=dict)
     _seq: itertools.count = field(default_factory=itertools.count)
     _discovered_availability: set[str] = field(default_factory=set)
     _areas: dict[str, str] = field(default_factory=dict)  # room -> suggested_area
@@ -116,6 +135,8 @@ class Catalog:
         if topic.startswith(self.discovery_prefix + "/"):
             return self._discovery(topic, payload)
         if not topic.startswith(self.prefix + "/") or topic.endswith(COMMAND_SUFFIX):
+            return []
+        if topic.endswith(ANNOUNCE_SUFFIX) and topic.count("/") == 3:
             return []
         text = payload.decode("utf-8", errors="replace")
         if self._is_availability(topic, text):
@@ -135,6 +156,15 @@ class Catalog:
 
     def _value(self, topic: str, text: str, retained: bool) -> list[str]:
         entity = self.entities.get(topic)
+        if not text:
+            # A retained value deleted (e.g. a forgotten node): nothing left to show.
+            if entity is None:
+                return []
+            if entity.discovered:
+                entity.value = None
+            else:
+                del self.entities[topic]
+            return [topic]
         if entity is None:
             levels = topic.split("/")
             if len(levels) < 3 or len(self.entities) >= self.max_entities:
@@ -147,6 +177,20 @@ class Catalog:
         return [topic]
 
     def _discovery(self, config_topic: str, payload: bytes) -> list[str]:
+        if config_topic.startswith(f"{self.discovery_prefix}/device/"):
+            parts = split_device_config(config_topic, payload, self.discovery_prefix)
+            changed: list[str] = []
+            # A component left out of the device's config is removed, as Home Assistant does.
+            for gone in self._device_parts.pop(config_topic, set()) - set(parts):
+                changed += self._entity_discovery(gone, b"")
+            for topic, part in parts.items():
+                changed += self._entity_discovery(topic, part)
+            if parts:
+                self._device_parts[config_topic] = set(parts)
+            return changed
+        return self._entity_discovery(config_topic, payload)
+
+    def _entity_discovery(self, config_topic: str, payload: bytes) -> list[str]:
         config = parse_config(config_topic, payload, self.discovery_prefix)
         old_state = self._configs.pop(config_topic, None)
         changed: list[str] = []
@@ -235,6 +279,7 @@ class Catalog:
             "category": config.entity_category,
             "value": entity.value,
             "on": entity.is_on() if entity.kind != "sensor" else None,
+            "level": entity.level(),
             "updated": entity.updated,
             "online": self.online(entity, may_read),
             "switchable": command is not None and may_write(command),

@@ -15,7 +15,7 @@ from typing import Any
 PREFIX = "homeassistant"
 
 #: the components the dashboard shows; others (cameras, climate) are ignored
-COMPONENTS = ("sensor", "binary_sensor", "switch", "light")
+COMPONENTS = ("sensor", "binary_sensor", "switch", "light", "fan")
 
 # Home Assistant's abbreviations for the keys read below.
 _ABBREVIATIONS = {
@@ -40,7 +40,14 @@ _ABBREVIATIONS = {
     "t": "topic",
     "sa": "suggested_area",
     "ids": "identifiers",
+    "cmps": "components",
+    "o": "origin",
+    "p": "platform",
 }
+
+#: options of a device-based config that its components inherit unless they set them
+_SHARED = ("availability", "availability_mode", "availability_topic", "command_topic",
+           "payload_available", "payload_not_available", "state_topic")
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class EntityConfig:
     availability_mode: str = "latest"
     area: str | None = None
     device_name: str | None = None
+    #: an output whose state is its level: 0 to ``level_scale`` (a dimmer, a fan's speed)
+    level_scale: float | None = None
 
 
 def component_of(config_topic: str, prefix: str = PREFIX) -> str | None:
@@ -110,7 +119,40 @@ def parse_config(config_topic: str, payload: bytes, prefix: str = PREFIX) -> Ent
         # The gateway puts suggested_area beside the name; Home Assistant reads it in device.
         area=_opt_text(data.get("suggested_area")) or _opt_text(device.get("suggested_area")),
         device_name=_opt_text(device.get("name")),
+        level_scale=_level_scale(data, state_topic),
     )
+
+
+def split_device_config(config_topic: str, payload: bytes,
+                        prefix: str = PREFIX) -> dict[str, bytes]:
+    """A device-based config (``<prefix>/device/<id>/config``, Home Assistant 2024.12+) as
+    the per-entity configs it stands for, keyed by a per-entity topic
+    ``<prefix>/<platform>/<id>/<component id>/config``; empty for a removed or unusable
+    device. Never raises on bad input from the network."""
+    levels = config_topic.split("/")
+    if component_of(config_topic, prefix) != "device" or len(levels) != 4 or not payload:
+        return {}
+    try:
+        raw = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    data = _expand(raw)
+    components = data.get("components")
+    if not isinstance(components, dict):
+        return {}
+    parts: dict[str, bytes] = {}
+    for component_id, component in components.items():
+        if not isinstance(component, dict) or not isinstance(component.get("platform"), str):
+            continue
+        entity = {k: data[k] for k in _SHARED if k in data}
+        entity.update(component)
+        entity["device"] = data.get("device")
+        platform = entity.pop("platform")
+        parts[f"{prefix}/{platform}/{levels[2]}/{component_id}/config"] = json.dumps(
+            entity).encode()
+    return parts
 
 
 def _expand(data: dict[str, Any], base: str | None = None) -> dict[str, Any]:
@@ -158,3 +200,15 @@ def _opt_text(value: Any) -> str | None:
 
 def _text(value: Any, default: str) -> str:
     return value if isinstance(value, str) and value else default
+
+
+def _level_scale(data: dict[str, Any], state_topic: str) -> float | None:
+    """The full scale of a light's brightness or a fan's percentage published on the
+    entity's own state topic (as the gateway's PWM outputs do), else None."""
+    if data.get("brightness_state_topic") == state_topic:
+        scale = data.get("brightness_scale", 255)
+    elif data.get("percentage_state_topic") == state_topic:
+        scale = data.get("speed_range_max", 100)
+    else:
+        return None
+    return float(scale) if isinstance(scale, int | float) and scale > 0 else None

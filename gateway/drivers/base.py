@@ -8,6 +8,7 @@ produces, and builds a device object of one of three shapes:
   in a worker thread; the runtime does retries, plausibility, filters and availability.
 * :class:`InputDevice`: a binary input that reports changes (button, PIR, contact).
 * :class:`OutputDevice`: a binary output commanded over MQTT (relay, LED).
+* :class:`LevelOutputDevice`: an output set to 0-100 % over MQTT (PWM dimmer, fan).
 
 Drivers know nothing of MQTT: they return values, the runtime publishes them.
 """
@@ -37,13 +38,15 @@ class Channel:
     """One value a device produces, with what Home Assistant needs to display it."""
 
     key: str                          # "temperature"; "" for single-channel drivers
-    component: str                    # sensor | binary_sensor | switch | light
+    component: str                    # sensor | binary_sensor | switch | light | fan
     unit: str | None = None
     device_class: str | None = None
     state_class: str | None = None    # "measurement" for numeric sensors
     precision: int | None = None      # decimals in the published value
     entity_category: str | None = None
     icon: str | None = None
+    #: an output set to 0-100 % (light with brightness, fan with percentage), not ON/OFF
+    level: bool = False
 
     @property
     def numeric(self) -> bool:
@@ -117,7 +120,44 @@ class OutputDevice(ABC):
         """Release the pin."""
 
 
-Device = PolledDevice | InputDevice | OutputDevice
+class LevelOutputDevice(ABC):
+    """An output driven at 0-100 % (PWM). ``boot_state``: off, on (100 %) or restore."""
+
+    def __init__(self, channel: Channel, boot_state: str = "off") -> None:
+        self.channel = channel
+        self.boot_state = boot_state
+
+    @abstractmethod
+    def set_level(self, percent: float) -> None:
+        """Drive the output at ``percent`` (0-100) of full power."""
+
+    @abstractmethod
+    def level(self) -> float:
+        """The current level in percent."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: not every device holds a resource
+        """Release the pin."""
+
+
+Device = PolledDevice | InputDevice | OutputDevice | LevelOutputDevice
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Something a sensor occupies that no other sensor may: a GPIO, an I2C address.
+
+    ``share``: sensors whose claims on the same ``label`` carry the same non-empty share tag
+    may hold it together (DS18B20 probes on one 1-Wire pin, I2C chips on SDA/SCL)."""
+
+    key: str        # the config key the error points at: "pin", "address", "echo"
+    label: str      # what is claimed, as the error names it: "GPIO 4", "I2C bus 1 address 0x76"
+    share: str = ""
+    role: str = ""  # what the sensor uses it for, where the key does not say: "I2C bus 1 SDA"
+
+
+def pin_claims(sensor: SensorConfig) -> list[Claim]:
+    """The default: the sensor's ``pin``, for itself alone."""
+    return [] if sensor.pin is None else [Claim("pin", f"GPIO {sensor.pin}")]
 
 
 @dataclass(frozen=True)
@@ -131,6 +171,7 @@ class DriverSpec:
     needs_pin: bool = True
     options: Mapping[str, Option] = field(default_factory=dict)
     interval: tuple[float, float] | None = None   # (default, minimum) for polled drivers
+    claims: Callable[[SensorConfig], list[Claim]] = pin_claims
 
     def single_channel(self, kind: str) -> bool:
         """Single-channel drivers publish at home/<room>/<name>, the name defaulting to
@@ -164,7 +205,18 @@ def driver_kinds() -> list[str]:
 
 def _load_builtin() -> None:
     # Imported here, not at module top: each driver module imports this one to register.
-    from gateway.drivers import dht, gpio_inputs, gpio_outputs, pi_health  # noqa: F401
+    from gateway.drivers import (  # noqa: F401
+        ads1115,
+        bh1750,
+        bme280,
+        dht,
+        ds18b20,
+        gpio_inputs,
+        gpio_outputs,
+        hcsr04,
+        pi_health,
+        pwm,
+    )
 
 
 

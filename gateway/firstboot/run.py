@@ -12,6 +12,7 @@ from gateway.firstboot.bootfile import (
     parse_boot_file,
     render_gateway_config,
 )
+from gateway.firstboot.buses import apply_buses
 from gateway.firstboot.credentials import read_credentials, render_credentials, sync_users
 from gateway.firstboot.system import (
     SERVICE_GROUP,
@@ -64,6 +65,7 @@ def run(boot: Path, host: Host) -> bool:
     _apply_users(boot, host, config)
     if write_if_changed(host.path(ETC_CONFIG), render_gateway_config(config.gateway), mode=0o640, group=SERVICE_GROUP):
         log.info("gateway config updated from %s", BOOT_FILE)
+    apply_buses(boot, host, config.gateway)
     errors_path.unlink(missing_ok=True)
     return True
 

@@ -25,6 +25,7 @@ from gateway.hardware import Hardware
 from gateway.runtime.channel import ChannelPublisher
 from gateway.runtime.clock import Clock, LoopClock
 from gateway.runtime.inputs import InputRunner
+from gateway.runtime.nodes import NodeRegistry
 from gateway.runtime.outputs import OutputRunner
 from gateway.runtime.polled import PolledRunner, PollSettings
 from gateway.topics import channel_segment, channel_title, channel_topics
@@ -57,6 +58,7 @@ class Gateway:
         self.hardware = hardware
         self.clock: Clock = clock or LoopClock()
         self.record = AnnouncementRecord(data_dir)
+        self.nodes = NodeRegistry(bus, config.gateway, data_dir)
         self.publishers: list[ChannelPublisher] = []
         self.entities: list[Entity] = []
         self.polled: list[PolledRunner] = []
@@ -83,6 +85,7 @@ class Gateway:
         self.bus.on_connected(self.republish)
         self._started = True
         self.announce()
+        self.nodes.start()
 
     async def reload(self, sensors: tuple[SensorConfig, ...]) -> tuple[int, int, int]:
         """Run ``sensors`` from now on: a sensor whose settings did not change keeps
@@ -183,8 +186,8 @@ class Gateway:
             self.inputs.append(runner_in)
             runner_in.start()
         else:
-            runner_out = OutputRunner(self.bus, device,
-                                      self._publisher(sensor, spec, device.channel))
+            runner_out = OutputRunner.for_device(self.bus, device,
+                                                 self._publisher(sensor, spec, device.channel))
             self.outputs.append(runner_out)
 
     @staticmethod
@@ -199,7 +202,8 @@ class Gateway:
         if settings is not None:
             channel = dataclasses.replace(
                 channel, unit=settings.unit or channel.unit,
-                device_class=settings.device_class or channel.device_class)
+                device_class=settings.device_class or channel.device_class,
+                state_class=settings.state_class or channel.state_class)
             filters = filters.merged(settings.filters)
         topics = channel_topics(self.config.gateway.topic_prefix, sensor, spec, channel)
         publisher = ChannelPublisher(self.bus, channel, topics, filters, self.clock)
@@ -248,6 +252,7 @@ class Gateway:
             return
         self._save_record()
         self.announce()
+        self.nodes.republish()
         for publisher in self.publishers:
             publisher.republish()
 
@@ -263,6 +268,7 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self.nodes.close()
         for publisher in self.publishers:
             publisher.close()
         # A task cancelled before it first ran never reached its own cleanup.

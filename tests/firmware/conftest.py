@@ -14,6 +14,15 @@ def firmware_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("firmware-build")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The first run on a machine compiles the ESP8266 core's emulation (about 2 minutes
+    # idle, longer on a loaded machine) inside the first test that needs it.
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.timeout(1800))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in size_reports:
         terminalreporter.write_line(line)

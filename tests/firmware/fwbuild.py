@@ -1,4 +1,4 @@
-"""Runs firmware/Makefile for the tests: host unit tests, node_sim, the ESP8266 size report."""
+"""Runs firmware/Makefile for the tests: gwlink's host unit tests, the ESP8266 size report."""
 
 from __future__ import annotations
 

@@ -31,12 +31,3 @@ def test_cpp_harness_reports_failures(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "FAIL broken" in proc.stdout
     assert "(2 != 3)" in proc.stderr
-
-
-def test_node_sim_builds(firmware_build: Path) -> None:
-    make(firmware_build, "node_sim")
-    proc = subprocess.run(
-        [str(firmware_build / "node_sim")], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 2
-    assert "usage: node_sim" in proc.stderr

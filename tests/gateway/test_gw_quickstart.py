@@ -22,6 +22,18 @@ from gw_helpers import (
 
 from gateway.hardware import is_raspberry_pi
 
+#: state topic -> (lowest, highest) plausible value of the example's simulated sensors
+SIMULATED_READINGS = {
+    "home/kitchen/fridge": (5.0, 30.0),
+    "home/kitchen/freezer": (5.0, 30.0),
+    "home/office/temperature": (10.0, 30.0),
+    "home/office/humidity": (20.0, 80.0),
+    "home/office/pressure": (950.0, 1050.0),
+    "home/office/light": (0.0, 1000.0),
+    "home/office/soil_moisture": (-50.0, 150.0),
+    "home/garden/tank": (30.0, 200.0),
+}
+
 
 @pytest.mark.skipif(is_raspberry_pi(), reason="would drive the real pins of this Pi")
 def test_quick_start_runs_with_simulated_hardware(tmp_path: Path) -> None:
@@ -46,6 +58,15 @@ def test_quick_start_runs_with_simulated_hardware(tmp_path: Path) -> None:
                 "homeassistant/sensor/gateway/living_room_temperature/config").payload)
             assert config["state_topic"] == "home/living_room/temperature"
             rec.wait_for("homeassistant/switch/gateway/hall_light/config")
+            # the 1-Wire, I2C, HC-SR04 and PWM drivers, on simulated buses and pins
+            for topic, (low, high) in SIMULATED_READINGS.items():
+                value = float(rec.wait_for(topic).payload)
+                assert low <= value <= high, (topic, value)
+                rec.wait_for(f"{topic}/availability", "online")
+            rec.wait_for("homeassistant/sensor/gateway/office_pressure/config")
+            rec.wait_for("homeassistant/light/gateway/hall_strip/config")
+            publish_once(port, "home/hall/strip/set", "40")
+            rec.wait_for("home/hall/strip", "40")
 
             publish_once(port, "home/hall/light/set", "ON")
             rec.wait_for("home/hall/light", "ON")

@@ -322,6 +322,8 @@ def test_low_wear_mode_keeps_a_failed_batch_and_never_holds_output(
         disk.full = False
         await _until(lambda: len(disk.committed) == 1)
         assert [st for st, rows in disk.committed[0] if rows] == [sql.UPSERT_RETAINED]
+        # The disk thread records the commit before the loop hears of it.
+        await _until(lambda: len(states) == 2)
         assert states == [False, True]
         await commit.close()
 

@@ -73,6 +73,7 @@ function valueText(entity) {
     if (entity.device_class === "duration" && entity.unit === "s") return duration(Number(entity.value));
     return entity.unit ? `${entity.value} ${entity.unit}` : entity.value;
   }
+  if (entity.level != null) return entity.level > 0 ? `${entity.level} %` : "Off";
   if (entity.on == null) return entity.value;
   const [on, off] = entity.kind === "binary_sensor" ? words(entity) : ["On", "Off"];
   return entity.on ? on : off;
@@ -112,7 +113,8 @@ function entityRow(entity) {
       row.querySelector(".line").insertBefore(button, row.querySelector(".age"));
     }
     // Diagnostic figures (the Pi's load, memory...) get no plot: the house comes first.
-    if ((entity.kind === "sensor" || entity.kind === "binary_sensor") && entity.category !== "diagnostic") {
+    if ((entity.kind === "sensor" || entity.kind === "binary_sensor" || entity.level != null) &&
+        entity.category !== "diagnostic") {
       row.append(h("div", { class: "plot-box" }));
     }
     roomCard(entity.room, entity.room_title, entity.category === "diagnostic")
@@ -224,7 +226,8 @@ function drawPlot(topic) {
 
 function appendPoint(entity) {
   if (entity.updated == null || entity.value == null) return;
-  const v = entity.kind === "sensor" ? Number(entity.value) : entity.on == null ? NaN : Number(entity.on);
+  const v = entity.level != null ? entity.level : entity.kind === "sensor" ? Number(entity.value)
+    : entity.on == null ? NaN : Number(entity.on);
   if (!Number.isFinite(v)) return;
   const points = state.history.get(entity.topic) || [];
   points.push([entity.updated, v, v, v]);

@@ -1,6 +1,6 @@
 // Instantiates the link's templates the way the sketch does, so the cross-compile test
 // builds (and sizes) the code that really runs on the ESP8266, not only the .cpp files.
-#include "../../../firmware/host/arduino_client.h"
+#include "arduino_client.h"
 #include "gwlink.h"
 
 // Stands in for the core's HardwareSerial: the same calls, no Arduino headers.

@@ -4,7 +4,7 @@
 #include <deque>
 #include <vector>
 
-#include "../../../firmware/host/arduino_client.h"
+#include "arduino_client.h"
 #include "check.h"
 #include "gwlink.h"
 #include "wire.h"

@@ -111,3 +111,30 @@ TEST(backoff_jitter_differs_between_nodes) {
   }
   CHECK(differ);
 }
+
+namespace {
+// -1: rejected, else the resulting state.
+int command(const char* text, bool current) {
+  bool on = false;
+  if (!gwlink::parse_switch(reinterpret_cast<const uint8_t*>(text), strlen(text), current, &on)) {
+    return -1;
+  }
+  return on ? 1 : 0;
+}
+}  // namespace
+
+TEST(switch_commands_as_the_gateway_reads_them) {
+  const char* ons[] = {"ON", "on", "On", "1", "true", "TRUE", " on\r\n"};
+  const char* offs[] = {"OFF", "off", "0", "false", "False", "\toff "};
+  for (const char* text : ons) CHECK_EQ(command(text, false), 1);
+  for (const char* text : offs) CHECK_EQ(command(text, true), 0);
+  CHECK_EQ(command("TOGGLE", false), 1);
+  CHECK_EQ(command("toggle", true), 0);
+  const char* bad[] = {"", " ", "onn", "of", "2", "yes", "ON OFF", "tru"};
+  for (const char* text : bad) CHECK_EQ(command(text, true), -1);
+  // Not NUL-terminated: PubSubClient hands the payload as a pointer and a length.
+  const uint8_t raw[] = {'o', 'f', 'f', 'x'};
+  bool on = true;
+  CHECK(gwlink::parse_switch(raw, 3, true, &on));
+  CHECK(!on);
+}

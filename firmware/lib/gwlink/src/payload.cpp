@@ -1,5 +1,7 @@
 #include "payload.h"
 
+#include <string.h>
+
 namespace gwlink {
 
 size_t format_fixed(float value, uint8_t decimals, char* out, size_t cap) {
@@ -38,6 +40,40 @@ DhtVerdict check_dht22(float celsius, float humidity) {
   if (celsius < -40.0f || celsius > 80.0f) return kDhtOutOfRange;
   if (humidity < 0.0f || humidity > 100.0f) return kDhtOutOfRange;
   return kDhtOk;
+}
+
+namespace {
+bool same_word(const uint8_t* text, size_t len, const char* word) {
+  if (strlen(word) != len) return false;
+  for (size_t i = 0; i < len; ++i) {
+    uint8_t c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<uint8_t>(c - 'A' + 'a');
+    if (c != static_cast<uint8_t>(word[i])) return false;
+  }
+  return true;
+}
+
+bool blank(uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+}  // namespace
+
+bool parse_switch(const uint8_t* payload, size_t len, bool current, bool* on) {
+  while (len > 0 && blank(payload[0])) {
+    ++payload;
+    --len;
+  }
+  while (len > 0 && blank(payload[len - 1])) --len;
+  if (same_word(payload, len, "on") || same_word(payload, len, "1") ||
+      same_word(payload, len, "true")) {
+    *on = true;
+  } else if (same_word(payload, len, "off") || same_word(payload, len, "0") ||
+             same_word(payload, len, "false")) {
+    *on = false;
+  } else if (same_word(payload, len, "toggle")) {
+    *on = !current;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace gwlink

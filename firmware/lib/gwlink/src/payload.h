@@ -16,6 +16,11 @@ size_t format_fixed(float value, uint8_t decimals, char* out, size_t cap);
 // Binary inputs (a door contact) publish the words the gateway's GPIO inputs use.
 inline const char* format_binary(bool on) { return on ? "ON" : "OFF"; }
 
+// A command to a switch (home/<room>/<output>/set), read as the gateway's relay driver
+// reads it: ON/OFF, 1/0, true/false or TOGGLE, any case, surrounding blanks ignored.
+// Returns true and sets *on (TOGGLE flips `current`), or false for anything else.
+bool parse_switch(const uint8_t* payload, size_t len, bool current, bool* on);
+
 // Why a DHT22 reading is not published.
 enum DhtVerdict {
   kDhtOk,

@@ -1,7 +1,7 @@
-// The part of the Arduino core's API that PubSubClient and our FramedClient use, for host
-// builds: Print, Stream, IPAddress and Client with the ESP8266 core's virtual functions.
-// Host code instantiates gwlink::FramedClient<Client, IPAddress, ...> against these, just
-// as the sketch does against the real core.
+// The part of the Arduino core's API that FramedClient uses, for gwlink's unit tests (and
+// its xtensa size probe), which build without the core: Print, Stream, IPAddress and
+// Client with the ESP8266 core's virtual functions. The whole sketch is built and run
+// against the real core and PubSubClient in tests/firmware/test_node_*.py.
 #ifndef HOST_ARDUINO_CLIENT_H
 #define HOST_ARDUINO_CLIENT_H
 
