@@ -66,11 +66,13 @@ class EngineBus(EmbeddedBus):
 
     @property
     def retained(self) -> dict[str, bytes]:
-        """The broker's retained messages by topic, as a new subscriber to # gets them."""
+        """What the broker keeps retained on the topics the gateway published to (not what
+        other clients left), as a new subscriber to # gets it."""
         got: dict[str, bytes] = {}
+        ours = {topic for topic, _, _ in self.published}
 
         def keep(message: Message) -> None:
-            if message.retain:
+            if message.retain and message.topic in ours:
                 got[message.topic] = bytes(message.payload)
 
         self.broker.subscribe("#", keep).cancel()
