@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from fwbuild import FIRMWARE
 from support.mqtt_watch import Watcher
+from support.ports import free_port
 
 CACHE = Path(os.environ.get("FIRMWARE_EMU_BUILD", FIRMWARE / "build"))
 
@@ -246,12 +247,6 @@ def wait_for(check, timeout: float = 30.0, what: str = "") -> None:
 def gateway_command() -> str:
     """The `gateway` script of the Python running the tests (the project's venv)."""
     return str(Path(sys.executable).parent / "gateway")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class GatewayProcess:

@@ -12,9 +12,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from serial_fakes import ScriptedNode, mqtt_connect, mqtt_publish
+from support.mqtt_watch import Watcher
 from support.ports import free_port
 from support.processes import Mosquitto
 from support.ptycable import PtyCable
@@ -35,40 +35,19 @@ def mosquitto(tmp_path: Path) -> Iterator[int]:
         server.stop()
 
 
-class Watcher:
-    """A paho subscriber collecting home/# payloads by topic."""
-
-    def __init__(self, port: int) -> None:
-        self.seen: dict[str, list[bytes]] = {}
-        self.lock = threading.Lock()
-        self.ready = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("home/#")
-        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.ready.set()
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        if not self.ready.wait(30):
-            raise RuntimeError("paho did not subscribe")
-
-    def _on_message(self, client, userdata, msg) -> None:
-        with self.lock:
-            self.seen.setdefault(msg.topic, []).append(msg.payload)
-
-    def got(self, topic: str, payload: bytes) -> bool:
-        with self.lock:
-            return payload in self.seen.get(topic, [])
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+def watching(port: int) -> Watcher:
+    """A paho subscriber to home/# on ``port``, subscribed."""
+    watcher = Watcher(port)
+    if not watcher.subscribed.wait(30):
+        raise RuntimeError("paho did not subscribe")
+    return watcher
 
 
 async def node_publishes(cable: PtyCable, node: ScriptedNode, watcher: Watcher) -> None:
     await cable.write(node.open_frame()
                       + node.data_frame(mqtt_connect("relay_node", "home/hall/relay_node/status", "offline"))
                       + node.data_frame(mqtt_publish("home/hall/temperature", b"19.5", retain=True)))
-    await until(lambda: watcher.got("home/hall/temperature", b"19.5"), what="relayed publish")
+    await until(lambda: b"19.5" in watcher.payloads("home/hall/temperature"), what="relayed publish")
 
     def got_connack() -> bool:
         node.receive(cable.read())
@@ -79,7 +58,7 @@ async def node_publishes(cable: PtyCable, node: ScriptedNode, watcher: Watcher) 
 
 def test_relay_carries_node_to_mosquitto_and_will_on_noise(mosquitto: int, tmp_path: Path) -> None:
     cable = PtyCable(tmp_path / "ttyUSB0")
-    watcher = Watcher(mosquitto)
+    watcher = watching(mosquitto)
 
     async def scenario() -> None:
         bridge = SerialBridge(TcpRelay("127.0.0.1", mosquitto), ports=[str(cable.path)],
@@ -89,7 +68,7 @@ def test_relay_carries_node_to_mosquitto_and_will_on_noise(mosquitto: int, tmp_p
             node = ScriptedNode()
             await node_publishes(cable, node, watcher)
             await cable.write(b"\x00\x37\x91\x22\x00")  # line noise ends the connection
-            await until(lambda: watcher.got("home/hall/relay_node/status", b"offline"),
+            await until(lambda: b"offline" in watcher.payloads("home/hall/relay_node/status"),
                              what="will after noise")
 
             def told_close() -> bool:
@@ -136,7 +115,7 @@ def test_relay_closes_node_when_broker_unreachable(tmp_path: Path) -> None:
 
 def test_command_line_bridge(mosquitto: int, tmp_path: Path) -> None:
     cable = PtyCable(tmp_path / "ttyUSB0")
-    watcher = Watcher(mosquitto)
+    watcher = watching(mosquitto)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.serial", "--broker", f"127.0.0.1:{mosquitto}",
