@@ -64,6 +64,7 @@ class Stamped(Recorder):
     def __init__(self, port: int, client_id: str, log: Path | None = None, clean: bool = False) -> None:
         super().__init__(port, client_id, clean=clean)
         self.log = log
+        self.connects = 0
         self.first_seen: dict[bytes, int] = {}
         self.session_present: bool | None = None
         self.client.on_connect = self._on_connect
@@ -71,6 +72,7 @@ class Stamped(Recorder):
     def _on_connect(self, client, userdata, flags, *rest) -> None:  # noqa: ANN001
         self.session_present = bool(flags.session_present)
         self.connected.set()
+        self.connects += 1
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
         at = writelog.position(self.log) if self.log is not None else 0
@@ -87,7 +89,13 @@ class StampedPublisher(Publisher):
         self.log = log
         self.acks: list[tuple[int, int]] = []  # (mid, log position)
         self.topics: dict[bytes, str] = {}
+        self.connects = 0
         self.client.on_publish = self._on_publish
+        self.client.on_connect = self._on_connect
+
+    def _on_connect(self, *args: object) -> None:
+        self.connected.set()
+        self.connects += 1
 
     def _on_publish(self, client, userdata, mid, *rest) -> None:  # noqa: ANN001
         self.acks.append((mid, writelog.position(self.log)))
@@ -99,7 +107,10 @@ class StampedPublisher(Publisher):
     def ack_positions(self) -> dict[bytes, int]:
         """Payload -> log position of its PUBACK/PUBCOMP (mids do not wrap in a run)."""
         by_mid = {info.mid: payload for payload, info in self.sent}
-        return {by_mid[mid]: at for mid, at in self.acks if mid in by_mid}
+        if len(by_mid) != len(self.sent) or len(self.acks) != len(self.sent):
+            raise AssertionError("packet ids reused or acknowledgements missing: the run "
+                                 "cannot tell which acknowledgement was whose")
+        return {by_mid[mid]: at for mid, at in self.acks}
 
 
 @dataclass
@@ -150,9 +161,16 @@ def record_run(workdir: Path, lib: Path, messages: int, seed: int, lie: bool = F
         done_restarts: list[str] = []
         for n in range(messages):
             if n in restarts:
+                # Nothing in flight and everyone back before publishing on: paho gives
+                # messages queued while disconnected new packet ids, which would muddle
+                # which acknowledgement was whose.
                 wait_until(lambda: all(p.all_acked() for p in pubs), what="acks before restart")
+                before = [c.connects for c in (*pubs, online)]
                 (broker.kill9 if restarts[n] == "kill -9" else broker.stop)()
                 broker.start()
+                wait_until(lambda b=before: all(c.connects > k for c, k in
+                                                zip((*pubs, online), b, strict=True)),
+                           what="clients reconnected")
                 done_restarts.append(restarts[n])
             pick = rng.random()
             if pick < 0.15:
@@ -173,8 +191,11 @@ def record_run(workdir: Path, lib: Path, messages: int, seed: int, lie: bool = F
             acked.update(p.ack_positions())
             topics.update(p.topics)
         wait_until(lambda: set(acked) <= set(online.payloads()), what="online subscriber fed")
+        # The order the broker took them in: one connection's acknowledgements come in
+        # the order its messages arrived (a stable sort keeps ties in publish order).
         retained = {
-            t: [(acked[p], p) for p in order] for t, order in retained_order.items()
+            t: sorted(((acked[p], p) for p in order), key=lambda e: e[0])
+            for t, order in retained_order.items()
         }
         run = BrokerRun(log, acked, topics, retained, dict(online.first_seen), sessions_at,
                         messages, done_restarts)

@@ -16,6 +16,7 @@ file must open and take new samples.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -56,6 +57,11 @@ class HistoryRun:
     flushes: list[tuple[int, list[tuple[str, int]]]]
     sync_positions: list[int]
 
+    @functools.cached_property
+    def written(self) -> set[tuple[str, int]]:
+        """Every sample the run flushed."""
+        return {s for _, samples in self.flushes for s in samples}
+
 
 def record_run(workdir: Path, lib: Path, flushes: int, seed: int) -> HistoryRun:
     """Run the history store under the recorder for ``flushes`` flushes."""
@@ -74,7 +80,10 @@ def record_run(workdir: Path, lib: Path, flushes: int, seed: int) -> HistoryRun:
         entry = json.loads(line)
         done.append((entry["at"], [tuple(s) for s in entry["samples"]]))
     records = writelog.read_log(log)
-    syncs = [r.end for r in records if r.op in (writelog.SYNC, writelog.SYNCALL)]
+    # A sync of the directory itself keeps names, not samples.
+    directory = {r.ino for r in records if r.op == writelog.OPEN and r.path == str(data.resolve())}
+    syncs = [r.end for r in records
+             if r.op == writelog.SYNCALL or (r.op == writelog.SYNC and r.ino not in directory)]
     return HistoryRun(log, data, done, syncs)
 
 
@@ -92,7 +101,7 @@ def problems(run: HistoryRun, position: int, state: Path) -> list[str]:
 
     out: list[str] = []
     must = required(run, position)
-    written = {s for _, samples in run.flushes for s in samples}
+    written = run.written
     store = HistoryStore(state / FILE)
     try:
         store.open()
