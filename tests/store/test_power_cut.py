@@ -10,6 +10,7 @@ near a minute).
 
 from __future__ import annotations
 
+import bisect
 import collections
 import os
 import shutil
@@ -100,7 +101,9 @@ def test_history_keeps_every_synced_sample_through_power_cuts(tmp_path: Path, re
         shutil.rmtree(state)
     modes = collections.Counter(c.mode for c in chosen)
     must = max((len(history_run.required(run, c.position)) for c in chosen), default=0)
+    doubt = collections.Counter(bisect.bisect(run.sync_positions, at) for at, _ in run.flushes)
     print(f"history: {len(chosen)} cut points ({dict(modes)}) over {len(records)} logged "
           f"writes and {len(run.sync_positions)} syncs of {FLUSHES} flushes; up to {must} "
-          f"synced samples checked per cut; {len(failures)} problems")
+          f"synced samples checked per cut; up to {max(doubt.values())} flushes between "
+          f"two syncs; {len(failures)} problems")
     assert not failures, "\n".join(failures[:20])
