@@ -19,6 +19,13 @@ def make_engine(**settings: Any) -> tuple[Engine, FakeClock]:
     return Engine(BrokerConfig(**settings), clock=clock), clock
 
 
+def advance(engine: Engine, seconds: float) -> None:
+    """Let ``seconds`` pass on the engine's fake clock, then run its timers (the shell
+    ticks once a second; a test ticks where it wants to look)."""
+    engine.clock.now += seconds  # type: ignore[attr-defined]
+    engine.tick()
+
+
 def connected(
     engine: Engine, client_id: str, version: int = 4, peer: str = "192.0.2.7:4000", **fields: Any
 ) -> Connection:
