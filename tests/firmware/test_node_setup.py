@@ -147,3 +147,29 @@ def test_setup_says_when_no_node_answers(tmp_path: Path) -> None:
         assert sent and sent[0] == Frame(FrameType.SETTINGS, b"name=n\nroom=r\ngateway=gateway.local\n")
     finally:
         cable.close()
+
+
+def test_a_blank_serial_node_is_set_up_then_bridged(tmp_path: Path) -> None:
+    """A node built for the serial transport: set up over the same cable, then its link."""
+    exe = build_node(NodeConfig(node_id="generic", transport="SERIAL", preset=False))
+    cable = PtyCable(tmp_path / "ttyUSB0")
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    node = EmulatedNode(exe, uart_fd=cable.master, log=tmp_path / "node.log", flash_dir=flash)
+    node.dht(14, 19.0, 51.0)
+    try:
+        node.start()
+        good = setup(cable, "--name", "cellar_node", "--room", "cellar", "--pin", "14=dht22",
+                     "--interval", "2")
+        assert good.returncode == 0, good
+        assert f"node firmware {FIRMWARE_VERSION} accepted: name=cellar_node" in good.stdout
+        assert node.wait_exit(60) == 0
+        config = f'[serial]\nports = ["{cable.path}"]\nautodetect = false\n'
+        with gateway_rig(tmp_path, config) as (_, watch):
+            node.start()
+            wait_for(watch.shows("home/cellar/cellar_node/status", b"online"), timeout=60,
+                     what="the serial node online through the bridge")
+            wait_for(watch.shows("home/cellar/temperature", b"19.0"), what="its reading")
+    finally:
+        node.kill()
+        cable.close()
