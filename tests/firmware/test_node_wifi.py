@@ -135,8 +135,7 @@ def test_node_outputs_switch_like_the_gateways_relays(wifi_node: Path, tmp_path:
 
 
 def test_battery_node_publishes_once_then_sleeps_without_its_will(tmp_path: Path) -> None:
-    exe = build_node(NodeConfig(node_id="battery_node", outputs="",
-                                extra={"DEEP_SLEEP_S": "600"}))
+    exe = build_node(NodeConfig(node_id="battery_node", outputs=(), sleep=600))
     status = "home/kitchen/battery_node/status"
     with wifi_rig(exe, tmp_path) as (gateway, watch, node):
         node.dht(DHT_PIN, 18.5, 55.0)
