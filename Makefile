@@ -82,3 +82,13 @@ bench-profile: setup $(VENV)/.bench-installed
 .PHONY: dashboard-screenshot
 dashboard-screenshot: setup
 	DASHBOARD_SCREENSHOT=docs/dashboard.png $(BIN)/pytest tests/dashboard/test_dashboard_browser.py
+
+# Power cuts replayed from the recorded writes of a real broker run and a history run, at
+# hundreds of cut points each (README: Persistence; about 30 minutes). The test suite runs
+# the same test with a reduced count. The recorded runs stay in out/powercut for a post-mortem.
+.PHONY: powercut
+powercut: setup
+	POWERCUT_CUTS=$${POWERCUT_CUTS:-600} POWERCUT_MESSAGES=$${POWERCUT_MESSAGES:-1500} \
+	POWERCUT_HISTORY_CUTS=$${POWERCUT_HISTORY_CUTS:-1000} POWERCUT_FLUSHES=$${POWERCUT_FLUSHES:-5000} \
+	$(BIN)/pytest -q -s -p no:cacheprovider --timeout 3600 --basetemp=out/powercut \
+		tests/store/test_power_cut.py

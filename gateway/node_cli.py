@@ -1,5 +1,6 @@
 """``gateway node list`` and ``gateway node forget NAME``: the ESP8266 nodes the gateway
-knows from their announcements (retained on <prefix>/<room>/<node>/announce)."""
+knows from their announcements (retained on <prefix>/<room>/<node>/announce); and
+``gateway node setup PORT`` (gateway/node_setup.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.mqtt_url import BrokerURL
 from gateway.node_announcement import ANNOUNCE_SUFFIX, BadAnnouncement, parse_announcement
+from gateway.node_setup import setup_command
 
 #: how long to collect retained announcements; the broker sends them right after SUBACK
 RETAINED_WAIT = 2.0
@@ -54,7 +56,9 @@ def node_commands(client_for: Callable[[BrokerURL], mqtt.Client],
 
     @click.group("node")
     def node() -> None:
-        """ESP8266 nodes known from their announcements."""
+        """ESP8266 nodes: set them up over the cable, list and forget them."""
+
+    node.add_command(setup_command())
 
     @node.command("list")
     @click.option("--broker", "url", type=broker_url_type, default=default_broker,

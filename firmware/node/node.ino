@@ -3,8 +3,11 @@
 // through PubSubClient over WiFi or over the USB cable. At connect the node announces what
 // it has (home/<room>/<node>/announce) so the gateway can describe it to Home Assistant.
 //
-// Configuration: config.h (copy config.example.h). Build: PlatformIO (firmware/platformio.ini)
-// or arduino-cli; see the README, section "ESP8266 nodes".
+// One firmware for every node: the name, room, WiFi, gateway and what is wired to which pin
+// are run-time settings stored on the node (settings_store.h), sent over the USB cable by
+// `gateway node setup`. A node without settings says so on its debug port and waits.
+// config.h (copy config.example.h) holds only build options. Build: PlatformIO
+// (firmware/platformio.ini) or arduino-cli; see the README, section "ESP8266 nodes".
 //
 // loop() never waits for the network: WiFi reconnects by itself, MQTT reconnects are tried
 // on a backoff timer (gwlink::Backoff), and the serial link's connect waits at most a second.
@@ -25,8 +28,9 @@
 #include "gateway_finder.h"
 #include "outputs.h"
 #include "sensors.h"
+#include "settings_store.h"
 
-#define NODE_FIRMWARE_VERSION "0.2.0"
+#define NODE_FIRMWARE_VERSION "0.3.0"
 
 // The largest MQTT packet either way; PubSubClient's buffer and the serial link's frames
 // are sized alike, and the gateway's bridge drops larger packets instead of sending them.
@@ -44,7 +48,7 @@ static SerialLinkClient netClient(serialLink, 1000);
 #elif NODE_TRANSPORT == NODE_TRANSPORT_WIFI
 #define DEBUG_PORT Serial
 static WiFiClient netClient;
-static GatewayFinder gatewayFinder(GATEWAY_HOST, GATEWAY_PORT, NODE_ID);
+static GatewayFinder* gatewayFinder = nullptr;
 #else
 #error "NODE_TRANSPORT must be NODE_TRANSPORT_WIFI or NODE_TRANSPORT_SERIAL"
 #endif
@@ -59,17 +63,16 @@ static GatewayFinder gatewayFinder(GATEWAY_HOST, GATEWAY_PORT, NODE_ID);
 
 static PubSubClient mqtt(netClient);
 static gwlink::Backoff mqttBackoff(1000, 60000);
-// A battery node publishes once per wake-up, so it retries a failed DHT read as soon as the
-// sensor allows (2 s) instead of waiting a whole reading interval.
-static ClimateSensor climate(DHT_PIN, DHT_MODEL, (DEEP_SLEEP_S > 0 ? 2 : READ_INTERVAL_S) * 1000UL);
+static SetupPort setupPort(Serial);
+static gwlink::NodeSettings settings;
+static bool haveSettings = false;
+static ClimateSensor* climate = nullptr;  // made in setup() once the pin is known
 
-static const InputConfig kInputConfigs[] = NODE_INPUTS;
-static const OutputConfig kOutputConfigs[] = NODE_OUTPUTS;
-static const size_t kInputs = sizeof(kInputConfigs) / sizeof(kInputConfigs[0]);
-static const size_t kOutputs = sizeof(kOutputConfigs) / sizeof(kOutputConfigs[0]);
-static_assert(kInputs <= 8 && kOutputs <= 8, "config.h: at most 8 inputs and 8 outputs");
-static_assert(DEEP_SLEEP_S == 0 || kOutputs == 0,
-              "config.h: outputs need DEEP_SLEEP_S 0 (a sleeping node hears no commands)");
+static const size_t kMaxIo = gwlink::kMaxPins;
+static InputConfig kInputConfigs[kMaxIo];
+static OutputConfig kOutputConfigs[kMaxIo];
+static size_t kInputs = 0;
+static size_t kOutputs = 0;
 // How long a BOOT_RESTORE output waits for the gateway to hand back its last state.
 static const uint32_t kRestoreWaitMs = 3000;
 
@@ -79,28 +82,27 @@ static Topic statusTopic;
 static Topic announceTopic;
 static Topic temperatureTopic;
 static Topic humidityTopic;
-static Topic inputTopics[kInputs ? kInputs : 1];
-static Topic outputTopics[kOutputs ? kOutputs : 1];
-static Topic commandTopics[kOutputs ? kOutputs : 1];
-static BinaryInput inputs[kInputs ? kInputs : 1];
-static SwitchOutput outputs[kOutputs ? kOutputs : 1];
-static bool configValid = false;
+static Topic inputTopics[kMaxIo];
+static Topic outputTopics[kMaxIo];
+static Topic commandTopics[kMaxIo];
+static BinaryInput inputs[kMaxIo];
+static SwitchOutput outputs[kMaxIo];
 static bool climatePublished = false;  // since boot (= since wake-up for a battery node)
 static uint32_t mqttFailuresInARow = 0;
 static uint32_t connectedAt = 0;
 
 static bool buildTopics() {
-  bool ok = gwlink::make_topic(statusTopic, sizeof(Topic), NODE_ROOM, NODE_ID, "status") &&
-            gwlink::make_topic(announceTopic, sizeof(Topic), NODE_ROOM, NODE_ID, "announce") &&
-            gwlink::make_topic(temperatureTopic, sizeof(Topic), NODE_ROOM, "temperature") &&
-            gwlink::make_topic(humidityTopic, sizeof(Topic), NODE_ROOM, "humidity");
+  bool ok = gwlink::make_topic(statusTopic, sizeof(Topic), settings.room, settings.name, "status") &&
+            gwlink::make_topic(announceTopic, sizeof(Topic), settings.room, settings.name, "announce") &&
+            gwlink::make_topic(temperatureTopic, sizeof(Topic), settings.room, "temperature") &&
+            gwlink::make_topic(humidityTopic, sizeof(Topic), settings.room, "humidity");
   for (size_t i = 0; i < kInputs; ++i) {
-    ok = ok && gwlink::make_topic(inputTopics[i], sizeof(Topic), NODE_ROOM, kInputConfigs[i].name);
+    ok = ok && gwlink::make_topic(inputTopics[i], sizeof(Topic), settings.room, kInputConfigs[i].name);
   }
   for (size_t i = 0; i < kOutputs; ++i) {
     const char* name = kOutputConfigs[i].name;
-    ok = ok && gwlink::make_topic(outputTopics[i], sizeof(Topic), NODE_ROOM, name) &&
-         gwlink::make_topic(commandTopics[i], sizeof(Topic), NODE_ROOM, name, "set");
+    ok = ok && gwlink::make_topic(outputTopics[i], sizeof(Topic), settings.room, name) &&
+         gwlink::make_topic(commandTopics[i], sizeof(Topic), settings.room, name, "set");
   }
   return ok;
 }
@@ -113,7 +115,7 @@ static bool publishValue(const char* topic, const char* payload) {
 
 static void publishClimate(bool force) {
   float celsius = 0, humidity = 0;
-  if (!climate.poll(millis(), force, &celsius, &humidity)) return;
+  if (!climate->poll(millis(), force, &celsius, &humidity)) return;
   char text[16];
   bool ok = true;
   if (gwlink::format_fixed(celsius, DHT_DECIMALS, text, sizeof(text))) {
@@ -151,7 +153,7 @@ static bool formatAnnouncement(char* out, size_t cap) {
   out[0] = 0;
   bool ok = append(out, cap, "{\"fw\":\"" NODE_FIRMWARE_VERSION "\",\"tr\":\"") &&
             append(out, cap, NODE_TRANSPORT == NODE_TRANSPORT_WIFI ? "wifi" : "serial") &&
-            append(out, cap, climate.enabled() ? "\",\"dht\":1" : "\",\"dht\":0") &&
+            append(out, cap, climate->enabled() ? "\",\"dht\":1" : "\",\"dht\":0") &&
             append(out, cap, ",\"in\":{");
   char entry[48];
   for (size_t i = 0; i < kInputs; ++i) {
@@ -229,7 +231,7 @@ static bool wifiReady(uint32_t now) {
     wifiBackoff.failed(now);  // just booted: WiFi.begin() is under way
   } else if (wifiBackoff.ready(now)) {
     LOG("wifi: starting the association again\n");
-    WiFi.begin(WIFI_SSID, WIFI_PASSWORD);
+    WiFi.begin(settings.wifi_ssid, settings.wifi_password);
     wifiBackoff.failed(now);
   }
   return false;
@@ -239,7 +241,7 @@ static bool wifiReady(uint32_t now) {
 // The transport is up (WiFi associated; a serial cable is always "up").
 static bool transportReady(uint32_t now) {
 #if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
-  gatewayFinder.update();
+  gatewayFinder->update();
   return wifiReady(now);
 #else
   (void)now;
@@ -252,17 +254,17 @@ static bool connectMqtt() {
 #if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
   IPAddress ip;
   uint16_t port = 0;
-  if (!gatewayFinder.resolve(&ip, &port)) {
-    LOG("gateway %s not found\n", GATEWAY_HOST);
+  if (!gatewayFinder->resolve(&ip, &port)) {
+    LOG("gateway %s not found\n", settings.gateway_host);
     return false;
   }
   mqtt.setServer(ip, port);
 #else
   mqtt.setServer("gateway", 0);  // a serial cable has one end: host and port are unused
 #endif
-  const char* user = MQTT_USER[0] ? MQTT_USER : nullptr;
-  const char* password = MQTT_PASSWORD[0] ? MQTT_PASSWORD : nullptr;
-  if (!mqtt.connect(NODE_ID, user, password, statusTopic, 1, true, kOffline)) {
+  const char* user = settings.mqtt_user[0] ? settings.mqtt_user : nullptr;
+  const char* password = settings.mqtt_password[0] ? settings.mqtt_password : nullptr;
+  if (!mqtt.connect(settings.name, user, password, statusTopic, 1, true, kOffline)) {
     LOG("mqtt connect failed, state %d\n", mqtt.state());
     return false;
   }
@@ -303,49 +305,94 @@ static void serviceMqtt(uint32_t now) {
   mqttBackoff.failed(now);
 #if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
   // The gateway may have a new address (DHCP): look it up again after a few failures.
-  if (++mqttFailuresInARow % 3 == 0) gatewayFinder.forget();
+  if (++mqttFailuresInARow % 3 == 0) gatewayFinder->forget();
 #endif
 }
 
 static void sleepIfDone(uint32_t now) {
-#if DEEP_SLEEP_S > 0
+  if (settings.sleep_s == 0) return;
   // Done: connected, status and contact published on connect, and a reading out (if the
   // node has a DHT). Or out of time: the gateway may be down; try again next wake-up.
-  bool done = mqtt.connected() && (!climate.enabled() || climatePublished);
+  bool done = mqtt.connected() && (!climate->enabled() || climatePublished);
   bool timedOut = now >= AWAKE_TIMEOUT_S * 1000UL;
   if (!done && !timedOut) return;
-  LOG("deep sleep for %d s\n", DEEP_SLEEP_S);
+  LOG("deep sleep for %lu s\n", static_cast<unsigned long>(settings.sleep_s));
   if (mqtt.connected()) {
     netClient.flush();  // the last PUBLISH out before the DISCONNECT
     mqtt.disconnect();  // clean: no will, the node stays "online" while asleep
     delay(10);
   }
-  ESP.deepSleep(static_cast<uint64_t>(DEEP_SLEEP_S) * 1000000ULL);
-#else
-  (void)now;
+  ESP.deepSleep(static_cast<uint64_t>(settings.sleep_s) * 1000000ULL);
+}
+
+// The stored settings, or NODE_PRESET (a build option) on a node that has none yet.
+static bool loadSettings() {
+  static char text[gwlink::kMaxSettingsText + 1];
+  size_t len = settings_store::load(text);
+  char error[96] = "";
+#ifdef NODE_PRESET
+  if (len == 0) {
+    snprintf(text, sizeof(text), "%s", static_cast<const char*>(NODE_PRESET));
+    len = strlen(text);
+  }
 #endif
+  if (len == 0) return false;
+  if (gwlink::parse_settings(text, len, &settings, error, sizeof(error))) return true;
+  DEBUG_PORT.printf("stored settings refused (%s)\n", error);
+  return false;
+}
+
+// The settings as the pieces of the sketch want them.
+static void applySettings() {
+  static const InputKind kInputKinds[] = {CONTACT, BUTTON, MOTION};
+  kInputs = settings.n_inputs;
+  for (size_t i = 0; i < kInputs; ++i) {
+    const gwlink::PinSetting& p = settings.inputs[i];
+    kInputConfigs[i] = {p.name, p.pin, kInputKinds[p.role - gwlink::kPinContact], p.invert};
+  }
+  kOutputs = settings.n_outputs;
+  for (size_t i = 0; i < kOutputs; ++i) {
+    const gwlink::PinSetting& p = settings.outputs[i];
+    kOutputConfigs[i] = {p.name, p.pin, p.role == gwlink::kPinLed ? LED : RELAY,
+                         p.active_low ? ACTIVE_LOW : ACTIVE_HIGH, static_cast<BootState>(p.boot)};
+  }
 }
 
 void setup() {
+  Serial.setRxBufferSize(1024);  // a settings frame, or two link frames while a DHT read runs
+  haveSettings = loadSettings();
+  if (haveSettings) applySettings();
+  // A battery node publishes once per wake-up, so it retries a failed DHT read as soon as
+  // the sensor allows (2 s) instead of waiting a whole reading interval.
+  climate = new ClimateSensor(haveSettings ? settings.dht_pin : -1,
+                              settings.dht_model == 11 ? DHT11 : DHT22,
+                              (settings.sleep_s > 0 ? 2 : settings.interval_s) * 1000UL);
   // Outputs first: a relay must reach its boot state before anything that can take time.
   for (size_t i = 0; i < kOutputs; ++i) outputs[i].begin(kOutputConfigs[i]);
 #if NODE_TRANSPORT == NODE_TRANSPORT_SERIAL
-  Serial.setRxBufferSize(1024);  // two full frames: loop() may be busy with a DHT read
   Serial.begin(SERIAL_BAUD);
   DEBUG_PORT.begin(115200);
   WiFi.mode(WIFI_OFF);  // no radio needed: saves ~70 mA
 #else
   DEBUG_PORT.begin(115200);
+#endif
+  if (!haveSettings) {
+    DEBUG_PORT.printf("\nnode firmware %s: no settings; waiting to be set up over the USB cable "
+                      "(gateway node setup PORT --name ... --room ...)\n", NODE_FIRMWARE_VERSION);
+    return;
+  }
+#if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
   WiFi.persistent(false);  // do not rewrite flash with the same credentials on every boot
   WiFi.mode(WIFI_STA);
-  WiFi.hostname(NODE_ID);
+  WiFi.hostname(settings.name);
   WiFi.setAutoReconnect(true);
-  WiFi.begin(WIFI_SSID, WIFI_PASSWORD);
+  WiFi.begin(settings.wifi_ssid, settings.wifi_password);
+  gatewayFinder = new GatewayFinder(settings.gateway_host, settings.gateway_port, settings.name);
 #endif
-  LOG("\nnode %s in room %s\n", NODE_ID, NODE_ROOM);
-  configValid = buildTopics();
-  if (!configValid) {
-    LOG("config.h: NODE_ROOM, NODE_ID and input/output names must be a-z, 0-9, _ (max 32)\n");
+  LOG("\nnode %s in room %s, firmware %s\n", settings.name, settings.room, NODE_FIRMWARE_VERSION);
+  if (!buildTopics()) {  // parse_settings checked every name: only a too-long topic is left
+    LOG("settings: a topic is longer than %u bytes\n", static_cast<unsigned>(sizeof(Topic)));
+    haveSettings = false;
     return;
   }
   mqttBackoff = gwlink::Backoff(1000, 60000, ESP.getChipId());
@@ -356,14 +403,34 @@ void setup() {
   mqtt.setCallback(onMessage);
   mqtt.setKeepAlive(MQTT_KEEPALIVE_S);
   mqtt.setSocketTimeout(5);
-  climate.begin();
+  climate->begin();
   for (size_t i = 0; i < kInputs; ++i) inputs[i].begin(kInputConfigs[i]);
+}
+
+// Settings frames on UART0, which a serial node's link owns once the node is set up. New
+// settings take effect through a restart, as after power-up.
+static void serviceSetup(uint32_t now) {
+  static uint32_t remindedAt = 0;
+#if NODE_TRANSPORT == NODE_TRANSPORT_SERIAL
+  if (haveSettings) return;
+#endif
+  if (setupPort.poll(NODE_FIRMWARE_VERSION)) {
+    DEBUG_PORT.printf("new settings stored: restarting\n");
+    if (mqtt.connected()) mqtt.disconnect();
+    delay(50);
+    ESP.restart();
+  }
+  if (!haveSettings && now - remindedAt >= 10000) {
+    remindedAt = now;
+    DEBUG_PORT.printf("no settings: waiting to be set up\n");
+  }
 }
 
 void loop() {
   uint32_t now = millis();
-  if (!configValid) {
-    delay(1000);  // nothing to do until the configuration is fixed and flashed again
+  serviceSetup(now);
+  if (!haveSettings) {
+    delay(10);  // nothing else to do until the gateway sends settings
     return;
   }
   if (transportReady(now)) serviceMqtt(now);

@@ -6,7 +6,8 @@ every zero byte, so 0x00 only ever delimits frames; the delimiter on both sides 
 receiver pick up the next good frame straight after noise, a half frame or boot messages.
 
 Frame types (see :class:`FrameType`): DATA carries the MQTT byte stream (one whole packet
-per frame), OPEN/ACCEPT start a connection, CLOSE ends one. Everything here is sans-IO.
+per frame), OPEN/ACCEPT start a connection, CLOSE ends one, SETTINGS/SETTINGS_REPLY set a
+node up. Everything here is sans-IO.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class FrameType(enum.IntEnum):
     OPEN = 0x02  # node -> gateway: version, nonce, max packet the node can receive (u16 BE)
     ACCEPT = 0x03  # gateway -> node: version, nonce (echoed)
     CLOSE = 0x04  # either way: the MQTT connection is over
+    SETTINGS = 0x05  # gateway -> node: new settings (`gateway node setup`, gateway/node_setup.py)
+    SETTINGS_REPLY = 0x06  # node -> gateway: "ok <firmware> <accepted>" or "error <firmware> <why>"
 
 
 class BadFrame(enum.Enum):

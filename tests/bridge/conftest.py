@@ -6,20 +6,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from store.procs import Mosquitto, OurBroker, Process, free_port
+from store.procs import OurBroker
+from support.ports import free_port
+from support.processes import Mosquitto, ServerProcess
 
 
 @pytest.fixture
-def procs() -> Iterator[list[Process]]:
+def procs() -> Iterator[list[ServerProcess]]:
     """Processes started by a test; all stopped at its end."""
-    started: list[Process] = []
+    started: list[ServerProcess] = []
     yield started
     for p in reversed(started):
         p.stop()
 
 
 @pytest.fixture
-def our_broker(tmp_path: Path, procs: list[Process]) -> Callable[..., OurBroker]:
+def our_broker(tmp_path: Path, procs: list[ServerProcess]) -> Callable[..., OurBroker]:
     def start(name: str, *args: str, data: bool = True) -> OurBroker:
         extra = ["--data-dir", str(tmp_path / f"data-{name}")] if data else []
         broker = OurBroker(free_port(), tmp_path / f"{name}.log", [*extra, *args])
@@ -31,12 +33,12 @@ def our_broker(tmp_path: Path, procs: list[Process]) -> Callable[..., OurBroker]
 
 
 @pytest.fixture
-def mosquitto(tmp_path: Path, procs: list[Process]) -> Callable[..., Mosquitto]:
+def mosquitto(tmp_path: Path, procs: list[ServerProcess]) -> Callable[..., Mosquitto]:
     if not Mosquitto.available():
         pytest.skip("mosquitto not installed (deploy/dev-deps.sh installs it)")
 
     def start(extra: str = "") -> Mosquitto:
-        m = Mosquitto(free_port(), tmp_path / "mosquitto.log", tmp_path, extra)
+        m = Mosquitto(tmp_path, "allow_anonymous true\n" + extra, log_path=tmp_path / "mosquitto.log")
         m.start()
         procs.append(m)
         return m

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mqttkit.paho import PahoClient
-from mqttkit.raw import RawClient
-from mqttkit.runner import ProcessBroker, ThreadBroker
+from support.pahoclient import PahoClient
+from support.processes import OurBroker
+from support.rawmqtt import RawClient
+from support.threadbroker import ThreadBroker
 
 DENIED = "test/nosubscribe"
 
@@ -47,12 +48,12 @@ def broker(make_broker: Callable[..., ThreadBroker]) -> ThreadBroker:
 
 
 @pytest.fixture
-def make_broker_process(tmp_path: Path) -> Iterator[Callable[..., ProcessBroker]]:
+def make_broker_process(tmp_path: Path) -> Iterator[Callable[..., OurBroker]]:
     """Start ``python -m broker`` with extra CLI options: ``make_broker_process("--sys-interval", "1")``."""
-    started: list[ProcessBroker] = []
+    started: list[OurBroker] = []
 
-    def start(*options: str) -> ProcessBroker:
-        b = ProcessBroker(*options, log_path=tmp_path / f"broker-{len(started)}.log").start()
+    def start(*options: str) -> OurBroker:
+        b = OurBroker(log_path=tmp_path / f"broker-{len(started)}.log", args=options).start()
         started.append(b)
         return b
 
@@ -62,10 +63,11 @@ def make_broker_process(tmp_path: Path) -> Iterator[Callable[..., ProcessBroker]
 
 
 @pytest.fixture(scope="session")
-def broker_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessBroker]:
+def broker_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OurBroker]:
     """One ``python -m broker --deny-subscribe test/nosubscribe`` shared by the session."""
     log = tmp_path_factory.mktemp("broker") / "broker.log"
-    b = ProcessBroker("--deny-subscribe", DENIED, "--log-level", "warning", log_path=log).start()
+    b = OurBroker(log_path=log, args=["--deny-subscribe", DENIED, "--log-level", "warning"])
+    b.start()
     yield b
     b.stop()
 

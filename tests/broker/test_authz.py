@@ -9,9 +9,11 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
-from mqttkit.paho import PahoClient
-from mqttkit.raw import RawClient
-from mqttkit.runner import HOST, ProcessBroker, ThreadBroker
+from support.pahoclient import PahoClient
+from support.ports import HOST
+from support.processes import OurBroker
+from support.rawmqtt import RawClient
+from support.threadbroker import ThreadBroker
 
 from broker.engine.policy import AllowAll, ClientInfo
 from broker.protocol.packets import Publish, Pubrec, Will
@@ -61,7 +63,7 @@ def test_subscription_a_policy_denies_gets_not_authorized_in_5(
 
 @pytest.mark.parametrize("version, code", [(3, 0x80), (4, 0x80), (5, 0x80)])
 def test_denied_subscription_gets_failure_code(
-    broker_process: ProcessBroker, paho: Paho, version: int, code: int
+    broker_process: OurBroker, paho: Paho, version: int, code: int
 ) -> None:
     """`--deny-subscribe test/nosubscribe`: SUBACK 0x80 in every version (a filter refused to
     everyone; 5.0's 0x87 Not authorized is for what an ACL denies a user, tests/security),
@@ -72,7 +74,7 @@ def test_denied_subscription_gets_failure_code(
 
 @pytest.mark.parametrize("version, code", [(4, 0x80), (5, 0x80)])
 def test_denied_filter_mixed_with_allowed_ones(
-    broker_process: ProcessBroker, connected: Raw, topic: str, version: int, code: int
+    broker_process: OurBroker, connected: Raw, topic: str, version: int, code: int
 ) -> None:
     c = connected(version, port=broker_process.port)
     ack = c.subscribe((f"{topic}/a", 1), (DENIED, 2), (f"{topic}/b", 2))
@@ -84,7 +86,7 @@ def test_denied_filter_mixed_with_allowed_ones(
     c.silent(0.4)
 
 
-def test_mosquitto_sub_sees_the_denial(broker_process: ProcessBroker) -> None:
+def test_mosquitto_sub_sees_the_denial(broker_process: OurBroker) -> None:
     for version in ("mqttv311", "mqttv5"):
         out = subprocess.run(
             [

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from mqttkit.raw import RawClient
-from mqttkit.runner import REPO, ProcessBroker
+from support.processes import ROOT, OurBroker
+from support.rawmqtt import RawClient
 
 from broker import BrokerConfig
 
@@ -23,7 +23,7 @@ def test_help_documents_every_setting() -> None:
         [sys.executable, "-m", "broker", "--help"],
         capture_output=True,
         text=True,
-        cwd=REPO,
+        cwd=ROOT,
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
@@ -36,7 +36,7 @@ def test_help_documents_every_setting() -> None:
 
 
 def test_options_take_effect(make_broker_process, raw: Raw) -> None:
-    b: ProcessBroker = make_broker_process(
+    b: OurBroker = make_broker_process(
         "--max-keepalive",
         "7",
         "--receive-maximum",
@@ -58,12 +58,12 @@ def test_options_take_effect(make_broker_process, raw: Raw) -> None:
 
 
 def test_port_in_use_is_reported(make_broker_process) -> None:
-    b: ProcessBroker = make_broker_process()
+    b: OurBroker = make_broker_process()
     out = subprocess.run(
         [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port", str(b.port)],
         capture_output=True,
         text=True,
-        cwd=REPO,
+        cwd=ROOT,
         timeout=60,
     )
     assert out.returncode != 0

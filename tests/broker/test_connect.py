@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 
 import pytest
-from mqttkit.paho import PahoClient
-from mqttkit.raw import RawClient
-from mqttkit.runner import ThreadBroker
+from support.pahoclient import PahoClient
+from support.rawmqtt import RawClient
+from support.threadbroker import ThreadBroker
+from support.wait import wait_until
 
 from broker.protocol.packets import (
     Connack,
@@ -223,13 +224,17 @@ def test_mqtt5_session_expiry_zero_ends_session_at_disconnect(raw: Raw) -> None:
     assert not raw(5).connect("gone-at-once", clean=False).session_present
 
 
-def test_mqtt5_session_expires_after_its_interval(raw: Raw, topic: str) -> None:
-    """MQTT-3.1.2-23: the session is deleted once the interval has passed."""
+def test_mqtt5_session_expires_after_its_interval(
+    broker: ThreadBroker, raw: Raw, topic: str
+) -> None:
+    """MQTT-3.1.2-23: the session is deleted once the interval has passed. End to end over
+    TCP with the broker's own timer; to the tenth of a second: tests/engine/test_expiry.py."""
     a = raw(5)
     a.connect("short-lived", clean=True, properties={"session_expiry_interval": 1})
     a.subscribe((topic, 1))
     a.disconnect()
-    time.sleep(3.0)  # the broker checks expiry once a second
+    sessions = broker.broker.engine.sessions
+    wait_until(lambda: broker.call(lambda: "short-lived" not in sessions), what="expiry")
     assert not raw(5).connect("short-lived", clean=False).session_present
 
 
@@ -296,7 +301,8 @@ def test_takeover_with_paho(paho: Paho, topic: str) -> None:
 def test_silent_client_is_closed_after_one_and_a_half_keepalives(raw: Raw, version: int) -> None:
     """MQTT-3.1.2-24 (3.1.1: MQTT-3.1.2-24 as well): no packet for 1.5 x keepalive -> close.
 
-    A client with keepalive 0 on the same broker is left alone meanwhile.
+    A client with keepalive 0 on the same broker is left alone meanwhile. End to end over
+    TCP; pings, Server Keep Alive and 3.1.1's own keepalive: tests/engine/test_keepalive.py.
     """
     forever = raw(version)
     forever.connect(keepalive=0)
@@ -310,28 +316,6 @@ def test_silent_client_is_closed_after_one_and_a_half_keepalives(raw: Raw, versi
     assert time.monotonic() - start >= 1.4  # not before 1.5 x keepalive (less clock slack)
     forever.send(Pingreq())
     forever.expect(Pingresp)
-
-
-def test_pings_keep_a_connection_alive(raw: Raw) -> None:
-    """MQTT-3.12.4-1: PINGREQ is answered with PINGRESP; any packet resets the timer."""
-    c = raw(4)
-    c.connect(keepalive=1)
-    end = time.monotonic() + 3.0
-    while time.monotonic() < end:
-        c.send(Pingreq())
-        c.expect(Pingresp)
-        time.sleep(0.4)
-
-
-def test_server_keep_alive_overrides_the_clients(make_broker, raw: Raw) -> None:
-    """MQTT-3.2.2-21/22: Server Keep Alive in CONNACK, and the broker enforces that value."""
-    b = make_broker(max_keepalive=1)
-    c = raw(5, port=b.port)
-    assert c.connect(keepalive=0).properties["server_keep_alive"] == 1
-    d = raw(5, port=b.port)
-    assert d.connect(keepalive=3600).properties["server_keep_alive"] == 1
-    c.closed_with(0x8D)
-    d.closed_with(0x8D)
 
 
 def test_connection_without_connect_is_closed(make_broker, raw: Raw) -> None:
@@ -351,19 +335,3 @@ def test_mqtt5_refusal_carries_a_reason_string(raw: Raw) -> None:
     c = raw(5)
     ack = c.connect(properties={"authentication_method": "X"}, expect_success=False)
     assert ack.reason_code == 0x8C and ack.properties.get("reason_string")
-
-
-@pytest.mark.parametrize("version", [3, 4])
-def test_max_keepalive_does_not_cut_a_v3_clients_own_keepalive(
-    make_broker, raw: Raw, version: int
-) -> None:
-    """MQTT 3.1/3.1.1 cannot tell a client to ping sooner (no Server Keep Alive): a client
-    that keeps to its own keepalive must not be disconnected for it."""
-    b = make_broker(max_keepalive=1)
-    c = raw(version, port=b.port)
-    c.connect(keepalive=3)
-    end = time.monotonic() + 4.0
-    while time.monotonic() < end:
-        time.sleep(2.0)  # well within 1.5 x 3 s, well beyond 1.5 x the broker's 1 s
-        c.send(Pingreq())
-        c.expect(Pingresp)

@@ -9,8 +9,9 @@ import socket
 from collections.abc import Callable, Iterator
 
 import pytest
-from mqttkit.raw import RawClient
-from mqttkit.runner import HOST, ProcessBroker
+from support.ports import HOST
+from support.processes import OurBroker
+from support.rawmqtt import RawClient
 
 from broker.protocol import encode
 from broker.protocol.packets import Connect, Publish, Subscribe, SubscriptionOptions
@@ -32,13 +33,13 @@ class Canary:
 
 
 @pytest.fixture
-def target(make_broker_process) -> ProcessBroker:
+def target(make_broker_process) -> OurBroker:
     """A broker process of its own with a small packet limit and a short CONNECT timeout."""
     return make_broker_process("--max-packet-size", "65536", "--connect-timeout", "2")
 
 
 @pytest.fixture
-def canary(target: ProcessBroker, connected: Raw, topic: str) -> Iterator[Canary]:
+def canary(target: OurBroker, connected: Raw, topic: str) -> Iterator[Canary]:
     sub = connected(5, port=target.port, client_id="canary-sub")
     sub.subscribe((topic, 1))
     c = Canary(sub, connected(4, port=target.port, client_id="canary-pub"), topic)
@@ -71,7 +72,7 @@ CONNECT5 = encode(Connect(5, "hostile"), 5)
 CONNECT4 = encode(Connect(4, "hostile4"), 4)
 
 
-def test_random_garbage(target: ProcessBroker, canary: Canary) -> None:
+def test_random_garbage(target: OurBroker, canary: Canary) -> None:
     rng = random.Random(1883)
     for _ in range(40):
         blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
@@ -95,7 +96,7 @@ def test_random_garbage(target: ProcessBroker, canary: Canary) -> None:
     ],
     ids=["type-0", "http", "length-5-bytes", "huge-connect", "connack-first"],
 )
-def test_bad_first_packet_is_closed(target: ProcessBroker, canary: Canary, data: bytes) -> None:
+def test_bad_first_packet_is_closed(target: OurBroker, canary: Canary, data: bytes) -> None:
     attack(target.port, data)  # returns only once the broker closed the connection
     canary.check()
 
@@ -124,7 +125,7 @@ def test_bad_first_packet_is_closed(target: ProcessBroker, canary: Canary, data:
     ],
 )
 def test_bad_packet_after_connect_is_closed_with_reason(
-    target: ProcessBroker, canary: Canary, data: bytes
+    target: OurBroker, canary: Canary, data: bytes
 ) -> None:
     got = attack(target.port, CONNECT5 + data)
     # CONNACK, then a DISCONNECT with an error reason (0x81, 0x82 or 0x95).
@@ -134,7 +135,7 @@ def test_bad_packet_after_connect_is_closed_with_reason(
     canary.check()
 
 
-def test_truncated_packets_then_hangup(target: ProcessBroker, canary: Canary) -> None:
+def test_truncated_packets_then_hangup(target: OurBroker, canary: Canary) -> None:
     publish = encode(Publish(canary.topic, b"x" * 100, 1, packet_id=1), 4)
     subscribe = encode(Subscribe(1, [("#", SubscriptionOptions(1))]), 4)
     for whole in (CONNECT4, CONNECT4 + publish, CONNECT4 + subscribe):
@@ -144,7 +145,7 @@ def test_truncated_packets_then_hangup(target: ProcessBroker, canary: Canary) ->
 
 
 def test_half_packet_is_not_processed(
-    target: ProcessBroker, canary: Canary, connected: Raw
+    target: OurBroker, canary: Canary, connected: Raw
 ) -> None:
     """A PUBLISH cut short is never routed, even when the sender hangs up."""
     publish = encode(Publish(canary.topic, b"partial", 1, packet_id=1), 4)
@@ -153,13 +154,13 @@ def test_half_packet_is_not_processed(
 
 
 def test_silent_connection_is_dropped_without_connect(
-    target: ProcessBroker, canary: Canary
+    target: OurBroker, canary: Canary
 ) -> None:
     assert attack(target.port, b"") == b""  # closed by the CONNECT timeout
     canary.check()
 
 
-def test_byte_by_byte_client_works(target: ProcessBroker, canary: Canary) -> None:
+def test_byte_by_byte_client_works(target: OurBroker, canary: Canary) -> None:
     s = socket.create_connection((HOST, target.port), timeout=10)
     try:
         for b in CONNECT4 + encode(Publish(canary.topic, b"drip", 0), 4):
@@ -170,7 +171,7 @@ def test_byte_by_byte_client_works(target: ProcessBroker, canary: Canary) -> Non
         s.close()
 
 
-def test_abrupt_hangups_mid_flow(target: ProcessBroker, canary: Canary, raw: Raw) -> None:
+def test_abrupt_hangups_mid_flow(target: OurBroker, canary: Canary, raw: Raw) -> None:
     """Connections dropped in the middle of QoS 2 exchanges, subscribed or not."""
     for i in range(15):
         c = raw(5, port=target.port)
@@ -183,7 +184,7 @@ def test_abrupt_hangups_mid_flow(target: ProcessBroker, canary: Canary, raw: Raw
 
 
 def test_reader_that_never_reads_does_not_block_others(
-    target: ProcessBroker, canary: Canary, connected: Raw
+    target: OurBroker, canary: Canary, connected: Raw
 ) -> None:
     stuck = socket.create_connection((HOST, target.port), timeout=10)
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -199,7 +200,7 @@ def test_reader_that_never_reads_does_not_block_others(
         stuck.close()
 
 
-def test_many_connections_at_once(target: ProcessBroker, canary: Canary) -> None:
+def test_many_connections_at_once(target: OurBroker, canary: Canary) -> None:
     socks = []
     try:
         for i in range(200):

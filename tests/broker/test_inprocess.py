@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from mqttkit.paho import PahoClient, props
-from mqttkit.raw import RawClient
-from mqttkit.runner import ThreadBroker
+from support.pahoclient import PahoClient, props
+from support.rawmqtt import RawClient
+from support.threadbroker import ThreadBroker
 
 from broker import Message
 

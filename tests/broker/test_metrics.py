@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from mqttkit.runner import HOST, ProcessBroker, free_port
 from support.metrics import scrape, value
+from support.ports import HOST, free_port
+from support.processes import OurBroker
 
 TIMEOUT = 30.0
 
@@ -22,7 +23,7 @@ def paho(port: int, client_id: str, clean: bool = True) -> mqtt.Client:
 
 
 def test_standalone_metrics_follow_the_traffic(
-    make_broker_process: Callable[..., ProcessBroker], tmp_path: Path
+    make_broker_process: Callable[..., OurBroker], tmp_path: Path
 ) -> None:
     dead = free_port()  # the bridge's upstream: nobody listens there
     bridges = tmp_path / "bridges.toml"

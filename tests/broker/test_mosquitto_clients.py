@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from mqttkit.mosquitto import MosquittoSub, mosquitto_pub, require_clients
-from mqttkit.runner import ProcessBroker
+from support.mosquitto_clients import MosquittoSub, mosquitto_pub, require_clients
+from support.processes import OurBroker
 
 VERSIONS = ["mqttv311", "mqttv5"]
 
 
 @pytest.fixture
-def sub(broker_process: ProcessBroker) -> Iterator[Callable[..., MosquittoSub]]:
+def sub(broker_process: OurBroker) -> Iterator[Callable[..., MosquittoSub]]:
     require_clients()
     started: list[MosquittoSub] = []
 
@@ -28,7 +28,7 @@ def sub(broker_process: ProcessBroker) -> Iterator[Callable[..., MosquittoSub]]:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_pub_sub_every_qos(broker_process: ProcessBroker, sub, topic: str, version: str) -> None:
+def test_pub_sub_every_qos(broker_process: OurBroker, sub, topic: str, version: str) -> None:
     s = sub(version, "-q", "2", "-t", f"{topic}/#")
     for qos in ("0", "1", "2"):
         mosquitto_pub(
@@ -44,7 +44,7 @@ def test_pub_sub_every_qos(broker_process: ProcessBroker, sub, topic: str, versi
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_subscription_qos_caps_delivery(
-    broker_process: ProcessBroker, sub, topic: str, version: str
+    broker_process: OurBroker, sub, topic: str, version: str
 ) -> None:
     s = sub(version, "-q", "1", "-t", topic)
     mosquitto_pub(broker_process.port, version, "-q", "2", "-t", topic, "-m", "capped")
@@ -52,7 +52,7 @@ def test_subscription_qos_caps_delivery(
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_retained(broker_process: ProcessBroker, sub, topic: str, version: str) -> None:
+def test_retained(broker_process: OurBroker, sub, topic: str, version: str) -> None:
     port = broker_process.port
     mosquitto_pub(port, version, "-r", "-q", "1", "-t", topic, "-m", "old")
     mosquitto_pub(port, version, "-r", "-q", "1", "-t", topic, "-m", "stored")
@@ -70,7 +70,7 @@ def test_retained(broker_process: ProcessBroker, sub, topic: str, version: str) 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_will_on_killed_client(
-    broker_process: ProcessBroker, sub, topic: str, version: str
+    broker_process: OurBroker, sub, topic: str, version: str
 ) -> None:
     watcher = sub(version, "-q", "1", "-t", f"{topic}/status")
     doomed = sub(
@@ -90,7 +90,7 @@ def test_will_on_killed_client(
 
 
 def test_mqtt5_properties_between_mosquitto_clients(
-    broker_process: ProcessBroker, sub, topic: str
+    broker_process: OurBroker, sub, topic: str
 ) -> None:
     s = sub("mqttv5", "-q", "1", "-t", topic)
     mosquitto_pub(
@@ -113,7 +113,7 @@ def test_mqtt5_properties_between_mosquitto_clients(
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_overlapping_subscriptions_one_copy(
-    broker_process: ProcessBroker, sub, topic: str, version: str
+    broker_process: OurBroker, sub, topic: str, version: str
 ) -> None:
     """MQTT-3.3.5-1 seen from mosquitto_sub: one message, highest QoS."""
     s = sub(version, "-q", "2", "-t", f"{topic}/#", "-t", f"{topic}/+", "-t", f"{topic}/x")

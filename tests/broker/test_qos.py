@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from mqttkit.paho import PahoClient
-from mqttkit.raw import RawClient
+from support.pahoclient import PahoClient
+from support.rawmqtt import RawClient
 
 from broker.protocol.packets import Puback, Pubcomp, Publish, Pubrec, Pubrel
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from mqttkit.raw import RawClient
-from mqttkit.runner import ProcessBroker, ThreadBroker
+from support.processes import OurBroker
+from support.rawmqtt import RawClient
+from support.threadbroker import ThreadBroker
 
 Raw = Callable[..., RawClient]
 
@@ -50,7 +51,7 @@ def read_until(
 
 
 def test_sys_topics_published_and_updated(make_broker_process, connected: Raw, topic: str) -> None:
-    b: ProcessBroker = make_broker_process("--sys-interval", "1")
+    b: OurBroker = make_broker_process("--sys-interval", "1")
     watcher = connected(4, port=b.port)
     watcher.subscribe((PREFIX + "#", 0))
     first = read_until(watcher, lambda v: all(k in v for k in EXPECTED))

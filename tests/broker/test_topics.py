@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from mqttkit.paho import PahoClient
-from mqttkit.raw import RawClient
-from mqttkit.runner import ThreadBroker
+from support.pahoclient import PahoClient
+from support.rawmqtt import RawClient
+from support.threadbroker import ThreadBroker
 
 from broker.protocol.packets import Publish, SubscriptionOptions
 

@@ -1,24 +1,18 @@
-"""Helpers shared by the dashboard tests: free ports, a user file, waiting for a server,
+"""Helpers shared by the dashboard tests: a user file, waiting for a server,
 and the checks a screenshot must pass."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import socket
 from pathlib import Path
+
+from support.ports import free_port as free_port  # re-exported: the tests import it here
 
 from broker.auth.passwords import PasswordFile
 
 TIMEOUT = 30.0  # generous: other engineers' tests share the two cores
 USER, PASSWORD = "alice", "correct horse"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (127.0.0.1)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_users(path: Path, users: dict[str, str] | None = None) -> Path:

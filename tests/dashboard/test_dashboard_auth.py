@@ -6,26 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from dash_helpers import USER, write_users
+from support.clock import FakeClock
 
 from gateway.dashboard import auth
 from gateway.dashboard.auth import SessionSigner, Users
 from gateway.dashboard.redirects import safe_next
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def signer(tmp_path: Path) -> tuple[SessionSigner, Clock]:
+def signer(tmp_path: Path) -> tuple[SessionSigner, FakeClock]:
     """The signer as a (re)started dashboard makes it: same data directory, same users."""
     passwd = tmp_path / "passwd"
     users = Users(passwd if passwd.exists() else write_users(passwd))
     made = SessionSigner.from_data_dir(tmp_path / "data", users)
-    made.clock = clock = Clock()
+    made.clock = clock = FakeClock(1_000_000.0)
     return made, clock
 
 

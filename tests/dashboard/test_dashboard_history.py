@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from support.clock import FakeClock
 from support.small_disk import SmallDisk
 
 from broker import Broker, BrokerConfig
@@ -22,15 +23,7 @@ T0 = 1_800_000_000.0  # a fixed "now", on a whole hour
 TOPIC = "home/kitchen/temperature"
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def store_at(path: Path, clock: Clock, **options: float) -> HistoryStore:
+def store_at(path: Path, clock: FakeClock, **options: float) -> HistoryStore:
     return HistoryStore(path / "history.sqlite3", clock=clock, flush_interval=3600,
                         **options)
 
@@ -42,7 +35,7 @@ def rows(path: Path, table: str) -> int:
 
 def test_samples_are_written_in_batches_not_one_by_one(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = Clock()
+        clock = FakeClock(T0)
         store = store_at(tmp_path, clock)
         await store.start()
         for i in range(100):
@@ -60,7 +53,7 @@ def test_samples_are_written_in_batches_not_one_by_one(tmp_path: Path) -> None:
 
 def test_day_is_raw_week_is_minute_averages_older_is_gone(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = Clock(T0 - 8 * DAY)
+        clock = FakeClock(T0 - 8 * DAY)
         store = store_at(tmp_path, clock, compact_interval=3600)
         await store.start()
         # Eight days of a reading every 20 s: 10 at even minutes, 20 at odd ones... plus
@@ -102,7 +95,7 @@ def test_day_is_raw_week_is_minute_averages_older_is_gone(tmp_path: Path) -> Non
 
 def test_history_survives_a_restart(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = Clock()
+        clock = FakeClock(T0)
         store = store_at(tmp_path, clock)
         await store.start()
         store.add(TOPIC, 21.5)
@@ -122,7 +115,7 @@ def test_history_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_non_numbers_and_floods_do_not_grow_the_buffer(tmp_path: Path) -> None:
-    store = store_at(tmp_path, Clock(), max_pending=100)
+    store = store_at(tmp_path, FakeClock(T0), max_pending=100)
     store.add(TOPIC, float("nan"))
     store.add(TOPIC, float("inf"))
     for i in range(1000):
@@ -156,7 +149,7 @@ def test_disk_full_while_running_then_freed_loses_nothing_kept(
     caplog.set_level(logging.INFO, logger="gateway.dashboard.history")
 
     async def scenario(disk: SmallDisk) -> None:
-        clock = Clock()
+        clock = FakeClock(T0)
         store = HistoryStore(disk.path / "history.sqlite3", clock=clock, flush_interval=0.05)
         await store.start()
         store.add(TOPIC, 1.0)
@@ -193,7 +186,7 @@ def test_restart_on_a_full_disk_keeps_samples_in_memory(
     """The database exists from an earlier run; opening it now fails (WAL needs space):
     start() does not raise, samples are served from memory and written when space is back."""
     async def scenario(disk: SmallDisk) -> None:
-        clock = Clock()
+        clock = FakeClock(T0)
         first = HistoryStore(disk.path / "history.sqlite3", clock=clock)
         await first.start()
         first.add(TOPIC, 20.0)
@@ -221,7 +214,7 @@ def test_restart_on_a_full_disk_keeps_samples_in_memory(
 def test_a_new_history_on_a_full_disk_leaves_no_empty_file(tmp_path: Path) -> None:
     async def scenario(disk: SmallDisk) -> None:
         disk.fill()
-        store = HistoryStore(disk.path / "state" / "history.sqlite3", clock=Clock())
+        store = HistoryStore(disk.path / "state" / "history.sqlite3", clock=FakeClock(T0))
         await store.start()
         assert store.problem is not None
         assert list(store.path.parent.iterdir()) == []
@@ -239,7 +232,7 @@ def test_a_new_history_on_a_full_disk_leaves_no_empty_file(tmp_path: Path) -> No
 def test_after_the_clock_goes_back_a_day_new_samples_are_plotted_when_read(
         tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = Clock()
+        clock = FakeClock(T0)
         store = store_at(tmp_path, clock, compact_interval=3600)
         await store.start()
         for _ in range(120):  # an hour before the jump, on the old time line
@@ -284,7 +277,7 @@ def test_api_history_plots_readings_taken_after_the_clock_went_back(tmp_path: Pa
         broker = Broker(BrokerConfig(host="127.0.0.1", port=0, sys_interval=0))
         await broker.start()
         dashboard = Dashboard(broker, 0, "127.0.0.1", tmp_path / "data")
-        clock = Clock()
+        clock = FakeClock(T0)
         dashboard.history.clock = clock
         await dashboard.start()
         try:
@@ -309,7 +302,7 @@ def test_api_history_plots_readings_taken_after_the_clock_went_back(tmp_path: Pa
 
 def test_a_burst_in_one_millisecond_is_plotted_at_once(tmp_path: Path) -> None:
     async def scenario() -> None:
-        store = store_at(tmp_path, Clock())  # the clock does not move at all
+        store = store_at(tmp_path, FakeClock(T0))  # the clock does not move at all
         await store.start()
         for value in (20.0, 21.0, 22.0):
             store.add(TOPIC, value)

@@ -24,19 +24,9 @@ from broker.store.records import Clocks
 DAY = 86400.0
 
 
-class Wall:
-    """time.time() as the test sets it."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(params=[-DAY, DAY], ids=["back", "forward"])
 def rig(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
-    wall = Wall()
+    wall = FakeClock(time.time())  # time.time() as the test sets it
     monkeypatch.setattr(time, "time", wall)
     clock = FakeClock()
     engine = Engine(BrokerConfig(connect_timeout=10), clock=clock)

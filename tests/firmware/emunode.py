@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from fwbuild import FIRMWARE
 from support.mqtt_watch import Watcher
+from support.ports import free_port
 
 CACHE = Path(os.environ.get("FIRMWARE_EMU_BUILD", FIRMWARE / "build"))
 
@@ -37,50 +38,49 @@ LAMP_PIN = 4       # LED, active high, boot restore
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """What goes into the node's config.h."""
+    """A node build: config.h's build options, and the settings it starts with (its
+    NODE_PRESET, the text `gateway node setup` would send; preset=False: none)."""
 
     room: str = "kitchen"
     node_id: str = "kitchen_node"
     transport: str = "WIFI"     # or "SERIAL"
-    inputs: str = (f'{{"door", {DOOR_PIN}, CONTACT, false}}, '
-                   f'{{"button", {BUTTON_PIN}, BUTTON, false}}')
-    outputs: str = (f'{{"relay", {RELAY_PIN}, RELAY, ACTIVE_LOW, BOOT_OFF}}, '
-                    f'{{"lamp", {LAMP_PIN}, LED, ACTIVE_HIGH, BOOT_RESTORE}}')
+    inputs: tuple[str, ...] = (f"{DOOR_PIN}:contact:door", f"{BUTTON_PIN}:button:button")
+    outputs: tuple[str, ...] = (f"{RELAY_PIN}:relay:relay:low", f"{LAMP_PIN}:led:lamp:restore")
     dht_pin: int = DHT_PIN
     keepalive: int = 5
     read_interval: int = 2
+    sleep: int = 0
+    preset: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return f"{self.node_id}_{self.transport.lower()}"
 
+    def settings(self) -> str:
+        """The settings text, the broker's port left as $GATEWAY_PORT (emu_env.h)."""
+        pins = ([f"{self.dht_pin}:dht22"] if self.dht_pin >= 0 else []) + [
+            *self.inputs, *self.outputs]
+        lines = [f"name={self.node_id}", f"room={self.room}", "wifi_ssid=emulated",
+                 "gateway=127.0.0.1:$GATEWAY_PORT", f"interval={self.read_interval}",
+                 f"sleep={self.sleep}", *(f"pin={pin}" for pin in pins)]
+        return "".join(line + "\n" for line in lines)
+
     def header(self) -> str:
         example = (FIRMWARE / "node" / "config.example.h").read_text()
         values = {
-            "NODE_ROOM": f'"{self.room}"',
-            "NODE_ID": f'"{self.node_id}"',
             "NODE_TRANSPORT": f"NODE_TRANSPORT_{self.transport}",
-            "GATEWAY_HOST": '"127.0.0.1"',
-            "GATEWAY_PORT": 'emu::env_int("GATEWAY_PORT", 1883)',
             "MQTT_KEEPALIVE_S": str(self.keepalive),
-            "DHT_PIN": str(self.dht_pin),
-            "READ_INTERVAL_S": str(self.read_interval),
-            "NODE_INPUTS": f"{{ {self.inputs} }}",
-            "NODE_OUTPUTS": f"{{ {self.outputs} }}",
             **self.extra,
         }
         lines = ["#include <emu_env.h>"]
-        continued = False
+        if self.preset:
+            text = self.settings().replace("\n", "\\n")
+            lines.append(f'#define NODE_PRESET emu::preset("{text}")')
         for line in example.splitlines():
-            if continued:            # the value lines of a multi-line #define
-                continued = line.endswith("\\")
-                continue
             parts = line.split(None, 2)
             if len(parts) >= 2 and parts[0] == "#define" and parts[1] in values:
-                assert parts[1] not in lines, parts[1]
                 lines.append(f"#define {parts[1]} {values[parts[1]]}")
-                continued = line.endswith("\\")
                 continue
             lines.append(line)
         text = "\n".join(lines) + "\n"
@@ -137,8 +137,11 @@ class EmulatedNode:
     """One run of the node: power on with start(), pull the plug with kill()."""
 
     def __init__(self, exe: Path, port: int | None = None, uart_fd: int | None = None,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, flash_dir: Path | None = None) -> None:
         self.exe = exe
+        # The core's EEPROM emulation keeps the node's flash sector as ./eeprom: the node's
+        # stored settings live (and survive restarts) in this directory.
+        self.flash_dir = flash_dir or (log.parent if log else exe.parent)
         self.port = port
         self.uart_fd = uart_fd
         self.log = log
@@ -165,7 +168,7 @@ class EmulatedNode:
         # -S 0 -L 0: no flash file system images next to the executable.
         self.proc = subprocess.Popen(
             [str(self.exe), "-S", "0", "-L", "0"], stdin=subprocess.DEVNULL, stdout=out,
-            stderr=out, env=env, pass_fds=pass_fds)
+            stderr=out, env=env, pass_fds=pass_fds, cwd=self.flash_dir)
         theirs.close()
         with self._lock:
             self.events.clear()
@@ -246,12 +249,6 @@ def wait_for(check, timeout: float = 30.0, what: str = "") -> None:
 def gateway_command() -> str:
     """The `gateway` script of the Python running the tests (the project's venv)."""
     return str(Path(sys.executable).parent / "gateway")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class GatewayProcess:

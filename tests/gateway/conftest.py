@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from gw_helpers import BrokerProcess, Mosquitto, OurBroker
+from support.processes import Mosquitto, OurBroker, ServerProcess
 
 
 @pytest.fixture
@@ -31,15 +31,15 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 
 
 @pytest.fixture(params=["mosquitto", "ours"])
-def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerProcess]:
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
     """An external broker the gateway reaches over TCP: Debian's mosquitto, and ours run
     alone, so the paho path is checked against both."""
     if request.param == "mosquitto":
         if shutil.which("mosquitto") is None:
             pytest.fail("mosquitto is not installed (deploy/dev-deps.sh installs it)")
-        server: BrokerProcess = Mosquitto(tmp_path)
+        server: ServerProcess = Mosquitto(tmp_path)
     else:
-        server = OurBroker()
+        server = OurBroker(args=["--sys-interval", "0"])
     server.start()
     yield server
     server.stop()

@@ -1,12 +1,12 @@
-"""Test doubles and peers for the gateway tests: an in-memory bus, a fake clock, a scripted
-DHT, a paho subscriber that records what it sees, and a Mosquitto started on a free port."""
+"""Test doubles and peers for the gateway tests: the embedded bus on the real broker engine,
+a scripted DHT, a paho subscriber that records what it sees, and the gateway as a process or
+a thread. Brokers in subprocesses, ports and clocks come from support."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,97 +16,87 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from gateway.bus.base import OFFLINE, ONLINE, Bus, InboundMessage, MessageCallback, Subscription
+# Re-exported: the gateway tests import these from here.
+from support.ports import free_port as free_port
+from support.ports import wait_listening as wait_listening
+
+from broker import Broker, BrokerConfig
+from broker.engine.message import Message
+from gateway.bus.base import ONLINE, MessageCallback, Subscription
+from gateway.bus.embedded import EmbeddedBus
 
 TIMEOUT = 20.0  # generous: other engineers' tests share the two cores
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now (127.0.0.1)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class _KeptSubscription(Subscription):
+    """A subscription the bus makes again on a restarted broker."""
 
-
-class _MemorySubscription(Subscription):
-    def __init__(self, bus: MemoryBus, topic_filter: str, callback: MessageCallback) -> None:
+    def __init__(self, bus: EngineBus, topic_filter: str, callback: MessageCallback) -> None:
         self.bus, self.topic_filter, self.callback = bus, topic_filter, callback
+        self.handle: Subscription | None = None
 
     def cancel(self) -> None:
-        if self in self.bus.subs:
-            self.bus.subs.remove(self)
+        if self in self.bus.kept:
+            self.bus.kept.remove(self)
+        if self.handle is not None:
+            self.handle.cancel()
 
 
-class MemoryBus(Bus):
-    """A broker in a list: records every publish, keeps retained messages, delivers to
-    subscribers synchronously (retained ones on subscribe, flagged retain=True)."""
+class EngineBus(EmbeddedBus):
+    """The gateway's embedded bus on the real broker engine, in this process (a Broker
+    that is not listening): delivery and retained messages are the broker's own, and what
+    the gateway publishes is recorded as it asked for it."""
 
     def __init__(self, status_topic: str = "home/gateway/status") -> None:
-        super().__init__(status_topic)
+        super().__init__(Broker(BrokerConfig(sys_interval=0)), status_topic)
         self.published: list[tuple[str, bytes, bool]] = []
-        self.retained: dict[str, bytes] = {}
-        self.subs: list[_MemorySubscription] = []
+        self.kept: list[_KeptSubscription] = []
 
-    async def start(self) -> None:
-        self.publish(self.status_topic, ONLINE, retain=True)
-        self._run_connected_callbacks()
-
-    async def stop(self) -> None:
-        self.publish(self.status_topic, OFFLINE, retain=True)
+    def subscribe(self, topic_filter: str, callback: MessageCallback) -> Subscription:
+        kept = _KeptSubscription(self, topic_filter, callback)
+        kept.handle = super().subscribe(topic_filter, callback)
+        self.kept.append(kept)
+        return kept
 
     def publish(self, topic: str, payload: str | bytes, retain: bool = False,
                 qos: int = 0) -> None:
         data = payload.encode() if isinstance(payload, str) else payload
         self.published.append((topic, data, retain))
-        if retain:
-            if data:
-                self.retained[topic] = data
-            else:
-                self.retained.pop(topic, None)
-        for sub in list(self.subs):
-            if mqtt.topic_matches_sub(sub.topic_filter, topic):
-                sub.callback(InboundMessage(topic, data, False))
+        super().publish(topic, data, retain, qos)
 
-    def subscribe(self, topic_filter: str, callback: MessageCallback) -> Subscription:
-        sub = _MemorySubscription(self, topic_filter, callback)
-        self.subs.append(sub)
-        for topic, data in list(self.retained.items()):
-            if mqtt.topic_matches_sub(topic_filter, topic):
-                callback(InboundMessage(topic, data, True))
-        return sub
+    @property
+    def retained(self) -> dict[str, bytes]:
+        """What the broker keeps retained on the topics the gateway published to (not what
+        other clients left), as a new subscriber to # gets it."""
+        got: dict[str, bytes] = {}
+        ours = {topic for topic, _, _ in self.published}
 
-    def reconnect(self) -> None:
-        """Pretend the broker restarted without persistence, and we reconnected."""
-        self.retained.clear()
-        self.publish(self.status_topic, ONLINE, retain=True)
+        def keep(message: Message) -> None:
+            if message.retain and message.topic in ours:
+                got[message.topic] = bytes(message.payload)
+
+        self.broker.subscribe("#", keep).cancel()
+        return got
+
+    def reconnect(self, retained: dict[str, bytes] | None = None) -> None:
+        """As a bus over the network sees a broker restarted without persistence: a new
+        broker holding only ``retained`` (what other clients left there since), on which
+        the bus makes its subscriptions again and comes online."""
+        self.broker = Broker(BrokerConfig(sys_interval=0))
+        for topic, payload in (retained or {}).items():
+            self.broker.publish(topic, payload, retain=True)
+        for kept in self.kept:
+            kept.handle = super().subscribe(kept.topic_filter, kept.callback)
+        self.publish(self.status_topic, ONLINE, retain=True, qos=1)
         self._run_connected_callbacks()
 
     def values(self, topic: str) -> list[str]:
-        """Every payload published to ``topic``, in order."""
+        """Every payload the gateway published to ``topic``, in order."""
         return [p.decode() for t, p, _ in self.published if t == topic]
 
     def inject(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        """Deliver a message from "another client" to the subscribers."""
-        for sub in list(self.subs):
-            if mqtt.topic_matches_sub(sub.topic_filter, topic):
-                sub.callback(InboundMessage(topic, payload, retain))
-
-
-class FakeClock:
-    """A clock whose sleeps return at once, advancing time; records every sleep."""
-
-    def __init__(self) -> None:
-        self.time = 1000.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        seconds = max(seconds, 0.0)
-        self.sleeps.append(seconds)
-        self.time += seconds
-        await asyncio.sleep(0)
+        """A message from another client, through the broker to the subscribers."""
+        self.broker.publish(topic, payload, retain=retain)
 
 
 class ScriptedDht:
@@ -205,69 +195,6 @@ def publish_once(port: int, topic: str, payload: str | bytes, retain: bool = Fal
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def wait_listening(port: int, timeout: float = TIMEOUT) -> None:
-    """Return once 127.0.0.1:port accepts connections."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-class BrokerProcess:
-    """An MQTT broker in a subprocess on 127.0.0.1:port, without persistence, so a restart
-    loses every retained message; start() and stop() may be called repeatedly."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.command(), cwd=Path(__file__).resolve().parents[2],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_listening(self.port)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-
-class Mosquitto(BrokerProcess):
-    """Debian's mosquitto."""
-
-    def __init__(self, workdir: Path, port: int | None = None,
-                 anonymous: bool = True) -> None:
-        super().__init__(port)
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\n"
-                             f"allow_anonymous {'true' if anonymous else 'false'}\n"
-                             "persistence false\n")
-
-    def command(self) -> list[str]:
-        return ["mosquitto", "-c", str(self.conf)]
-
-
-class OurBroker(BrokerProcess):
-    """This project's broker, run alone (`python -m broker`), state in memory only."""
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port",
-                str(self.port), "--sys-interval", "0"]
 
 
 ROOT = Path(__file__).resolve().parents[2]

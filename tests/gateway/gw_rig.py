@@ -1,4 +1,4 @@
-"""A gateway on an in-memory bus with the hardware a test wired, for the driver tests:
+"""A gateway on the real broker engine (gw_helpers.EngineBus) with the hardware a test wired, for the driver tests:
 start it from a config, then drive each sensor's poll loop one interval at a time."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gw_helpers import TIMEOUT, FakeClock, MemoryBus
+from gw_helpers import TIMEOUT, EngineBus
+from support.clock import SleepClock
 
 from gateway.config import ConfigErrors, parse_config
 from gateway.hardware import Hardware
@@ -24,8 +25,8 @@ class Rig:
     """A started gateway whose poll loops the test drives itself."""
 
     gateway: Gateway
-    bus: MemoryBus
-    clock: FakeClock
+    bus: EngineBus
+    clock: SleepClock
 
     def runner(self, key: str) -> PolledRunner:
         """The poll loop of the sensor defined at ``key`` (``room.kitchen[0]``)."""
@@ -46,10 +47,11 @@ async def start(text: str, tmp_path: Path, hardware: Hardware,
                 retained: dict[str, bytes] | None = None) -> Rig:
     """Start a gateway for config ``text``, on a bus already holding ``retained``; its poll
     loops do not run by themselves."""
-    clock = FakeClock()
+    clock = SleepClock()
     config = parse_config(text)
-    bus = MemoryBus(config.gateway.status_topic)
-    bus.retained.update(retained or {})
+    bus = EngineBus(config.gateway.status_topic)
+    for topic, payload in (retained or {}).items():
+        bus.inject(topic, payload, retain=True)
     gateway = Gateway(config, bus, hardware, tmp_path, clock=clock)
     await bus.start()
     await gateway.start()

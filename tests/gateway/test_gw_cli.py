@@ -9,7 +9,9 @@ import click
 import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
-from gw_helpers import ROOT, TIMEOUT, Mosquitto, Recorder, gateway_command
+from gw_helpers import ROOT, TIMEOUT, Recorder, gateway_command
+from support.ports import free_port
+from support.processes import Mosquitto
 
 from gateway.cli import main
 from gateway.mqtt_url import BrokerURL, parse_broker_url
@@ -52,8 +54,6 @@ def test_pub_then_sub_a_retained_message(mosquitto: Mosquitto) -> None:
 
 
 def test_pub_to_a_closed_port_fails_cleanly() -> None:
-    from gw_helpers import free_port
-
     result = CliRunner().invoke(main, ["pub", "a/b", "1", "--broker",
                                        f"mqtt://127.0.0.1:{free_port()}"])
     assert result.exit_code == 1
@@ -61,9 +61,7 @@ def test_pub_to_a_closed_port_fails_cleanly() -> None:
 
 
 def test_sub_reports_a_refused_connection(tmp_path: Path) -> None:
-    from gw_helpers import Mosquitto
-
-    server = Mosquitto(tmp_path, anonymous=False)
+    server = Mosquitto(tmp_path, "allow_anonymous false\n")
     server.start()
     try:
         result = CliRunner().invoke(main, ["sub", "#", "--broker",

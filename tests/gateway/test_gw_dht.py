@@ -7,7 +7,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from gw_helpers import FakeClock, MemoryBus, ScriptedDht
+from gw_helpers import EngineBus, ScriptedDht
+from support.clock import SleepClock
 
 from gateway.config import parse_config
 from gateway.drivers.dht_sim import SimulatedDht
@@ -36,12 +37,12 @@ Step = tuple[float, float] | BaseException
 
 
 async def start(script: Sequence[Step], tmp_path: Path, extra: str = "",
-                clock: FakeClock | None = None
-                ) -> tuple[Gateway, PolledRunner, MemoryBus, ScriptedDht, FakeClock]:
-    clock = clock or FakeClock()
+                clock: SleepClock | None = None
+                ) -> tuple[Gateway, PolledRunner, EngineBus, ScriptedDht, SleepClock]:
+    clock = clock or SleepClock()
     backend = ScriptedDht(script, clock=clock.now)
     config = parse_config(CONFIG.format(extra=extra))
-    bus = MemoryBus()
+    bus = EngineBus()
     hardware = Hardware(simulated=True, dht_factory=lambda kind, pin: backend)
     gateway = Gateway(config, bus, hardware, tmp_path, clock=clock)
     await bus.start()
@@ -131,9 +132,9 @@ def test_a_hung_read_counts_as_failed_without_piling_up_threads(tmp_path: Path) 
             release.set()
 
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = SleepClock()
         config = parse_config(CONFIG.format(extra="read_timeout = 0.2\nretries = 2"))
-        bus = MemoryBus()
+        bus = EngineBus()
         hardware = Hardware(simulated=True, dht_factory=lambda kind, pin: Hanging())
         gateway = Gateway(config, bus, hardware, tmp_path, clock=clock)
         await bus.start()
@@ -155,7 +156,7 @@ def test_filters_apply_to_dht_channels(tmp_path: Path) -> None:
                  '[room.kitchen.humidity]\nenabled = false\n')
         script = [(21.0, 40.0), (21.2, 41.0), (21.6, 42.0)]
         gateway, runner, bus, backend, clock = await start(script, tmp_path, extra=extra,
-                                                           clock=FakeClock())
+                                                           clock=SleepClock())
         for _ in range(3):
             assert await runner.poll_once() is True
             await clock.sleep(30)
@@ -168,10 +169,10 @@ def test_filters_apply_to_dht_channels(tmp_path: Path) -> None:
 
 def test_simulated_dht_goes_through_the_same_loop(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = SleepClock()
         sim = SimulatedDht("dht22", seed=7, error_rate=0.3, garbage_rate=0.1, clock=clock.now)
         config = parse_config(CONFIG.format(extra="retries = 5"))
-        bus = MemoryBus()
+        bus = EngineBus()
         hardware = Hardware(simulated=True, dht_factory=lambda kind, pin: sim)
         gateway = Gateway(config, bus, hardware, tmp_path, clock=clock)
         await bus.start()
@@ -198,9 +199,9 @@ def test_a_sensor_that_cannot_start_is_announced_offline(tmp_path: Path) -> None
 
     async def scenario() -> None:
         config = parse_config(CONFIG.format(extra=""))
-        bus = MemoryBus()
+        bus = EngineBus()
         gateway = Gateway(config, bus, Hardware(simulated=True, dht_factory=broken), tmp_path,
-                          clock=FakeClock())
+                          clock=SleepClock())
         await bus.start()
         await gateway.start()
         assert bus.retained[AVAIL] == b"offline"

@@ -15,13 +15,12 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory
 from gw_helpers import (
     TIMEOUT,
-    BrokerProcess,
-    Mosquitto,
     Recorder,
     RunningGateway,
     ScriptedDht,
     publish_once,
 )
+from support.processes import Mosquitto, ServerProcess
 
 from gateway.hardware import Hardware
 
@@ -48,7 +47,7 @@ def hardware(factory: MockFactory) -> Hardware:
 
 
 def test_gateway_republishes_state_after_a_broker_restart(
-        tmp_path: Path, pin_factory: MockFactory, broker: BrokerProcess) -> None:
+        tmp_path: Path, pin_factory: MockFactory, broker: ServerProcess) -> None:
     url = f"mqtt://127.0.0.1:{broker.port}"
     with RunningGateway(CONFIG.format(boot="off"), tmp_path, hardware(pin_factory),
                         broker_url=url):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from gw_helpers import BrokerProcess, Recorder, RunningGateway, ScriptedDht
+from gw_helpers import Recorder, RunningGateway, ScriptedDht
+from support.processes import ServerProcess
 
 from gateway.hardware import Hardware
 
@@ -32,7 +33,7 @@ def test_falls_back_to_311_when_mqtt5_is_refused(tmp_path: Path, aedes: int,
     assert f"connected to mqtt://127.0.0.1:{aedes} (MQTT 3.1.1)" in caplog.text
 
 
-def test_mqtt5_where_the_broker_has_it(tmp_path: Path, broker: BrokerProcess,
+def test_mqtt5_where_the_broker_has_it(tmp_path: Path, broker: ServerProcess,
                                        caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="gateway.bus.paho"):
         readings_arrive(broker.port, tmp_path)

@@ -45,7 +45,9 @@ def test_levels_on_off_toggle_and_bad_commands(tmp_path: Path) -> None:
         rig.bus.inject("home/hall/strip/set", b"bright")
         assert abs(pin.state - 0.125) < 1e-9
         assert rig.bus.published[published:] == [("home/hall/strip", b"12", True)] * 2
-        rig.bus.inject("home/hall/strip/set", b"80", retain=True)   # never obeyed
+        # A retained command, there when the subscription is made again (a broker hands
+        # it over flagged only then, MQTT-3.3.1-8/9), is never obeyed.
+        rig.bus.reconnect(retained={"home/hall/strip/set": b"80"})
         assert abs(pin.state - 0.125) < 1e-9
         await rig.gateway.stop()
 

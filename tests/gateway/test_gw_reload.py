@@ -13,8 +13,8 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 from gw_helpers import (
     TIMEOUT,
+    EngineBus,
     GatewayProcess,
-    MemoryBus,
     Recorder,
     free_port,
     publish_once,
@@ -103,7 +103,7 @@ DISCOVERY_GARAGE = "homeassistant/switch/gateway/garage_relay/config"
 def test_reload_moves_a_relay_frees_its_pin_and_keeps_the_other(
         tmp_path: Path, pin_factory: MockFactory) -> None:
     async def scenario() -> None:
-        bus = MemoryBus()
+        bus = EngineBus()
         gateway = Gateway(parse_config(LIGHT + GARAGE.format(pin=24)), bus,
                           Hardware(simulated=True, pin_factory=pin_factory), tmp_path)
         await bus.start()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
-from broker.protocol.packets import Puback
+from support.processes import OurBroker
+from support.rawmqtt import RawClient
 
-from .conftest import BrokerProcess
-from .mqttsock import SocketClient
+from broker.protocol.packets import Packet, Pingreq, Pingresp, Puback, Publish
 
 PAYLOAD = b"x" * 200
 N = 100_000
@@ -17,26 +17,40 @@ N = 100_000
 RSS_GROWTH_LIMIT_KB = 12_000
 
 
-def _flood(pub: SocketClient, qos: int) -> int:
+def _client(port: int, client_id: str, version: int = 4, rcvbuf: int | None = None) -> RawClient:
+    c = RawClient(port, version, rcvbuf)
+    c.connect(client_id)
+    return c
+
+
+def _read(c: RawClient, timeout: float) -> Packet | None:
+    """The next packet, or None when nothing arrives in ``timeout`` seconds."""
+    try:
+        return c.recv(timeout)
+    except TimeoutError:
+        return None
+
+
+def _flood(pub: RawClient, qos: int) -> int:
     """Publish up to N messages; returns how many were written before the broker pushed back."""
     pub.sock.settimeout(3)
     sent = 0
     try:
         for i in range(N):
-            pub.publish("t/a", PAYLOAD, qos, packet_id=(i % 65535 + 1) if qos else 0)
+            pub.send(Publish("t/a", PAYLOAD, qos, packet_id=(i % 65535 + 1) if qos else 0))
             sent += 1
     except TimeoutError:
         pass
     return sent
 
 
-def _read_all(sub: SocketClient, expected: int | None = None, quiet: float = 5.0) -> list[bytes]:
+def _read_all(sub: RawClient, expected: int | None = None, quiet: float = 5.0) -> list[bytes]:
     """Read PUBLISHes (acking QoS 1) until ``expected`` have arrived, or, when the count is
     unknown, until the broker has been quiet for ``quiet`` seconds."""
     got = []
     deadline = time.monotonic() + 120
     while expected is None or len(got) < expected:
-        p = sub.read(quiet if expected is None else max(0.1, deadline - time.monotonic()))
+        p = _read(sub, quiet if expected is None else max(0.1, deadline - time.monotonic()))
         if p is None:
             break
         if p.type == 3:
@@ -46,12 +60,12 @@ def _read_all(sub: SocketClient, expected: int | None = None, quiet: float = 5.0
     return got
 
 
-def _read_acks(pub: SocketClient, expected: int) -> list[int]:
+def _read_acks(pub: RawClient, expected: int) -> list[int]:
     """Reason codes of the next ``expected`` PUBACKs (fewer if 120 s pass)."""
     codes = []
     deadline = time.monotonic() + 120
     while len(codes) < expected:
-        p = pub.read(max(0.1, deadline - time.monotonic()))
+        p = _read(pub, max(0.1, deadline - time.monotonic()))
         if p is None:
             break
         assert p.type == 4, p
@@ -60,26 +74,25 @@ def _read_acks(pub: SocketClient, expected: int) -> list[int]:
 
 
 def _sys_value(port: int, name: str) -> int:
-    c = SocketClient(port, "sys-reader")
-    c.subscribe(f"$SYS/broker/{name}", 0)
-    p = c.read(5)
+    c = _client(port, "sys-reader")
+    c.subscribe((f"$SYS/broker/{name}", 0))
+    p = c.expect(Publish, 5)
     c.close()
-    assert p is not None and p.type == 3
     return int(p.payload)
 
 
 def test_qos0_flood_to_stalled_subscriber_is_bounded_and_counted(
-    small_queue_broker: BrokerProcess,
+    small_queue_broker: OurBroker,
 ) -> None:
     port = small_queue_broker.port
-    sub = SocketClient(port, "stalled", rcvbuf=4096)
-    assert sub.subscribe("t/#", 0) == [0]
-    pub = SocketClient(port, "pub")
+    sub = _client(port, "stalled", rcvbuf=4096)
+    assert sub.subscribe(("t/#", 0)).reason_codes == [0]
+    pub = _client(port, "pub")
     before = small_queue_broker.rss_kb()
     assert _flood(pub, 0) == N
     # A PINGREQ round trip proves the broker has read the whole flood.
-    pub.sock.sendall(b"\xc0\x00")
-    assert pub.expect(13, timeout=30)
+    pub.send(Pingreq())
+    assert pub.expect(Pingresp, timeout=30)
     grown = small_queue_broker.rss_kb() - before
     assert grown < RSS_GROWTH_LIMIT_KB, f"RSS grew {grown} kB"
     got = _read_all(sub)
@@ -89,12 +102,12 @@ def test_qos0_flood_to_stalled_subscriber_is_bounded_and_counted(
 
 
 def test_qos1_publisher_v311_is_held_back_and_nothing_acknowledged_is_lost(
-    small_queue_broker: BrokerProcess,
+    small_queue_broker: OurBroker,
 ) -> None:
     port = small_queue_broker.port
-    sub = SocketClient(port, "stalled", rcvbuf=4096)
-    assert sub.subscribe("t/#", 1) == [1]
-    pub = SocketClient(port, "pub")
+    sub = _client(port, "stalled", rcvbuf=4096)
+    assert sub.subscribe(("t/#", 1)).reason_codes == [1]
+    pub = _client(port, "pub")
     before = small_queue_broker.rss_kb()
     sent = _flood(pub, 1)
     assert sent < N, "the broker never pushed back"
@@ -108,17 +121,17 @@ def test_qos1_publisher_v311_is_held_back_and_nothing_acknowledged_is_lost(
 
 
 def test_qos1_publisher_v5_is_refused_with_quota_exceeded(
-    small_queue_broker: BrokerProcess,
+    small_queue_broker: OurBroker,
 ) -> None:
     port = small_queue_broker.port
-    sub = SocketClient(port, "stalled", rcvbuf=4096)
-    assert sub.subscribe("t/#", 1) == [1]
-    pub = SocketClient(port, "pub5", version=5)
+    sub = _client(port, "stalled", rcvbuf=4096)
+    assert sub.subscribe(("t/#", 1)).reason_codes == [1]
+    pub = _client(port, "pub5", version=5)
     sent = 0
     pub.sock.settimeout(3)
     try:
         for i in range(20_000):
-            pub.publish("t/a", b"%d" % i, 1, packet_id=i % 65535 + 1)
+            pub.send(Publish("t/a", b"%d" % i, 1, packet_id=i % 65535 + 1))
             sent += 1
     except TimeoutError:
         pass

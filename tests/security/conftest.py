@@ -1,36 +1,15 @@
-"""Fixtures for the security tests: free ports and a throwaway Mosquitto peer."""
+"""Fixtures for the security tests: a throwaway Mosquitto peer, MQTT.js, a PKI, our broker."""
 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from support.lanloop import lan_loop  # noqa: F401  (a fixture: async clients on the LAN)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    """Block until something accepts on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+from support.processes import Mosquitto
 
 
 @pytest.fixture
@@ -39,34 +18,19 @@ def mosquitto(tmp_path: Path) -> Iterator[Callable[[str], int]]:
 
     Used as the reference peer: files our code writes must be accepted by it.
     """
-    if shutil.which("mosquitto") is None:
+    if not Mosquitto.available():
         pytest.skip("mosquitto not installed (deploy/dev-deps.sh installs it)")
-    procs: list[subprocess.Popen] = []
+    servers: list[Mosquitto] = []
 
     def start(extra: str) -> int:
-        port = free_port()
-        conf = tmp_path / f"mosquitto-{port}.conf"
-        conf.write_text(
-            f"listener {port} 127.0.0.1\n"
-            "user root\n"  # stay root so it can read files in tmp_path
-            "persistence false\n"
-            "log_dest stderr\n" + extra
-        )
-        proc = subprocess.Popen(
-            ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        procs.append(proc)
-        wait_for_port(port)
-        return port
+        server = Mosquitto(tmp_path, "log_dest stderr\n" + extra,
+                           log_path=tmp_path / f"mosquitto-{len(servers)}.log")
+        servers.append(server)
+        return server.start().port
 
     yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

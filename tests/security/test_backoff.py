@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from support.clock import FakeClock
 
 from broker.auth.backoff import USER_FREE_FAILURES, LoginBackoff, LoginGuard, address_key
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make(**kw) -> tuple[LoginBackoff, Clock]:
-    clock = Clock()
+def make(**kw) -> tuple[LoginBackoff, FakeClock]:
+    clock = FakeClock()
     return LoginBackoff(clock=clock, **kw), clock
 
 
@@ -72,8 +65,8 @@ def test_table_is_bounded() -> None:
 
 
 
-def guard() -> tuple[LoginGuard, Clock]:
-    clock = Clock()
+def guard() -> tuple[LoginGuard, FakeClock]:
+    clock = FakeClock()
     return LoginGuard(LoginBackoff(clock=clock)), clock
 
 

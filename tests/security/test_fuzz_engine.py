@@ -13,6 +13,7 @@ import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.clock import FakeClock
 
 from broker.config import BrokerConfig
 from broker.engine.engine import Engine
@@ -33,14 +34,6 @@ from broker.protocol.packets import (
 
 EXAMPLES = int(os.environ.get("SECURITY_FUZZ_EXAMPLES", "1000"))
 MAX_PACKET = 64 * 1024
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def drain(conn) -> bytes:
@@ -142,7 +135,7 @@ def honest(engine: Engine, client_id: str, *after) -> object:
 )
 @given(session=sessions(), splits=st.lists(st.integers(1, 50), max_size=5))
 def test_fuzzed_connection_never_hurts_the_others(session, splits) -> None:
-    clock = Clock()
+    clock = FakeClock(0.0)
     engine = Engine(BrokerConfig(sys_interval=0, max_packet_size=MAX_PACKET), clock=clock)
     watcher = honest(engine, "watcher", Subscribe(1, [("check/#", SubscriptionOptions(qos=0))]))
     publisher = honest(engine, "pub")

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from serial_fakes import CONNACK, CONNECT, PINGREQ, RecordingBroker, ScriptedNode
-from support.ptycable import PtyCable, wait_until
+from support.ptycable import PtyCable
+from support.wait import until
 
 from gateway.serial import SerialBridge, find_ports
 from gateway.serial.framing import Frame, FrameType
@@ -45,7 +46,7 @@ async def connect_node(cable: PtyCable, node: ScriptedNode) -> None:
         node.receive(cable.read())
         return Frame(FrameType.DATA, CONNACK) in node.frames
 
-    await wait_until(got_connack, what="CONNACK over the pty")
+    await until(got_connack, what="CONNACK over the pty")
     assert FrameType.ACCEPT in node.types()
 
 
@@ -66,7 +67,7 @@ def test_configured_port_carries_a_connection(cable: PtyCable) -> None:
             assert broker.listeners == ["serial"]
             assert proto.transport.get_extra_info("peername") == f"serial:{cable.path}"
             await cable.write(node.data_frame(PINGREQ))
-            await wait_until(lambda: bytes(proto.data).endswith(PINGREQ), what="PINGREQ")
+            await until(lambda: bytes(proto.data).endswith(PINGREQ), what="PINGREQ")
         return bridge
 
     bridge = asyncio.run(asyncio.wait_for(scenario(), 120))
@@ -88,12 +89,12 @@ def test_hot_plug_loses_and_regains_the_node(cable: PtyCable) -> None:
             await connect_node(cable, ScriptedNode())
             first = broker.protocols[0]
             cable.unplug()
-            await wait_until(lambda: first.lost, what="connection lost on unplug")
+            await until(lambda: first.lost, what="connection lost on unplug")
             assert isinstance(first.lost[0], Exception)  # not a clean close: will published
             assert bridge.open_ports == []
             await asyncio.sleep(0.3)  # rescans while the device is absent: nothing breaks
             cable.plug()
-            await wait_until(lambda: bridge.open_ports == [str(cable.path)], what="reopen")
+            await until(lambda: bridge.open_ports == [str(cable.path)], what="reopen")
             await connect_node(cable, ScriptedNode())
             assert len(broker.protocols) == 2
             counters = bridge.counters()[str(cable.path)]
@@ -119,7 +120,7 @@ def test_autodetect_several_nodes_at_once(tmp_path: Path) -> None:
             # A fourth node plugged in later is found by the rescan.
             late = PtyCable(tmp_path / "ttyUSB3")
             cables.append(late)
-            await wait_until(lambda: str(late.path) in bridge.open_ports, what="late node")
+            await until(lambda: str(late.path) in bridge.open_ports, what="late node")
             await connect_node(late, ScriptedNode())
 
     try:
@@ -142,13 +143,13 @@ def test_garbage_wrong_baud_and_flood_never_crash(cable: PtyCable) -> None:
             # A flood without a single delimiter: dropped, not buffered.
             await cable.write(b"\x55" * 100_000)
             await cable.write(b"\x00")
-            await wait_until(lambda: link.counters.bytes_in >= 20 * 4096 + 100_001, what="input")
+            await until(lambda: link.counters.bytes_in >= 20 * 4096 + 100_001, what="input")
             assert link.counters.bad_frames > 0
             assert link.counters.too_long >= 1
             # A node that floods valid frames outside a connection gets few CLOSEs back.
             node = ScriptedNode()
             await cable.write(node.data_frame(PINGREQ) * 2000)
-            await wait_until(lambda: link.counters.stray_data == 2000, what="stray frames")
+            await until(lambda: link.counters.stray_data == 2000, what="stray frames")
             node.receive(cable.read())
             assert 1 <= node.types().count(FrameType.CLOSE) < 100
             # Through all that, the port stayed open and a real node still gets in.
@@ -170,7 +171,7 @@ def test_missing_and_unopenable_ports_are_retried(tmp_path: Path) -> None:
         async with running(broker, ports=ports, autodetect=False) as bridge:
             assert bridge.open_ports == []
             cables.append(PtyCable(path))
-            await wait_until(lambda: bridge.open_ports == [str(path)], what="late port")
+            await until(lambda: bridge.open_ports == [str(path)], what="late port")
             await connect_node(cables[0], ScriptedNode())
 
     try:

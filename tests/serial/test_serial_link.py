@@ -3,55 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 from serial_fakes import CONNACK, CONNECT, PINGREQ, FakePort, RecordingBroker, ScriptedNode
+from support.clock import TimerClock
 
 from gateway.serial.framing import LINK_VERSION, Frame, FrameType, encode_frame
 from gateway.serial.link import NodeLink
 
 
-class Clock:
-    """A manual clock that is also the link's timer: run_timers() fires what is due."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.timers: list[Timer] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
-        timer = Timer(self.now + delay, fn)
-        self.timers.append(timer)
-        return timer
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        due = [t for t in self.timers if t.when <= self.now]
-        self.timers = [t for t in self.timers if t.when > self.now]
-        for timer in due:
-            if not timer.cancelled:
-                timer.fn()
-
-
-@dataclass
-class Timer:
-    when: float
-    fn: Callable[[], None]
-    cancelled: bool = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
 @pytest.fixture
-def rig() -> tuple[NodeLink, FakePort, RecordingBroker, ScriptedNode, Clock]:
+def rig() -> tuple[NodeLink, FakePort, RecordingBroker, ScriptedNode, TimerClock]:
     port = FakePort()
     broker = RecordingBroker()
-    clock = Clock()
+    clock = TimerClock()
     link = NodeLink(
         "/dev/ttyUSB9", port, lambda: broker.protocol_factory(listener="serial"), clock=clock,
         call_later=clock.call_later,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from support.ptycable import PtyCable, wait_until
+from support.ptycable import PtyCable
+from support.wait import until
 
 from gateway.serial.port import SerialPort
 
@@ -24,9 +25,9 @@ def test_read_write_poll_and_unplug(tmp_path: Path) -> None:
                 port.poll()
             assert port.is_open and lost == []
             await cable.write(b"\x00abc\x00")
-            await wait_until(lambda: bytes(received) == b"\x00abc\x00", what="read")
+            await until(lambda: bytes(received) == b"\x00abc\x00", what="read")
             port.write(b"to the node")
-            await wait_until(lambda: cable.read() == b"to the node", what="write")
+            await until(lambda: cable.read() == b"to the node", what="write")
             # A write far larger than the pty buffer is queued, never blocks the loop.
             port.write(b"x" * 200_000)
             got = bytearray()
@@ -35,9 +36,9 @@ def test_read_write_poll_and_unplug(tmp_path: Path) -> None:
                 got.extend(cable.read())
                 return len(got) == 200_000 and port.write_buffer_size() == 0
 
-            await wait_until(drained, what="large write")
+            await until(drained, what="large write")
             cable.unplug()
-            await wait_until(lambda: lost, what="loss on unplug")
+            await until(lambda: lost, what="loss on unplug")
             assert not port.is_open
             port.write(b"after")  # discarded, no error
             port.poll()

@@ -6,18 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from serial_fakes import ScriptedNode, mqtt_connect, mqtt_publish
-from support.ptycable import PtyCable, wait_until
+from support.mqtt_watch import Watcher
+from support.ports import free_port
+from support.processes import Mosquitto
+from support.ptycable import PtyCable
+from support.wait import until
 
 from gateway.serial import SerialBridge, TcpRelay
 from gateway.serial.framing import Frame, FrameType
@@ -25,80 +26,39 @@ from gateway.serial.framing import Frame, FrameType
 REPO = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    server = Mosquitto(tmp_path).start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("mosquitto did not start") from None
-                time.sleep(0.05)
-        yield port
+        yield server.port
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
 
 
-class Watcher:
-    """A paho subscriber collecting home/# payloads by topic."""
-
-    def __init__(self, port: int) -> None:
-        self.seen: dict[str, list[bytes]] = {}
-        self.lock = threading.Lock()
-        self.ready = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("home/#")
-        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.ready.set()
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        if not self.ready.wait(30):
-            raise RuntimeError("paho did not subscribe")
-
-    def _on_message(self, client, userdata, msg) -> None:
-        with self.lock:
-            self.seen.setdefault(msg.topic, []).append(msg.payload)
-
-    def got(self, topic: str, payload: bytes) -> bool:
-        with self.lock:
-            return payload in self.seen.get(topic, [])
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+def watching(port: int) -> Watcher:
+    """A paho subscriber to home/# on ``port``, subscribed."""
+    watcher = Watcher(port)
+    if not watcher.subscribed.wait(30):
+        raise RuntimeError("paho did not subscribe")
+    return watcher
 
 
 async def node_publishes(cable: PtyCable, node: ScriptedNode, watcher: Watcher) -> None:
     await cable.write(node.open_frame()
                       + node.data_frame(mqtt_connect("relay_node", "home/hall/relay_node/status", "offline"))
                       + node.data_frame(mqtt_publish("home/hall/temperature", b"19.5", retain=True)))
-    await wait_until(lambda: watcher.got("home/hall/temperature", b"19.5"), what="relayed publish")
+    await until(lambda: b"19.5" in watcher.payloads("home/hall/temperature"), what="relayed publish")
 
     def got_connack() -> bool:
         node.receive(cable.read())
         return any(f.type == FrameType.DATA and f.body[:1] == b"\x20" for f in node.frames)
 
-    await wait_until(got_connack, what="CONNACK relayed back")
+    await until(got_connack, what="CONNACK relayed back")
 
 
 def test_relay_carries_node_to_mosquitto_and_will_on_noise(mosquitto: int, tmp_path: Path) -> None:
     cable = PtyCable(tmp_path / "ttyUSB0")
-    watcher = Watcher(mosquitto)
+    watcher = watching(mosquitto)
 
     async def scenario() -> None:
         bridge = SerialBridge(TcpRelay("127.0.0.1", mosquitto), ports=[str(cable.path)],
@@ -108,14 +68,14 @@ def test_relay_carries_node_to_mosquitto_and_will_on_noise(mosquitto: int, tmp_p
             node = ScriptedNode()
             await node_publishes(cable, node, watcher)
             await cable.write(b"\x00\x37\x91\x22\x00")  # line noise ends the connection
-            await wait_until(lambda: watcher.got("home/hall/relay_node/status", b"offline"),
+            await until(lambda: b"offline" in watcher.payloads("home/hall/relay_node/status"),
                              what="will after noise")
 
             def told_close() -> bool:
                 node.receive(cable.read())
                 return node.frames[-1] == Frame(FrameType.CLOSE, b"")
 
-            await wait_until(told_close, what="CLOSE to the node")
+            await until(told_close, what="CLOSE to the node")
         finally:
             await bridge.stop()
 
@@ -141,7 +101,7 @@ def test_relay_closes_node_when_broker_unreachable(tmp_path: Path) -> None:
                 node.receive(cable.read())
                 return FrameType.CLOSE in node.types()
 
-            await wait_until(closed, what="CLOSE when the broker is down")
+            await until(closed, what="CLOSE when the broker is down")
             assert node.types()[0] == FrameType.ACCEPT
             assert bridge.link(str(cable.path)).counters.closed_by_broker == 1
         finally:
@@ -155,7 +115,7 @@ def test_relay_closes_node_when_broker_unreachable(tmp_path: Path) -> None:
 
 def test_command_line_bridge(mosquitto: int, tmp_path: Path) -> None:
     cable = PtyCable(tmp_path / "ttyUSB0")
-    watcher = Watcher(mosquitto)
+    watcher = watching(mosquitto)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.serial", "--broker", f"127.0.0.1:{mosquitto}",
@@ -168,10 +128,10 @@ def test_command_line_bridge(mosquitto: int, tmp_path: Path) -> None:
 
     async def scenario() -> None:
         # Bytes sent before the bridge opens the port would be flushed by its open.
-        await wait_until(lambda: any("listening for a node on" in x for x in log_lines),
+        await until(lambda: any("listening for a node on" in x for x in log_lines),
                          what="bridge up")
         await node_publishes(cable, ScriptedNode(), watcher)
-        await wait_until(lambda: any("'connections': 1" in x for x in log_lines),
+        await until(lambda: any("'connections': 1" in x for x in log_lines),
                          what="statistics line")
 
     try:

@@ -1,20 +1,13 @@
-"""Brokers in subprocesses (ours and Debian's mosquitto) and a recording paho client.
+"""Our broker as the store tests run it, and recording paho clients.
 
 Shared by tests/store and tests/bridge (imported as ``store.procs``: pytest puts tests/ on
-sys.path for these packages). Everything listens on 127.0.0.1, on ports picked free.
+sys.path for these packages). The servers themselves live in support.processes.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,117 +15,23 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from support import processes
+from support.ports import free_port
+from support.wait import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
+# free_port and wait_until are support's, named here too for the tests that import them
+# from here.
+__all__ = ["OurBroker", "Publisher", "Recorder", "free_port", "register", "wait_until"]
+
 TIMEOUT = 90.0  # generous: the machine is shared and loaded
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition") -> None:
-    """Poll ``check`` until it is true; AssertionError naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def _accepting(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-class Process:
-    """A server subprocess on a fixed port; restartable, killable with SIGKILL."""
-
-    def __init__(self, port: int, log_path: Path) -> None:
-        self.port = port
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=_env()
-            )
-        deadline = time.monotonic() + TIMEOUT
-        while not _accepting(self.port):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.command()[0]} exited:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.command()[0]} did not start:\n{self.log()}")
-            time.sleep(0.05)
-
-    def kill9(self) -> None:
-        """SIGKILL: no shutdown code runs, as on a crash."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(TIMEOUT)
-
-    def stop(self) -> None:
-        """SIGTERM and wait (SIGKILL if it hangs)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(TIMEOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-class OurBroker(Process):
-    """``python -m broker`` with extra CLI options."""
+class OurBroker(processes.OurBroker):
+    """``python -m broker`` as these tests run it: no $SYS, info log, asyncio's own loop."""
 
     def __init__(self, port: int, log_path: Path, args: Sequence[str] = ()) -> None:
-        super().__init__(port, log_path)
-        self.args = list(args)
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port", str(self.port),
-            "--sys-interval", "0", "--log-level", "info", "--no-uvloop", *self.args,
-        ]
-
-
-class Mosquitto(Process):
-    """Debian's mosquitto with a config file of extra lines."""
-
-    def __init__(self, port: int, log_path: Path, conf_dir: Path, extra: str = "") -> None:
-        super().__init__(port, log_path)
-        self.conf = conf_dir / f"mosquitto-{port}.conf"
-        self.conf.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"
-            f"persistence false\n{extra}"
-        )
-
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("mosquitto") is not None
-
-    def command(self) -> list[str]:
-        return ["mosquitto", "-c", str(self.conf)]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+        defaults = ["--sys-interval", "0", "--log-level", "info", "--no-uvloop"]
+        super().__init__(port, log_path, [*defaults, *args])
 
 
 class Recorder:

@@ -11,7 +11,6 @@ import asyncio
 import os
 import time
 import tty
-from collections.abc import Callable
 from pathlib import Path
 
 
@@ -71,12 +70,3 @@ class PtyCable:
                 break
             chunks.append(chunk)
         return b"".join(chunks)
-
-
-async def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    """Polls ``check`` on the loop; generous timeout for a loaded 2-core machine."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.02)

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.config import BrokerConfig
 from broker.engine.connection import Connection
 from broker.engine.engine import Engine
 from broker.protocol import Decoder, encode
-from broker.protocol.packets import Connect, Packet, Will
+from broker.protocol.packets import Connect, Packet, Subscribe, SubscriptionOptions, Will
+from support.clock import FakeClock as FakeClock  # re-exported: the engine's clock
 
 
-class FakeClock:
-    """The engine's monotonic clock, moved only by the test (``clock.now += 5``)."""
+def make_engine(**settings: Any) -> tuple[Engine, FakeClock]:
+    """An engine with BrokerConfig ``settings`` on a fake clock; move the clock, then call
+    ``engine.tick()`` (the shell does that once a second)."""
+    clock = FakeClock()
+    return Engine(BrokerConfig(**settings), clock=clock), clock
 
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
 
-    def __call__(self) -> float:
-        return self.now
+def advance(engine: Engine, seconds: float) -> None:
+    """Let ``seconds`` pass on the engine's fake clock, then run its timers (the shell
+    ticks once a second; a test ticks where it wants to look)."""
+    engine.clock.now += seconds  # type: ignore[attr-defined]
+    engine.tick()
 
 
 def connected(
@@ -34,6 +40,23 @@ def connected(
     assert connack.type == 2 and connack.reason_code == 0, connack
     rest = out[2 + out[1] :]  # a CONNACK's remaining length fits one byte
     conn.out = [rest] if rest else []
+    return conn
+
+
+def send(conn: Connection, *packets: Packet) -> None:
+    """What a client sends: ``packets`` encoded at ``conn``'s protocol level."""
+    conn.data_received(b"".join(encode(p, conn.version) for p in packets))
+
+
+def subscribed(
+    engine: Engine, client_id: str, topic_filter: str, qos: int = 0, version: int = 4,
+    **fields: Any,
+) -> Connection:
+    """A connected client (``fields`` go into its CONNECT) subscribed to ``topic_filter``;
+    the SUBACK, and retained messages it brought, are taken off its output."""
+    conn = connected(engine, client_id, version, **fields)
+    send(conn, Subscribe(1, [(topic_filter, SubscriptionOptions(qos))]))
+    assert sent(conn)[0].type == 9
     return conn
 
 

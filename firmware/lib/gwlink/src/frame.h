@@ -23,6 +23,8 @@ enum FrameType : uint8_t {
   kFrameOpen = 0x02,    // node -> gateway: new MQTT connection; body: version, nonce, max packet (u16 BE)
   kFrameAccept = 0x03,  // gateway -> node: the connection is open; body echoes version, nonce
   kFrameClose = 0x04,   // either way: the MQTT connection is over (like a TCP FIN/RST)
+  kFrameSettings = 0x05,       // gateway -> node: new settings (settings.h's text)
+  kFrameSettingsReply = 0x06,  // node -> gateway: "ok <fw> <accepted>" or "error <reason>"
 };
 
 // Bytes a frame adds around its body: type, CRC, COBS code byte and two delimiters.

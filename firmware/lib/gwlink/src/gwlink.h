@@ -11,6 +11,7 @@
 #include "framed_link.h"
 #include "mqtt_packet.h"
 #include "payload.h"
+#include "settings.h"
 #include "topic.h"
 
 #endif

@@ -33,8 +33,7 @@ from broker.protocol.packets import (
     Unsubscribe,
     Will,
 )
-
-from .runner import HOST
+from support.ports import HOST
 
 P = TypeVar("P")
 
@@ -50,9 +49,15 @@ class RawClient:
 
     _ids = itertools.count(1)
 
-    def __init__(self, port: int, version: int = 4) -> None:
+    def __init__(self, port: int, version: int = 4, rcvbuf: int | None = None) -> None:
+        """``rcvbuf``: a small receive buffer, so a client that stops reading pushes back
+        on the broker early."""
         self.version = version
-        self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect((HOST, port))
         self.decoder = Decoder(version=version)
         self.inbox: deque[Packet] = deque()
         # PUBLISHes that arrived while an acknowledgement was awaited: a broker may deliver

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .runner import HOST
+from support.ports import HOST
 
 TIMEOUT = 15.0
 # Each received message is printed as one line: MSG|topic|qos|retain|user props|payload
