@@ -18,7 +18,7 @@ from ..engine.policy import Policy, compose
 from ..store import Persistence
 from .accept import raise_open_file_limit
 from .listeners import ListenerConfig, listener_policy, start_listener
-from .protocol import MQTTProtocol
+from .mqtt_protocol import MQTTProtocol
 
 if TYPE_CHECKING:
     from ..auth.backoff import LoginGuard

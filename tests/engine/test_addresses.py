@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from broker.engine.addresses import is_loopback, peer_host
-from broker.server.protocol import peer_name
+from broker.server.mqtt_protocol import peer_name
 
 
 class _Transport:
