@@ -61,6 +61,14 @@ class ListenerConfig:
             raise ListenerError(f"must be 0-65535, not {self.port}", "port")
         if self.kind not in KINDS:
             raise ListenerError(f"must be one of {', '.join(KINDS)}, not {self.kind!r}", "kind")
+        if self.path is not None and not self.path.startswith("/"):
+            # A request's path always starts with "/": no client could ever connect.
+            raise ListenerError(f"must start with /, not {self.path!r}", "path")
+        if self.allowed_origins is not None and not all(
+            isinstance(origin, str) for origin in self.allowed_origins
+        ):
+            # An Origin header is text: anything else would refuse every browser.
+            raise ListenerError("must be a list of strings", "allowed_origins")
         if self.port is None:
             self.port = DEFAULT_PORTS[self.kind]
         if not self.name:

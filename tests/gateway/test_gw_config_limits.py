@@ -48,6 +48,10 @@ ERROR_LINE = re.compile(r"^\S+:\d+: [\w.\[\]\"-]+: .+$")
      "broker.listeners[0].password_file", "cannot read /nonexistent/passwd"),
     ('[[broker.listeners]]\nport = 1884\n\nacl_file = "/nonexistent/acl"\n', 4,
      "broker.listeners[0].acl_file", "cannot read /nonexistent/acl"),
+    ('[[broker.listeners]]\nkind = "ws"\npath = "mqtt"\n', 3, "broker.listeners[0].path",
+     "must start with /"),
+    ('[[broker.listeners]]\nkind = "ws"\nallowed_origins = [1]\n', 3,
+     "broker.listeners[0].allowed_origins", "list of strings"),
 ])
 def test_check_refuses_what_run_would_misuse(tmp_path: Path, text: str, line: int, key: str,
                                              problem: str) -> None:
