@@ -32,6 +32,8 @@ ERROR_LINE = re.compile(r"^\S+:\d+: [\w.\[\]\"-]+: .+$")
     (DHT + "filters = { heartbeat = inf }\n", 4, "room.a[0].filters.heartbeat", "finite"),
     (DHT + "filters = { throttle = 1e300 }\n", 4, "room.a[0].filters.throttle", "at most"),
     (DHT + "retry_delay = 1e300\n", 4, "room.a[0].retry_delay", "at most 3600"),
+    ('[[room.a]]\ndriver = "hcsr04"\npin = 5\necho = 6\necho_timeout = 1e300\n', 5,
+     "room.a[0].echo_timeout", "at most 3600"),
     ('[broker]\npersistence = "bogus"\n', 2, "broker.persistence", "'full', 'low-wear'"),
     ('[mqtt]\nurl = "http://broker.lan"\n', 2, "mqtt.url", "mqtt://"),
     ("[broker]\nmax_packet_size = -1\n", 2, "broker.max_packet_size", "at least 64"),
