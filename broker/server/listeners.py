@@ -189,7 +189,9 @@ async def start_listener(
                 lambda: factory(lc.name, ticket),
                 paths=(lc.path,) if lc.path else DEFAULT_WS_PATHS,
                 allowed_origins=lc.allowed_origins,
-                handshake_timeout=connect_timeout,
+                # A backstop only: the admission closes an unfinished upgrade at
+                # connect_timeout from TCP accept, and logs such closes with a count.
+                handshake_timeout=connect_timeout + 2,
             )
     else:
 
@@ -202,7 +204,8 @@ async def start_listener(
                 lambda: protocol(ticket),
                 sock,
                 ssl=ssl_context,
-                ssl_handshake_timeout=connect_timeout if ssl_context is not None else None,
+                # A backstop, as for WebSockets: the admission ends it first, counted.
+                ssl_handshake_timeout=connect_timeout + 2 if ssl_context is not None else None,
             )
         except (TimeoutError, OSError) as exc:  # ssl.SSLError is an OSError
             ticket.end()
