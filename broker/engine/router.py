@@ -15,6 +15,7 @@ from .. import __version__
 from ..config import BrokerConfig
 from ..protocol.packets import Pubrel, SubscriptionOptions, Will
 from . import connect, publish, subscribe
+from .addresses import peer_host
 from .admission import Admission, Ticket
 from .connection import Connection
 from .delivery import publish_bytes
@@ -522,7 +523,7 @@ class Engine:
                 continue  # we stopped reading it: its silence is ours
             if conn.session is None:
                 if now - conn.created > connect_timeout:
-                    self.log.info("no CONNECT from %s within %.0f s", conn.peer, connect_timeout)
+                    self.admission.expired(peer_host(conn.peer))
                     conn.close()
             elif conn.keepalive and now - conn.last_rx > conn.keepalive * 1.5:
                 self.log.info("client %s keepalive expired", conn.info.client_id)
