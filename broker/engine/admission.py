@@ -162,9 +162,7 @@ class Admission:
                     t.ended = True
                     if t.on_expire is not None:
                         t.on_expire()
-                    count = self._expiries.note(host)
-                    if count:
-                        self._log_expired(host, count)
+                    self.expired(host)
                     continue
                 live.append(t)
             if live:
@@ -178,10 +176,17 @@ class Admission:
         if self._rate:
             self._rate = {h: v for h, v in self._rate.items() if now - v[0] < 1.0}
 
+    def expired(self, host: str) -> None:
+        """A connection from ``host`` was closed for sending no CONNECT in time, at any
+        stage: logged with a count, at most once per interval per address, so idle
+        connections dropped one after another do not write a line each."""
+        count = self._expiries.note(host)
+        if count:
+            self._log_expired(host, count)
+
     def _log_expired(self, host: str, count: int) -> None:
         self.log.info(
-            "closed %d connection(s) from %s that sent no CONNECT within %.0f s "
-            "(TLS handshake or WebSocket upgrade unfinished)",
+            "closed %d connection(s) from %s that sent no CONNECT within %.0f s of connecting",
             count,
             host,
             self.config.connect_timeout,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .addresses import peer_host
+
 if TYPE_CHECKING:
     from .engine import Engine
 
@@ -27,7 +29,7 @@ class Keepalive:
                 continue  # we stopped reading it: its silence is ours
             if conn.session is None:
                 if now - conn.created > connect_timeout:
-                    self.log.info("no CONNECT from %s within %.0f s", conn.peer, connect_timeout)
+                    self.admission.expired(peer_host(conn.peer))
                     conn.close()
             elif conn.keepalive and now - conn.last_rx > conn.keepalive * 1.5:
                 self.log.info("client %s keepalive expired", conn.info.client_id)

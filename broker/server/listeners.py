@@ -61,6 +61,14 @@ class ListenerConfig:
             raise ListenerError(f"must be 0-65535, not {self.port}", "port")
         if self.kind not in KINDS:
             raise ListenerError(f"must be one of {', '.join(KINDS)}, not {self.kind!r}", "kind")
+        if self.path is not None and not self.path.startswith("/"):
+            # A request's path always starts with "/": no client could ever connect.
+            raise ListenerError(f"must start with /, not {self.path!r}", "path")
+        if self.allowed_origins is not None and not all(
+            isinstance(origin, str) for origin in self.allowed_origins
+        ):
+            # An Origin header is text: anything else would refuse every browser.
+            raise ListenerError("must be a list of strings", "allowed_origins")
         if self.port is None:
             self.port = DEFAULT_PORTS[self.kind]
         if not self.name:
@@ -164,7 +172,9 @@ async def start_listener(
                 lambda: factory(lc.name, ticket),
                 paths=(lc.path,) if lc.path else DEFAULT_WS_PATHS,
                 allowed_origins=lc.allowed_origins,
-                handshake_timeout=connect_timeout,
+                # A backstop only: the admission closes an unfinished upgrade at
+                # connect_timeout from TCP accept, and logs such closes with a count.
+                handshake_timeout=connect_timeout + 2,
             )
     else:
 
@@ -177,7 +187,8 @@ async def start_listener(
                 lambda: protocol(ticket),
                 sock,
                 ssl=ssl_context,
-                ssl_handshake_timeout=connect_timeout if ssl_context is not None else None,
+                # A backstop, as for WebSockets: the admission ends it first, counted.
+                ssl_handshake_timeout=connect_timeout + 2 if ssl_context is not None else None,
             )
         except (TimeoutError, OSError) as exc:  # ssl.SSLError is an OSError
             ticket.end()

@@ -8,6 +8,7 @@ file, and say so in one log line.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -32,12 +33,18 @@ def open_store(path: Path, durable: bool = True) -> tuple[SqliteFile, Snapshot]:
     writing and returned unopened (``is_open`` False): the broker starts from what it
     holds, and the first commit that succeeds opens it.
     """
+    created = not path.exists()
     try:
         private_dir(path.parent)
         return _open(path, durable)
     except (sqlite3.OperationalError, OSError) as exc:
         if not cannot_write(exc):
             raise
+        if created:  # an empty file is no store: leave nothing behind (opened later)
+            for file in (path, *(Path(f"{path}{suffix}") for suffix in _SIDE_FILES)):
+                with contextlib.suppress(OSError):
+                    if file.stat().st_size == 0:
+                        file.unlink()
         return _open_later(path, durable, exc)
 
 

@@ -135,6 +135,8 @@ _BROKER_LIMITS: dict[str, dict[str, Any]] = {
     "connect_timeout": {"minimum": 0.1, "maximum": 3600},
     "max_connections": {"minimum": 0},
     "max_connection_rate": {"minimum": 0},
+    # Negative would refuse every connection from the network (0 already means no limit).
+    "max_pending_per_address": {"minimum": 0},
     "persistence": {"choices": ("full", "low-wear")},
     "persistence_interval": {"minimum": 0.1, "maximum": MAX_SECONDS},
     "deny_subscribe": {"check": _string_list},

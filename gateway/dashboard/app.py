@@ -183,7 +183,9 @@ class Dashboard:
         app.router.add_get("/api/live", self._live)
         app.router.add_get("/manifest.webmanifest", self._manifest)
         app.router.add_static("/static/", STATIC)
-        add_metrics_route(app, self.broker)
+        # Broker figures only for users who may read $SYS, as on the page (health).
+        add_metrics_route(app, self.broker,
+                          lambda request: request[_VIEWER].may_read(SYS_PROBE))
         return app
 
     # --- broker side -------------------------------------------------------------------

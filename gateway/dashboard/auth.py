@@ -42,6 +42,7 @@ _REVOKED_FILE = "dashboard-logouts.json"
 #: logouts remembered at most; beyond it the soonest-expiring are forgotten first (a login
 #: is needed for each entry, and the backoff slows wrong ones)
 MAX_REVOKED = 10_000
+_FORGOTTEN = ""
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -121,6 +122,9 @@ class SessionSigner:
         self.revoked_file = revoked_file
         #: session id -> the time its cookie expires
         self.revoked: dict[str, int] = _load_revoked(revoked_file)
+        #: cookies expiring at or before this are ended: logouts the bounded list forgot
+        #: (filed under the empty session id, which no cookie has)
+        self.ended_before = self.revoked.pop(_FORGOTTEN, 0)
 
     @classmethod
     def from_data_dir(cls, data_dir: Path, users: Users) -> SessionSigner:
@@ -182,7 +186,7 @@ class SessionSigner:
         if parsed is None:
             return None
         username, expires, session, signature = parsed
-        if expires < self.clock() or session in self.revoked:
+        if expires < self.clock() or expires <= self.ended_before or session in self.revoked:
             return None
         expected = self._sign(username, expires, session)
         if expected is None or not hmac.compare_digest(expected, signature):
@@ -201,10 +205,14 @@ class SessionSigner:
         self.revoked = {s: e for s, e in self.revoked.items() if e >= now}
         self.revoked[session] = expires
         while len(self.revoked) > MAX_REVOKED:
-            del self.revoked[min(self.revoked, key=self.revoked.__getitem__)]
+            # Forgetting a logout must not revive its cookie (a user logging in and out
+            # 10,000 times would revive every stolen one): the sessions that expire first
+            # are forgotten, and every cookie expiring as early ends with them.
+            oldest = min(self.revoked, key=self.revoked.__getitem__)
+            self.ended_before = max(self.ended_before, self.revoked.pop(oldest))
         if self.revoked_file is not None:
             try:
-                _save_revoked(self.revoked_file, self.revoked)
+                _save_revoked(self.revoked_file, {**self.revoked, _FORGOTTEN: self.ended_before})
             except OSError as exc:  # still ended for as long as this process runs
                 log.error("dashboard: could not write %s: %s", self.revoked_file, exc)
         return True

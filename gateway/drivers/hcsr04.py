@@ -121,7 +121,8 @@ SPEC = register(DriverSpec(
                        required=True, minimum=0, maximum=27),
         "max_distance": Option(float, 2.0, "metres; farther reads as this (the HC-SR04 "
                                "reaches about 4 m)", minimum=0.05, maximum=4.0),
+        # Bounded: a dead sensor must fail its reads, not repeat its last distance for ever.
         "echo_timeout": Option(float, 2.0, "seconds without any echo before a read fails",
-                               minimum=0.2),
+                               minimum=0.2, maximum=3600),
     },
 ))

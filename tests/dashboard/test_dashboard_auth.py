@@ -46,6 +46,29 @@ def test_revocation_list_forgets_expired_and_is_bounded(tmp_path: Path, monkeypa
     assert len(made.revoked) == 3
 
 
+def test_logouts_forgotten_by_the_bounded_list_stay_ended(tmp_path: Path,
+                                                         monkeypatch) -> None:
+    """A signed-in user logging in and out until the list overflows must not bring back a
+    cookie that was logged out (one copied from someone else's browser)."""
+    monkeypatch.setattr(auth, "MAX_REVOKED", 3)
+    made, clock = signer(tmp_path)
+    stolen = made.issue(USER)
+    made.revoke(stolen)  # its owner signed out; someone kept a copy
+    clock.now += 1
+    kept = made.issue(USER)  # a session still in use on another device
+    for _ in range(5):  # the attacker's own logins and logouts
+        clock.now += 1
+        made.revoke(made.issue(USER))
+    assert len(made.revoked) == 3
+    assert made.check(stolen) is None
+    again, clock = signer(tmp_path)  # also after a restart
+    clock.now = made.clock() + 1
+    assert again.check(stolen) is None
+    assert again.check(again.issue(USER)) == USER  # new logins work
+    # Issued before the forgotten logouts expire: ended with them (it fails closed).
+    assert again.check(kept) is None
+
+
 def test_a_damaged_logout_file_is_ignored_with_a_log(tmp_path: Path, caplog) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "dashboard-logouts.json").write_text("{not json")

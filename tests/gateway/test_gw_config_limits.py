@@ -32,6 +32,8 @@ ERROR_LINE = re.compile(r"^\S+:\d+: [\w.\[\]\"-]+: .+$")
     (DHT + "filters = { heartbeat = inf }\n", 4, "room.a[0].filters.heartbeat", "finite"),
     (DHT + "filters = { throttle = 1e300 }\n", 4, "room.a[0].filters.throttle", "at most"),
     (DHT + "retry_delay = 1e300\n", 4, "room.a[0].retry_delay", "at most 3600"),
+    ('[[room.a]]\ndriver = "hcsr04"\npin = 5\necho = 6\necho_timeout = 1e300\n', 5,
+     "room.a[0].echo_timeout", "at most 3600"),
     ('[broker]\npersistence = "bogus"\n', 2, "broker.persistence", "'full', 'low-wear'"),
     ('[mqtt]\nurl = "http://broker.lan"\n', 2, "mqtt.url", "mqtt://"),
     ("[broker]\nmax_packet_size = -1\n", 2, "broker.max_packet_size", "at least 64"),
@@ -39,6 +41,8 @@ ERROR_LINE = re.compile(r"^\S+:\d+: [\w.\[\]\"-]+: .+$")
     ("[broker]\nreceive_maximum = 65536\n", 2, "broker.receive_maximum", "at most 65535"),
     ("[broker]\nsys_interval = nan\n", 2, "broker.sys_interval", "finite"),
     ("[broker]\nconnect_timeout = -inf\n", 2, "broker.connect_timeout", "finite"),
+    ("[broker]\nmax_pending_per_address = -5\n", 2, "broker.max_pending_per_address",
+     "at least 0"),
     ("[broker]\ndeny_subscribe = [1]\n", 2, "broker.deny_subscribe", "strings"),
     ('[broker]\nbridge_config = "/nonexistent/bridges.toml"\n', 2, "broker.bridge_config",
      "No such file"),
@@ -46,6 +50,10 @@ ERROR_LINE = re.compile(r"^\S+:\d+: [\w.\[\]\"-]+: .+$")
      "broker.listeners[0].password_file", "cannot read /nonexistent/passwd"),
     ('[[broker.listeners]]\nport = 1884\n\nacl_file = "/nonexistent/acl"\n', 4,
      "broker.listeners[0].acl_file", "cannot read /nonexistent/acl"),
+    ('[[broker.listeners]]\nkind = "ws"\npath = "mqtt"\n', 3, "broker.listeners[0].path",
+     "must start with /"),
+    ('[[broker.listeners]]\nkind = "ws"\nallowed_origins = [1]\n', 3,
+     "broker.listeners[0].allowed_origins", "list of strings"),
 ])
 def test_check_refuses_what_run_would_misuse(tmp_path: Path, text: str, line: int, key: str,
                                              problem: str) -> None:
@@ -57,6 +65,14 @@ def test_check_refuses_what_run_would_misuse(tmp_path: Path, text: str, line: in
     assert first.startswith(f"{path}:{line}: {key}: "), first
     assert problem in first
     assert "Traceback" not in result.output
+
+
+def test_every_numeric_broker_setting_has_a_range() -> None:
+    """A number the broker core takes as given (a setting added to BrokerConfig by a later
+    change) needs its range here, else `gateway check` passes what `gateway run` misuses."""
+    unbounded = [name for name, option in schema.broker_options().items()
+                 if option.kind in (int, float) and option.minimum is None]
+    assert unbounded == []
 
 
 def test_a_broken_acl_file_is_reported_with_its_own_line(tmp_path: Path) -> None:

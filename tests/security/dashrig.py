@@ -25,7 +25,7 @@ from gateway.dashboard.https import listener_context
 from .harness import LoopThread
 
 TIMEOUT = 30.0
-USERS = ("ha", "reader", "phone", "stranger")
+USERS = ("ha", "reader", "phone", "stranger", "prometheus")
 
 #: each user's rights, as README "Access control" writes them
 ACL = """\
@@ -42,6 +42,9 @@ topic deny home/door/code
 
 user stranger
 topic read garden/#
+
+user prometheus
+topic read $SYS/#
 """
 
 

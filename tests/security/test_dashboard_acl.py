@@ -158,3 +158,17 @@ def test_live_socket_sends_only_what_the_user_may_read(rig: Rig, lan_loop: LanLo
     sent = [e["entity"]["topic"] for e in events if e["type"] == "entity"]
     assert sent == ["home/kitchen/temperature"]
     assert "9999" not in json.dumps(events)
+
+
+def test_metrics_only_for_users_who_may_read_sys(rig: Rig, lan_loop: LanLoop) -> None:
+    """/metrics carries the broker's $SYS figures (clients, traffic, sensors' names): the same
+    answer as MQTT, whose $SYS/# only prometheus may read here."""
+    async def scrape() -> None:
+        for user in ("phone", "stranger", "ha"):
+            status, _ = await get_json(f"{rig.url}/metrics", basic(user))
+            assert status == 403, user
+        async with session() as s, s.get(f"{rig.url}/metrics", headers=basic("prometheus")) as res:
+            assert res.status == 200
+            assert "broker_clients_connected" in await res.text()
+
+    lan_loop.run(scrape())

@@ -258,6 +258,31 @@ def test_idle_connections_from_one_address_lock_out_nobody(
     assert len(log.splitlines()) < 60, log[-3000:]
 
 
+def test_connections_dropped_for_no_connect_are_counted_not_logged_each(
+    lan: Lan, service
+) -> None:
+    """Idle connections closed at connect_timeout, whether the TLS handshake, the WebSocket
+    upgrade or the CONNECT never came, cost the journal one line per address per interval,
+    with a count, not one line each."""
+    broker = service(lan, nofile=256, connect_timeout=2)
+    attack: list[socket.socket] = []
+    try:
+        for kind in ("tcp", "ws", "tls"):
+            attack += _open_idle(lan, broker.ports[kind], 5)
+        deadline = time.monotonic() + 30
+        while attack and time.monotonic() < deadline:
+            time.sleep(0.5)
+            attack = [s for s in attack if not _closed_by_server(s)]
+        assert not attack
+    finally:
+        for s in attack:
+            s.close()
+    dropped = [line for line in broker.log().splitlines()
+               if "CONNECT" in line or "timed out" in line or "handshake" in line]
+    assert 1 <= len(dropped) <= 2, dropped
+    assert lan.peer_ip in dropped[0]
+
+
 def test_out_of_file_descriptors_is_logged_once_per_interval_and_survived(
     lan: Lan, other_lan: Lan, service
 ) -> None:

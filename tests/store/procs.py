@@ -107,11 +107,36 @@ def register(port: int, client_id: str, topic_filter: str, qos: int) -> None:
     sub.stop()
 
 
+def keep_owed_pubrels(client: mqtt.Client) -> None:
+    """Work around a paho-mqtt 2.2 bug that breaks QoS 2 across reconnects.
+
+    Each reconnect attempt resets the states of unfinished messages: one whose PUBREL was
+    sent becomes "resend PUBREL". A second attempt before a CONNACK (the first refused, the
+    broker still restarting) takes that state for "not sent" and makes it "send PUBLISH",
+    so paho sends the PUBLISH again, with DUP clear, after its PUBREL (MQTT-4.3.3 forbids
+    it): the broker has released that packet id, rightly takes a new message, and the
+    subscriber gets it twice. Here a message owed a PUBREL keeps that state.
+    """
+    reset_out = client._messages_reconnect_reset_out
+
+    def reset_keeping_pubrels() -> None:
+        with client._out_message_mutex:
+            owed = [m for m in client._out_messages.values()
+                    if m.qos == 2 and m.state == mqtt.mqtt_ms_resend_pubrel]
+            reset_out()
+            for m in owed:
+                m.state = mqtt.mqtt_ms_resend_pubrel
+
+    client._messages_reconnect_reset_out = reset_keeping_pubrels  # type: ignore[method-assign]
+
+
 class Publisher(Recorder):
     """A recording client that also publishes and tells which messages were acknowledged."""
 
     def __init__(self, port: int, client_id: str, clean: bool = False, version: int = 4) -> None:
         super().__init__(port, client_id, clean, version)
+        if not clean:
+            keep_owed_pubrels(self.client)
         self.sent: list[tuple[bytes, mqtt.MQTTMessageInfo]] = []
         #: Message ids whose PUBACK/PUBREC refused the message (a 5.0 reason code >= 0x80).
         self.refused_mids: set[int] = set()
