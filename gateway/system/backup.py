@@ -24,8 +24,9 @@ from gateway.system.archive import (
 from gateway.system.contents import Part
 
 
-def make_backup(parts: list[Part], out: Path) -> Manifest:
-    """Write a backup of ``parts`` to ``out``, replacing it only once complete."""
+def make_backup(parts: list[Part], out: Path, root: Path = Path("/")) -> Manifest:
+    """Write a backup of ``parts`` to ``out``, replacing it only once complete. Paths are
+    saved as seen from ``root`` (another system's root directory, e.g. a mounted card)."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".backup-") as tmp:
@@ -38,7 +39,8 @@ def make_backup(parts: list[Part], out: Path) -> Manifest:
                 mode = part.path.stat().st_mode & 0o777
             except (OSError, sqlite3.Error) as exc:
                 raise BackupError(f"cannot read {part.role} {part.path}: {exc}") from None
-            files.append((Entry(member=f"files/{index}", path=str(part.path), role=part.role,
+            saved = "/" + str(part.path.relative_to(root.resolve()))
+            files.append((Entry(member=f"files/{index}", path=saved, role=part.role,
                                 mode=mode, size=staged.stat().st_size,
                                 sha256=sha256_of(staged), sqlite=part.sqlite), staged))
         manifest = Manifest(FORMAT, FORMAT_VERSION, gateway_version(),

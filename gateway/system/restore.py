@@ -9,15 +9,18 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from gateway.system.archive import BackupError, Manifest, read_archive
 
 
-def restore_backup(backup: Path, root: Path = Path("/")) -> Manifest:
+def restore_backup(backup: Path, root: Path = Path("/"),
+                   moved: Mapping[str, Path] | None = None) -> Manifest:
     """Put every file of ``backup`` back where it was, under ``root`` (``/`` on the running
-    system; first boot and tests pass another root). Nothing is written unless the whole
-    file checks out. The gateway must not be running meanwhile."""
+    system; first boot and tests pass another root); ``moved`` maps a saved path to where
+    it goes instead. Nothing is written unless the whole file checks out. The gateway must
+    not be running meanwhile."""
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=_staging_parent(root)) as tmp:
         staging = Path(tmp)
@@ -26,7 +29,7 @@ def restore_backup(backup: Path, root: Path = Path("/")) -> Manifest:
             if entry.sqlite:
                 _check_database(extracted[entry.member], f"{backup}: {entry.role}")
         for entry in manifest.entries:
-            target = root / entry.path.lstrip("/")
+            target = (moved or {}).get(entry.path) or root / entry.path.lstrip("/")
             try:
                 _put(extracted[entry.member], target, entry.mode, entry.sqlite)
             except OSError as exc:
