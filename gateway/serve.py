@@ -131,6 +131,7 @@ async def _start_dashboard(config: Config, options: RunOptions, broker: Broker) 
     """The web dashboard on the embedded broker, with the broker's users."""
     from gateway.dashboard import Dashboard
     from gateway.dashboard.auth import password_file_of
+    from gateway.dashboard.backup_routes import enable_backups
 
     # Where the broker listens, the dashboard listens: loopback stays loopback; "every
     # IPv4 address" becomes every address, so phones resolving <host>.local to IPv6 get in.
@@ -141,6 +142,7 @@ async def _start_dashboard(config: Config, options: RunOptions, broker: Broker) 
                           password_file_of(config.broker),
                           topic_prefix=config.gateway.topic_prefix,
                           discovery_prefix=config.gateway.discovery_prefix)
+    enable_backups(dashboard, config, data_dir_for(config, options.data_dir))
     await dashboard.start()
     return dashboard
 

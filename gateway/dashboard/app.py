@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from broker.auth.backoff import LoginBackoff
+from gateway.dashboard import backup_routes
 from gateway.dashboard.auth import COOKIE, SessionSigner, Users, is_loopback, is_loopback_host
 from gateway.dashboard.catalog import Catalog
 from gateway.dashboard.health import SYS_PREFIX, BrokerHealth, machine_health
@@ -160,6 +161,7 @@ class Dashboard:
         app.router.add_get("/api/live", self._live)
         app.router.add_get("/manifest.webmanifest", self._manifest)
         app.router.add_static("/static/", STATIC)
+        backup_routes.register(app, self, lambda request: request.get(_USER))
         return app
 
     # --- broker side -------------------------------------------------------------------

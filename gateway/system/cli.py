@@ -12,6 +12,7 @@ from gateway.config import ConfigErrors, load_config
 from gateway.system.archive import BackupError
 from gateway.system.backup import make_backup
 from gateway.system.contents import APPLIANCE_BOOT_FILE, gateway_parts, state_dir
+from gateway.system.pending import apply_pending
 from gateway.system.restore import restore_backup
 
 DEFAULT_CONFIG = "/etc/sensor-gateway/gateway.toml"
@@ -54,13 +55,30 @@ def backup(file: Path, config_path: Path, data_dir: Path | None, boot_dir: Path)
 
 
 @system_command.command("restore")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--root", default=Path("/"), type=click.Path(file_okay=False, path_type=Path),
               help="Restore into this directory as if it were / (a card mounted elsewhere).")
-def restore(file: Path, root: Path) -> None:
+@click.option("--pending", "pending_dir", default=None, metavar="DATA_DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Instead of FILE: the backup uploaded to the dashboard of the gateway with "
+                   "this data directory, if there is one (the service runs this before it "
+                   "starts; a refused backup is reported and the gateway starts as it was).")
+def restore(file: Path | None, root: Path, pending_dir: Path | None) -> None:
     """Put the gateway saved in FILE back: each file where it was. FILE is checked whole
     first; a damaged file, or one from a newer gateway, changes nothing. On the appliance
     the service is stopped meanwhile and started again."""
+    if pending_dir is not None:
+        try:
+            manifest = apply_pending(pending_dir, root)
+        except BackupError as exc:
+            click.echo(str(exc), err=True)
+            return
+        if manifest is not None:
+            click.echo(f"restored {len(manifest.entries)} files from the uploaded backup "
+                       f"(made {manifest.created} on {manifest.hostname})")
+        return
+    if file is None:
+        raise click.UsageError("FILE (or --pending DATA_DIR) is required")
     stopped = root.resolve() == Path("/") and _stop_service()
     try:
         manifest = restore_backup(file, root)

@@ -23,11 +23,7 @@ def restore_backup(backup: Path, root: Path = Path("/"),
     not be running meanwhile."""
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=_staging_parent(root)) as tmp:
-        staging = Path(tmp)
-        manifest, extracted = read_archive(backup, staging)
-        for entry in manifest.entries:
-            if entry.sqlite:
-                _check_database(extracted[entry.member], f"{backup}: {entry.role}")
+        manifest, extracted = _checked(backup, Path(tmp))
         for entry in manifest.entries:
             target = (moved or {}).get(entry.path) or root / entry.path.lstrip("/")
             try:
@@ -35,6 +31,20 @@ def restore_backup(backup: Path, root: Path = Path("/"),
             except OSError as exc:
                 raise BackupError(f"cannot restore {target}: {exc.strerror or exc}") from None
     return manifest
+
+
+def verify_backup(backup: Path) -> Manifest:
+    """Check ``backup`` as a restore would, writing nothing but temporary files."""
+    with tempfile.TemporaryDirectory(prefix=".verify-", dir=backup.parent) as tmp:
+        return _checked(backup, Path(tmp))[0]
+
+
+def _checked(backup: Path, staging: Path) -> tuple[Manifest, dict[str, Path]]:
+    manifest, extracted = read_archive(backup, staging)
+    for entry in manifest.entries:
+        if entry.sqlite:
+            _check_database(extracted[entry.member], f"{backup}: {entry.role}")
+    return manifest, extracted
 
 
 def _staging_parent(root: Path) -> Path:

@@ -6,6 +6,7 @@ A damaged backup, or one from a newer gateway, is refused and changes nothing.""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -15,6 +16,8 @@ import ssl
 import subprocess
 import tarfile
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -41,8 +44,9 @@ def make_site(home: Path, port: int, tls_port: int) -> Path:
     etc.mkdir(parents=True)
     users = PasswordFile()
     users.set_password("phone", PASSWORD)
+    users.set_password("viewer", PASSWORD)
     (etc / "passwd").write_text(users.dumps())
-    (etc / "acl").write_text("user phone\ntopic readwrite #\n")
+    (etc / "acl").write_text("user phone\ntopic readwrite #\n\nuser viewer\ntopic read home/#\n")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=IP:127.0.0.1",
@@ -286,3 +290,66 @@ def test_restore_into_another_root_keeps_the_paths_below_it(small_backup: Path,
     db = sqlite3.connect(restored)
     assert db.execute("SELECT x FROM t").fetchall() == [(1,)]
     db.close()
+
+
+def http(web: int, method: str, path: str, user: str | None = None,
+         body: bytes | None = None) -> tuple[int, bytes, dict[str, str]]:
+    """A request as from another machine (a non-loopback Host), with Basic auth as ``user``."""
+    headers = {"Host": "gw.example"}
+    if user is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+    request = urllib.request.Request(f"http://127.0.0.1:{web}{path}", data=body, method=method,
+                                     headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+
+
+def test_dashboard_backup_is_for_admins_and_an_upload_is_restored_at_restart(tmp_path: Path) -> None:
+    home = tmp_path / "gw"
+    port, tls_port, web = free_port(), free_port(), free_port()
+    config = make_site(home, port, tls_port)
+    running = start(config, tmp_path / "running.log", port, web)
+    try:
+        phone = Client(port)
+        phone.publish("settings/heating", "21.5", retain=True)
+        phone.subscribe("home/kitchen/temperature")
+        phone.wait_for("home/kitchen/temperature")
+        assert http(web, "GET", "/api/system/backup")[0] == 401
+        assert http(web, "GET", "/api/system/backup", "viewer")[0] == 403
+        assert http(web, "POST", "/api/system/restore", "viewer", b"x")[0] == 403
+        status, body, headers = http(web, "GET", "/api/system/backup", "phone")
+        assert status == 200
+        assert 'attachment; filename="gateway-backup-' in headers["Content-Disposition"]
+        backup = tmp_path / "download.tar.gz"
+        backup.write_bytes(body)
+        # The history of this run is in it: the download wrote the buffered samples first.
+        peek = cli("restore", str(backup), "--root", str(tmp_path / "peek"))
+        assert peek.returncode == 0, peek.stderr
+        peeked = tmp_path / "peek" / str(home / "state/history.sqlite3").lstrip("/")
+        assert any(row[0] == "home/kitchen/temperature" for row in history_rows(peeked))
+
+        phone.publish("settings/heating", "16", retain=True)  # changed after the backup
+        phone.close()
+        status, body, _ = http(web, "POST", "/api/system/restore", "phone", body[:-300])
+        assert status == 400 and "damaged" in json.loads(body)["error"]
+        assert running.proc.poll() is None  # a bad upload changes nothing
+        status, body, _ = http(web, "POST", "/api/system/restore", "phone", backup.read_bytes())
+        assert status == 202 and json.loads(body)["restoring"] is True
+        running.proc.wait(TIMEOUT)
+        assert running.proc.returncode == 75  # systemd's Restart=on-failure starts it again
+    finally:
+        running.stop()
+    # What the unit runs before the gateway starts (ExecStartPre).
+    applied = cli("restore", "--pending", str(home / "state"))
+    assert applied.returncode == 0 and "restored" in applied.stdout, applied.stderr
+    again = start(config, tmp_path / "again.log", port, web)
+    try:
+        phone = Client(port)
+        phone.subscribe("settings/#")
+        assert phone.wait_for("settings/heating")[1] == b"21.5"
+        phone.close()
+    finally:
+        assert again.stop() == 0
