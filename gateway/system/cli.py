@@ -12,6 +12,7 @@ from gateway.config import ConfigErrors, load_config
 from gateway.system.archive import BackupError
 from gateway.system.backup import make_backup
 from gateway.system.contents import APPLIANCE_BOOT_FILE, gateway_parts, state_dir
+from gateway.system.health import check_health, default_timeout, mark_slot
 from gateway.system.pending import apply_pending
 from gateway.system.restore import restore_backup
 
@@ -105,3 +106,31 @@ def _stop_service() -> bool:
     click.echo(f"stopping {SERVICE} while restoring")
     subprocess.run(["systemctl", "stop", SERVICE], check=True)
     return True
+
+
+@system_command.command("health")
+@click.option("--config", "-c", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The gateway's config.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None,
+              help="Seconds to wait for the readings (default: 60 + two sensor intervals).")
+@click.option("--mark", is_flag=True,
+              help="Mark the booted system slot good (or bad, so the next boot is the "
+                   "previous system) with RAUC, and keep the report for the dashboard.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Where --mark keeps the report (default: as `gateway run`).")
+def health(config_path: Path, timeout: float | None, mark: bool, data_dir: Path | None) -> None:
+    """Check that the broker answers, the gateway is online and every polled sensor reports;
+    exit 1 and say what failed otherwise."""
+    try:
+        config = load_config(config_path)
+    except ConfigErrors as exc:
+        raise click.ClickException("cannot read the config:\n" +
+                                   "\n".join(str(e) for e in exc.errors)) from None
+    report = check_health(config, timeout or default_timeout(config))
+    if mark:
+        argv = mark_slot(report, state_dir(config, data_dir))
+        click.echo(" ".join(argv))
+    if not report.ok:
+        raise click.ClickException("unhealthy: " + "; ".join(report.problems))
+    click.echo(f"healthy: broker answers, gateway online, {len(report.sensors_reporting)} "
+               "sensors reporting")
