@@ -2,7 +2,7 @@
 # Installs the Debian packages that development and the test suite need, only when missing.
 # Used by `make setup`; safe to run again.
 set -euo pipefail
-pkgs=(python3-venv mosquitto mosquitto-clients socat gcc g++ make gcc-xtensa-lx106 picolibc-xtensa-lx106-elf openssl nodejs systemd passwd chromium shellcheck)
+pkgs=(python3-venv mosquitto mosquitto-clients socat gcc g++ make gcc-xtensa-lx106 picolibc-xtensa-lx106-elf openssl nodejs systemd passwd chromium shellcheck rauc squashfs-tools e2fsprogs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
