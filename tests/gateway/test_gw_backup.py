@@ -10,6 +10,7 @@ import base64
 import gzip
 import io
 import json
+import os
 import shutil
 import sqlite3
 import ssl
@@ -26,11 +27,14 @@ from gw_helpers import TIMEOUT, GatewayProcess, free_port, gateway_command, wait
 
 from broker.auth.passwords import PasswordFile
 from gateway.hardware import is_raspberry_pi
+from gateway.system.backup import make_backup
+from gateway.system.contents import Part
 
 pytestmark = pytest.mark.skipif(is_raspberry_pi(), reason="would drive the real pins of this Pi")
 
 PASSWORD = "kitchen-phone-42"
 SESSION = "alarm-panel"
+NOBODY = 65534
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -353,3 +357,22 @@ def test_dashboard_backup_is_for_admins_and_an_upload_is_restored_at_restart(tmp
         phone.close()
     finally:
         assert again.stop() == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own files as another user")
+def test_backing_up_a_stopped_gateway_leaves_its_database_to_its_owner(tmp_path: Path) -> None:
+    """SQLite creates -wal and -shm when it reads a WAL database: they must belong to the
+    service's user, or the gateway could no longer open its history."""
+    state = tmp_path / "state"
+    state.mkdir()
+    db = sqlite3.connect(state / "history.sqlite3")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    assert not (state / "history.sqlite3-shm").exists()
+    for path in (state, state / "history.sqlite3"):
+        os.chown(path, NOBODY, NOBODY)
+    make_backup([Part(state / "history.sqlite3", "history", sqlite=True)], tmp_path / "b.tar.gz")
+    for path in state.iterdir():
+        assert (path.stat().st_uid, path.stat().st_gid) == (NOBODY, NOBODY), path.name
