@@ -3,7 +3,6 @@ copy while the broker and the dashboard keep writing), the other files as they a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
@@ -65,8 +64,6 @@ def _copy_file(source: Path, dest: Path) -> None:
 def _copy_sqlite(source: Path, dest: Path) -> None:
     # Read-only: the backup never writes to the live database; its WAL is read as SQLite
     # reads it, so committed transactions not yet checkpointed are in the copy.
-    companions = [source.with_name(source.name + s) for s in ("-wal", "-shm")]
-    missing = [p for p in companions if not p.exists()]
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
         dst = sqlite3.connect(dest)
@@ -78,15 +75,3 @@ def _copy_sqlite(source: Path, dest: Path) -> None:
             dst.close()
     finally:
         src.close()
-    _give_to_owner(source, [p for p in missing if p.exists()])
-
-
-def _give_to_owner(database: Path, created: list[Path]) -> None:
-    """Reading a WAL database of a stopped gateway creates its -wal and -shm files; made by
-    root they would stop the service's user from opening its own database."""
-    if os.geteuid() != 0:
-        return
-    st = database.stat()
-    for path in created:
-        with contextlib.suppress(FileNotFoundError):
-            os.chown(path, st.st_uid, st.st_gid)

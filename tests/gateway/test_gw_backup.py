@@ -362,7 +362,8 @@ def test_dashboard_backup_is_for_admins_and_an_upload_is_restored_at_restart(tmp
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own files as another user")
 def test_backing_up_a_stopped_gateway_leaves_its_database_to_its_owner(tmp_path: Path) -> None:
     """SQLite creates -wal and -shm when it reads a WAL database: they must belong to the
-    service's user, or the gateway could no longer open its history."""
+    service's user, or the gateway could no longer open its history. (SQLite run as root
+    gives them the database's owner itself; this guards that the backup relies on it.)"""
     state = tmp_path / "state"
     state.mkdir()
     db = sqlite3.connect(state / "history.sqlite3")
