@@ -130,6 +130,8 @@ def read_archive(path: Path, staging: Path) -> tuple[Manifest, dict[str, Path]]:
                 if entry is None or not info.isfile() or info.name in extracted:
                     raise BackupError(f"{path}: unexpected member {info.name!r}: not a backup "
                                       "this gateway wrote")
+                if info.size != entry.size:  # before writing anything of it
+                    raise BackupError(f"{path} is damaged: {entry.path} has the wrong size")
                 source = tar.extractfile(info)
                 assert source is not None
                 dest = staging / info.name.replace("/", "-")
