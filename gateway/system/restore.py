@@ -25,9 +25,13 @@ def restore_backup(backup: Path, root: Path = Path("/"),
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=_staging_parent(root)) as tmp:
         manifest, extracted = _checked(backup, Path(tmp))
         for entry in manifest.entries:
-            target = (moved or {}).get(entry.path) or root / entry.path.lstrip("/")
+            elsewhere = (moved or {}).get(entry.path)
+            target = elsewhere or root / entry.path.lstrip("/")
+            # A moved file goes to the boot partition: FAT has no owners, and refuses modes
+            # other than its mount's.
+            mode = None if elsewhere else entry.mode
             try:
-                _put(extracted[entry.member], target, entry.mode, entry.sqlite)
+                _put(extracted[entry.member], target, mode, entry.sqlite)
             except OSError as exc:
                 raise BackupError(f"cannot restore {target}: {exc.strerror or exc}") from None
     return manifest
@@ -68,7 +72,9 @@ def _check_database(path: Path, what: str) -> None:
         raise BackupError(f"{what} is damaged: {result[0] if result else 'no answer'}")
 
 
-def _put(source: Path, target: Path, mode: int, sqlite: bool) -> None:
+def _put(source: Path, target: Path, mode: int | None, sqlite: bool) -> None:
+    """Replace ``target`` by ``source`` atomically; ``mode`` None leaves permissions and
+    owner to the file system."""
     parent = target.parent
     if not parent.is_dir():
         parent.mkdir(parents=True, mode=0o750)
@@ -80,10 +86,11 @@ def _put(source: Path, target: Path, mode: int, sqlite: bool) -> None:
             shutil.copyfileobj(src, out)
             out.flush()
             os.fsync(out.fileno())
-        # Never more open than it was, and never readable by others: keys and hashes.
-        os.chmod(tmp, mode & 0o770)
-        if os.geteuid() == 0:
-            os.chown(tmp, st.st_uid, st.st_gid)
+        if mode is not None:
+            # Never more open than it was, and never readable by others: keys and hashes.
+            os.chmod(tmp, mode & 0o770)
+            if os.geteuid() == 0:
+                os.chown(tmp, st.st_uid, st.st_gid)
         if sqlite:
             # The old database's WAL would be replayed into the restored one.
             for suffix in ("-wal", "-shm", "-journal"):
