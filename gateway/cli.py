@@ -98,20 +98,6 @@ def run(config_path: str, broker_url: str | None, host: str | None, port: int | 
 
         store = Path(str(config.broker.get("data_dir", ""))) / FILE_NAME
         raise click.ClickException(f"cannot start: the broker's store {store}: {exc}") from exc
-    _exit_for_pending_restore(config, data_dir)
-
-
-def _exit_for_pending_restore(config: Config, data_dir: str | None) -> None:
-    """A backup uploaded to the dashboard waits in the data directory: exit so that the
-    service restarts and restores it first (`gateway system restore --pending`)."""
-    from gateway.serve import data_dir_for
-    from gateway.system.pending import RESTART_STATUS, pending_path
-
-    if pending_path(data_dir_for(config, data_dir)).exists():
-        click.echo("stopped to restore the uploaded backup: the service restores it as it "
-                   "starts again (elsewhere run `gateway system restore --pending DATA_DIR`)",
-                   err=True)
-        sys.exit(RESTART_STATUS)
 
 
 @main.command()

@@ -2,8 +2,8 @@
 and the TLS private keys):
 
     GET  /api/system/backup     the backup file, made while the gateway runs
-    POST /api/system/restore    the body is a backup file: checked completely, then the
-                                gateway restarts and restores it before it starts again
+    POST /api/system/restore    the body is a backup file: checked completely and kept;
+                                the next boot restores it before the gateway starts
 
 An administrator is a user the ACL lets read and write every topic (``topic readwrite #``),
 every user when there is no ACL (they can do as much over MQTT already), or loopback.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 import tempfile
 import time
@@ -155,11 +154,8 @@ class _Routes:
                                      status=507)
         finally:
             upload.unlink(missing_ok=True)
-        log.warning("dashboard: %s uploaded a backup of %s (%s); restarting to restore it",
+        log.warning("dashboard: %s uploaded a backup of %s (%s); restored at the next boot",
                     self.user_of(request), manifest.hostname, manifest.created)
-        # After the answer has gone out: the gateway stops, and its service restores the
-        # backup before starting it again.
-        asyncio.get_running_loop().call_later(1.0, os.kill, os.getpid(), signal.SIGTERM)
         return web.json_response({"restoring": True, "hostname": manifest.hostname,
                                   "created": manifest.created, "files": len(manifest.entries)},
                                  status=202)

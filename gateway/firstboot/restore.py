@@ -9,7 +9,8 @@ from pathlib import Path
 
 from gateway.firstboot.system import Host, write_if_changed
 from gateway.system.archive import BackupError
-from gateway.system.contents import APPLIANCE_BOOT_FILE
+from gateway.system.contents import APPLIANCE_BOOT_FILE, APPLIANCE_STATE
+from gateway.system.pending import apply_pending
 from gateway.system.restore import restore_backup
 
 log = logging.getLogger("gateway.firstboot")
@@ -58,4 +59,22 @@ def restore_from_boot(boot: Path, host: Host) -> bool:
     (boot / CREDENTIALS_FILE).unlink(missing_ok=True)
     backup.rename(backup.with_name(backup.name + ".restored"))
     log.info("restored %d files from %s", len(manifest.entries), backup.name)
+    return True
+
+
+def restore_uploaded(boot: Path, host: Host) -> bool:
+    """Restore a backup uploaded to the dashboard (kept in the gateway's data directory);
+    what became of it goes to gateway-restore.txt. True when one was restored."""
+    try:
+        manifest = apply_pending(host.path(str(APPLIANCE_STATE).lstrip("/")), host.root)
+    except BackupError as exc:
+        log.error("%s", exc)
+        write_if_changed(boot / REPORT_FILE, f"{exc}\n", mode=None)
+        return False
+    if manifest is None:
+        return False
+    write_if_changed(boot / REPORT_FILE, f"The backup uploaded to the dashboard was restored "
+                     f"({manifest.created}, from {manifest.hostname}).\n", mode=None)
+    (boot / CREDENTIALS_FILE).unlink(missing_ok=True)  # see restore_from_boot
+    log.info("restored %d files from the backup uploaded to the dashboard", len(manifest.entries))
     return True

@@ -13,7 +13,12 @@ from gateway.firstboot.bootfile import (
     render_gateway_config,
 )
 from gateway.firstboot.credentials import read_credentials, render_credentials, sync_users
-from gateway.firstboot.restore import BOOT_FILE, CREDENTIALS_FILE, restore_from_boot
+from gateway.firstboot.restore import (
+    BOOT_FILE,
+    CREDENTIALS_FILE,
+    restore_from_boot,
+    restore_uploaded,
+)
 from gateway.firstboot.system import (
     SERVICE_GROUP,
     Host,
@@ -40,6 +45,7 @@ def run(boot: Path, host: Host) -> bool:
     grow_root(host)
     ensure_host_keys(host)
     restore_from_boot(boot, host)
+    restore_uploaded(boot, host)
     errors_path = boot / ERROR_FILE
     try:
         text = (boot / BOOT_FILE).read_text(encoding="utf-8")

@@ -62,8 +62,8 @@ def backup(file: Path, config_path: Path, data_dir: Path | None, boot_dir: Path)
 @click.option("--pending", "pending_dir", default=None, metavar="DATA_DIR",
               type=click.Path(file_okay=False, path_type=Path),
               help="Instead of FILE: the backup uploaded to the dashboard of the gateway with "
-                   "this data directory, if there is one (the service runs this before it "
-                   "starts; a refused backup is reported and the gateway starts as it was).")
+                   "this data directory, if there is one (first boot does this on the "
+                   "appliance; a refused backup is reported and nothing changes).")
 def restore(file: Path | None, root: Path, pending_dir: Path | None) -> None:
     """Put the gateway saved in FILE back: each file where it was. FILE is checked whole
     first; a damaged file, or one from a newer gateway, changes nothing. On the appliance

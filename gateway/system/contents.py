@@ -17,6 +17,7 @@ from gateway.discovery import RECORD_FILE
 APPLIANCE_STATE = Path("/var/lib/sensor-gateway")
 #: The appliance's boot-partition gateway.toml: on the image it is the config's source.
 APPLIANCE_BOOT_FILE = Path("/boot/firmware/gateway.toml")
+BOOT_CONFIG_ROLE = "boot config"
 HISTORY_FILE = "history.sqlite3"
 SESSION_KEY_FILE = "dashboard.key"
 #: Keys of a listener (or of [broker] itself) that name a file the broker reads.
@@ -49,7 +50,7 @@ def gateway_parts(config: Config, data_dir: Path, boot_file: Path | None = None)
     appliance's boot-partition gateway.toml when there is one."""
     parts = [Part(config.path.resolve(), "config")]
     if boot_file is not None and boot_file.is_file():
-        parts.append(Part(boot_file.resolve(), "boot config"))
+        parts.append(Part(boot_file.resolve(), BOOT_CONFIG_ROLE))
     parts += [Part(path, role) for role, path in _named_files(config.broker)]
     broker_dir = config.broker.get("data_dir")
     if broker_dir:

@@ -1,7 +1,6 @@
-"""A backup uploaded to the dashboard: checked, kept in the data directory, and restored
-when the gateway next starts (by ``gateway system restore --pending``, which the appliance's
-unit runs as root before the gateway), since the running gateway holds the files open and
-may not write /etc."""
+"""A backup uploaded to the dashboard: checked, kept in the data directory, and restored at
+the next boot by first boot (as root, before the gateway starts: the running gateway holds
+its databases open and may not write /etc), or by ``gateway system restore --pending``."""
 
 from __future__ import annotations
 
@@ -15,9 +14,6 @@ from gateway.system.restore import restore_backup, verify_backup
 log = logging.getLogger(__name__)
 
 PENDING = "restore-pending.tar.gz"
-#: ``gateway run`` exits with this after the dashboard took a backup to restore, so that
-#: systemd (Restart=on-failure) starts it again, through the restore.
-RESTART_STATUS = 75
 
 
 def pending_path(data_dir: Path) -> Path:

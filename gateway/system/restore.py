@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gateway.system.archive import BackupError, Manifest, read_archive
+from gateway.system.contents import BOOT_CONFIG_ROLE
 
 
 def restore_backup(backup: Path, root: Path = Path("/"),
@@ -27,9 +28,9 @@ def restore_backup(backup: Path, root: Path = Path("/"),
         for entry in manifest.entries:
             elsewhere = (moved or {}).get(entry.path)
             target = elsewhere or root / entry.path.lstrip("/")
-            # A moved file goes to the boot partition: FAT has no owners, and refuses modes
-            # other than its mount's.
-            mode = None if elsewhere else entry.mode
+            # The boot partition's file: FAT has no owners, and refuses modes other than
+            # its mount's (EPERM).
+            mode = None if elsewhere or entry.role == BOOT_CONFIG_ROLE else entry.mode
             try:
                 _put(extracted[entry.member], target, mode, entry.sqlite)
             except OSError as exc:

@@ -14,6 +14,7 @@ from gateway.firstboot.run import CREDENTIALS_FILE, ETC_CONFIG, PASSWD, run
 from gateway.firstboot.system import Host
 from gateway.system.backup import make_backup
 from gateway.system.contents import Part
+from gateway.system.pending import stage
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy/image/gateway.toml"
@@ -99,3 +100,19 @@ def test_a_damaged_backup_is_reported_and_the_card_starts_new(tmp_path: Path) ->
     assert not (boot / "gateway.toml.before-restore").exists()
     assert (boot / "gateway.toml").read_text() == TEMPLATE.read_text()
     assert "phone" in tomllib.loads((boot / CREDENTIALS_FILE).read_text())
+
+
+def test_a_backup_uploaded_to_the_dashboard_is_restored_at_the_next_boot(tmp_path: Path) -> None:
+    backup, password = old_gateway(tmp_path)
+    boot, host = fresh_card(tmp_path)
+    assert run(boot, host)  # the new card's own first boot: a new password
+    state = host.path("var/lib/sensor-gateway")
+    state.mkdir(parents=True, exist_ok=True)
+    stage(backup, state)  # as the dashboard keeps an upload
+
+    assert run(boot, host)
+    assert PasswordFile.load(host.path(PASSWD)).entries["phone"].verify(password.encode())
+    assert (boot / "gateway.toml").read_text() == OLD
+    assert "uploaded to the dashboard was restored" in (boot / REPORT_FILE).read_text()
+    assert not (state / "restore-pending.tar.gz").exists()
+    assert not (boot / CREDENTIALS_FILE).exists()  # no stale password listed
