@@ -339,10 +339,14 @@ def _check_restored(boot: Boot, password: str, marker: str, first: float) -> int
             return _fail("the restored card does not take the old password", boot.serial_log)
         time.sleep(3)
     boot.timings.mark("CONNACK with the old password")
-    report = subprocess.run(["mtype", "-i", fat(boot.disk), "::gateway-restore.txt"],
-                            text=True, capture_output=True).stdout
-    if "restored" not in report:
-        return _fail(f"gateway-restore.txt: {report!r}", boot.serial_log)
+    # The guest writes the FAT partition when its cache says so: read until it is there.
+    report = ""
+    while "restored" not in report:
+        if time.monotonic() > boot.deadline:
+            return _fail(f"gateway-restore.txt: {report!r}", boot.serial_log)
+        time.sleep(3)
+        report = subprocess.run(["mtype", "-i", fat(boot.disk), "::gateway-restore.txt"],
+                                text=True, capture_output=True).stdout
     if read_credentials(boot.disk):
         return _fail("a new password was generated over the restored one", boot.serial_log)
     values = readings(boot.port, TEST_USER, password, timeout=60)
