@@ -35,8 +35,8 @@ security-js:
 	cd tests/security/js && npm ci --no-audit --no-fund
 
 # SD card image for Raspberry Pi 3/4 in out/ (needs root; about 13 min the first time on 2
-# cores, 12 min 35 s measured; about 4 min once ~/.cache/sensor-gateway-image holds the
-# cached base, most of it compressing). See deploy/image/build.sh.
+# cores, 12 min 35 s measured; about 7 min once ~/.cache/sensor-gateway-image holds the
+# cached base, most of it compressing and the update bundle). See deploy/image/build.sh.
 .PHONY: image image-test
 image: setup
 	PYTHON=$(abspath $(BIN)/python) bash deploy/image/build.sh
