@@ -7,9 +7,10 @@ set -euo pipefail
 run_pkgs=(python3-venv)
 # Real peers and tools of the tests: mosquitto and its clients, socat (pseudo-terminals),
 # the ESP8266 cross-compiler and its C library, nodejs (MQTT.js), systemd-analyze and
-# passwd (units, first boot), chromium (dashboard browser test), shellcheck.
+# passwd (units, first boot), chromium (dashboard browser test), shellcheck, and RAUC with
+# squashfs-tools and e2fsprogs (update bundles).
 test_pkgs=(mosquitto mosquitto-clients socat gcc g++ make gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
-  openssl nodejs systemd passwd chromium shellcheck)
+  openssl nodejs systemd passwd chromium shellcheck rauc squashfs-tools e2fsprogs)
 
 list=0
 if [ "${1:-}" = "--list" ]; then list=1; shift; fi

@@ -163,7 +163,12 @@ port = 1883
 password_file = "$ETC_DIR/passwd"
 LISTENER
     fi
-    say "wrote $CONFIG (edit it, then: systemctl restart sensor-gateway)"
+    if [ "$FIRSTBOOT" -eq 1 ]; then
+      # Editing $CONFIG would be undone: first boot rewrites it from the boot partition.
+      say "wrote $CONFIG (replaced at every boot from $BOOT_DIR/gateway.toml: edit that one, then reboot)"
+    else
+      say "wrote $CONFIG (edit it, then: systemctl restart sensor-gateway)"
+    fi
   fi
   # An empty password file, so a listener that names it starts (and refuses everyone but
   # loopback clients) until users are added.

@@ -18,6 +18,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from gateway.config import Config, ConfigErrors, load_config
 from gateway.drivers.base import driver_spec
 from gateway.mqtt_url import BrokerURL, parse_broker_url
+from gateway.system.cli import system_command
 from gateway.topics import channel_topics
 
 DEFAULT_BROKER = "mqtt://localhost:1883"
@@ -242,3 +243,4 @@ def _add_broker_commands() -> None:
 
 
 _add_broker_commands()
+main.add_command(system_command, "system")

@@ -156,6 +156,7 @@ async def _start_dashboard(config: Config, options: RunOptions, broker: Broker) 
     """The web dashboard on the embedded broker, with the broker's users."""
     from gateway.dashboard import Dashboard
     from gateway.dashboard.auth import password_file_of
+    from gateway.dashboard.backup_routes import enable_backups
     from gateway.dashboard.https import listener_context
 
     # Where the broker listens, the dashboard listens: loopback stays loopback; "every
@@ -168,6 +169,7 @@ async def _start_dashboard(config: Config, options: RunOptions, broker: Broker) 
                           topic_prefix=config.gateway.topic_prefix,
                           discovery_prefix=config.gateway.discovery_prefix,
                           ssl_context=listener_context(broker))
+    enable_backups(dashboard, config, data_dir_for(config, options.data_dir))
     await dashboard.start()
     return dashboard
 

@@ -56,6 +56,20 @@ nls_ascii
 MODS
 mkdir -p "$1/etc/initramfs-tools/conf.d"
 echo MODULES=list > "$1/etc/initramfs-tools/conf.d/sensor-gateway-modules.conf"
+# fsck for the root filesystem in the initrd: the power is pulled on a Pi without a button,
+# so every boot checks (and repairs, fsck.repair=yes) the ext4 root before mounting it.
+# The fsck hook of initramfs-tools takes the types from /etc/fstab, still empty here.
+mkdir -p "$1/etc/initramfs-tools/hooks"
+cat > "$1/etc/initramfs-tools/hooks/sensor-gateway-fsck" <<HOOK
+#!/bin/sh
+[ "\$1" = prereqs ] && exit 0
+. /usr/share/initramfs-tools/hook-functions
+for prog in /sbin/fsck /sbin/logsave /sbin/e2fsck /sbin/fsck.ext4; do
+  [ -e "\$prog" ] && copy_exec "\$prog"
+done
+exit 0
+HOOK
+chmod 0755 "$1/etc/initramfs-tools/hooks/sensor-gateway-fsck"
 cat > "$1/etc/default/raspi-firmware" <<CONF
 # Root by label so the same image boots from an SD card or a USB disk.
 ROOTPART=LABEL=RASPIROOT
@@ -74,6 +88,11 @@ chroot "$1" dpkg-reconfigure raspi-firmware
 test -s "$1/boot/firmware/config.txt"
 test -s "$1/boot/firmware/cmdline.txt"
 ls "$1"/boot/firmware/vmlinuz-* "$1"/boot/firmware/initrd.img-* >/dev/null
+# Without these the initrd prints "fsck not present, so skipping root file system".
+for prog in fsck e2fsck fsck.ext4; do
+  chroot "$1" sh -c "lsinitramfs /boot/initrd.img-*" | grep -q "sbin/$prog\$" \
+    || { echo "$prog missing from the initramfs" >&2; exit 1; }
+done
 rm -f "$1/etc/machine-id" "$1/var/lib/dbus/machine-id"
 : > "$1/etc/machine-id"
 rm -f "$1"/etc/ssh/ssh_host_*

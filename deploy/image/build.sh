@@ -6,6 +6,7 @@
 #   3 layer        (fresh copy of the base + deploy/install.sh in the chroot + overlay/)
 #   4 assemble     (MBR, FAT boot partition, ext4 root)
 #   5 compress     (out/sensor-gateway-<version>-arm64.img.xz and its .sha256)
+#   6 bundle       (out/sensor-gateway-<version>-arm64.raucb, the signed update, and its .sha256)
 # Options: --no-compress (stop after the raw image; `make image-test` uses it).
 # Environment: PYTHON (with the project's dependencies), CACHE_DIR, OUT_DIR.
 set -euo pipefail
@@ -19,25 +20,25 @@ cd "$REPO_DIR"
 started=$SECONDS
 mkdir -p "$CACHE_DIR" "$OUT_DIR"
 
-step "1/5 base root filesystem (Debian $SUITE arm64)"
+step "1/6 base root filesystem (Debian $SUITE arm64)"
 base=$(bash "$IMAGE_DIR/base.sh")
 step_done
 
-step "2/5 wheelhouse"
+step "2/6 wheelhouse"
 bash "$IMAGE_DIR/wheelhouse.sh" "$CACHE_DIR/wheelhouse"
 step_done
 
-step "3/5 gateway layer"
+step "3/6 gateway layer"
 bash "$IMAGE_DIR/layer.sh" "$base" "$CACHE_DIR/rootfs" "$CACHE_DIR/wheelhouse"
 step_done
 
-step "4/5 assemble disk image"
+step "4/6 assemble disk image"
 raw="$CACHE_DIR/sensor-gateway.img"
 bash "$IMAGE_DIR/assemble.sh" "$CACHE_DIR/rootfs" "$raw"
 step_done
 
 if [ "$compress" -eq 1 ]; then
-  step "5/5 compress"
+  step "5/6 compress"
   host_deps xz-utils
   name="sensor-gateway-$(project_version)-arm64.img.xz"
   # -3: a few percent bigger than -6 and about three times faster; XZ_LEVEL=-9 for releases.
@@ -46,6 +47,10 @@ if [ "$compress" -eq 1 ]; then
   (cd "$OUT_DIR" && sha256sum "$name" > "$name.sha256")
   step_done
   echo "image: $OUT_DIR/$name ($(du -h "$OUT_DIR/$name" | cut -f1)), sha256 in $name.sha256" >&2
+
+  step "6/6 update bundle"
+  bash "$IMAGE_DIR/bundle.sh" "$CACHE_DIR/rootfs" "$OUT_DIR/sensor-gateway-$(project_version)-arm64.raucb"
+  step_done
 else
   echo "raw image: $raw" >&2
 fi

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,9 @@ import paho.mqtt.client as mqtt
 FAT_OFFSET = 4 * 1024 * 1024  # where assemble.sh puts the boot partition
 TEST_HOSTNAME = "gw-imagetest"
 TEST_USER = "phone"
+MARKER_TOPIC = "home/imagetest/marker"
+HISTORY_TOPIC = "home/living_room/temperature"
+HISTORY_BUCKET = 300  # seconds per plotted point over 24 h (gateway/dashboard/app.py)
 
 
 @dataclass
@@ -106,7 +111,9 @@ def start_qemu(machine: str, disk: Path, kernel: Path, initrd: Path, port: int,
             "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024",
             "-drive", f"file={disk},format=raw,if=none,id=hd0,cache=unsafe",
             "-device", "virtio-blk-pci,drive=hd0",
-            "-netdev", net, "-device", "virtio-net-pci,netdev=net0",
+            # romfile=: no network boot ROM (the kernel is given), so QEMU starts without
+            # ipxe-qemu, a package host_deps leaves out with the other recommends.
+            "-netdev", net, "-device", "virtio-net-pci,netdev=net0,romfile=",
             "-object", "rng-random,filename=/dev/urandom,id=rng0",
             "-device", "virtio-rng-pci,rng=rng0",
         ]
@@ -212,18 +219,42 @@ def console(serial_log: Path) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", serial_log.read_text(errors="replace"))
 
 
+# The initrd's e2fsck reports the root by its label; a pulled plug is repaired here.
+ROOT_CHECKED = re.compile(r"RASPIROOT: clean|RASPIROOT: \d+/\d+ files")
+
+
 def serial_problems(log: str) -> list[str]:
-    """Lines of the console log that show a failed unit, and expected units not shown."""
+    """Lines of the console log that show a failed unit or a skipped file system check, and
+    expected units (and the root's check) not shown."""
     failed = [line.strip() for line in log.splitlines()
-              if re.search(r"\bFAILED\b|Dependency failed|Failed to start", line)]
-    return failed + [f"missing: {text}" for text in EXPECTED if text not in log]
+              if re.search(r"\bFAILED\b|Dependency failed|Failed to start|fsck not present", line)]
+    missing = [f"missing: {text}" for text in EXPECTED if text not in log]
+    if not ROOT_CHECKED.search(log):
+        missing.append("missing: the root file system check (RASPIROOT: clean)")
+    return failed + missing
 
 
-def run(image: Path, work: Path, template: Path, timeout: float, machine: str) -> int:
-    boot_config = work / "gateway.toml"
-    work.mkdir(parents=True, exist_ok=True)
-    boot_config.write_text(test_boot_config(template), encoding="utf-8")
+@dataclass
+class Boot:
+    """One boot of a copy of the image in QEMU."""
+
+    disk: Path
+    port: int
+    http_port: int
+    serial_log: Path
+    timings: Timings
+    deadline: float
+    qemu: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def booted(image: Path, work: Path, boot_config: Path, timeout: float, machine: str,
+           extra_boot_files: tuple[Path, ...] = ()) -> Iterator[Boot]:
+    """A fresh copy of ``image`` with ``boot_config`` (and ``extra_boot_files``) on its boot
+    partition, running in QEMU until the block ends (then the power is cut)."""
     disk, kernel, initrd = prepare(image, work, boot_config)
+    for extra in extra_boot_files:
+        subprocess.run(["mcopy", "-o", "-i", fat(disk), str(extra), f"::{extra.name}"], check=True)
     if machine == "raspi3b":
         subprocess.run(["mcopy", "-o", "-i", fat(disk), "::bcm2837-rpi-3-b.dtb",
                         str(work / "board.dtb")], check=True)
@@ -233,9 +264,8 @@ def run(image: Path, work: Path, template: Path, timeout: float, machine: str) -
     serial_log.unlink(missing_ok=True)  # a log from an earlier run would pass for this one
     timings = Timings()
     qemu = start_qemu(machine, disk, kernel, initrd, port, http_port, serial_log)
-    deadline = time.monotonic() + timeout
     try:
-        return _check(disk, port, http_port, serial_log, timings, deadline, qemu)
+        yield Boot(disk, port, http_port, serial_log, timings, time.monotonic() + timeout, qemu)
     finally:
         qemu.terminate()
         try:
@@ -245,6 +275,99 @@ def run(image: Path, work: Path, template: Path, timeout: float, machine: str) -
             qemu.wait()
         print(f"timings since QEMU start: {timings.report()}")
         print(f"serial log: {serial_log}")
+
+
+def run(image: Path, work: Path, template: Path, timeout: float, machine: str,
+        backup: bool = True) -> int:
+    boot_config = work / "gateway.toml"
+    work.mkdir(parents=True, exist_ok=True)
+    boot_config.write_text(test_boot_config(template), encoding="utf-8")
+    with booted(image, work, boot_config, timeout, machine) as boot:
+        code, password = _check(boot.disk, boot.port, boot.http_port, boot.serial_log,
+                                boot.timings, boot.deadline, boot.qemu)
+        if code or not backup or password is None:
+            return code
+        saved = work / "gateway-backup-imagetest.tar.gz"
+        marker = str(time.time_ns() % 1_000_000)
+        code = take_backup(boot, password, marker, saved)
+        if code:
+            return code
+        first = first_history_point(boot, password)
+        if first is None:
+            return _fail("no history on the dashboard after the backup", boot.serial_log)
+    # The plots average 5-minute buckets: the new card's first reading (a minute after it
+    # starts, at the earliest) must fall in a later bucket than the old first one, so that
+    # finding that bucket again proves the history came back.
+    time.sleep(max(0.0, first + HISTORY_BUCKET - 45 - time.time()))
+    print("--- a freshly flashed card with the backup on its boot partition ---")
+    with booted(image, work / "restored", boot_config, timeout, machine, (saved,)) as boot:
+        return _check_restored(boot, password, marker, first)
+
+
+def take_backup(boot: Boot, password: str, marker: str, saved: Path) -> int:
+    """A retained value to find again, then the dashboard's download of the running gateway."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"imagetest-pub-{time.time_ns()}")
+    client.username_pw_set(TEST_USER, password)
+    client.connect("127.0.0.1", boot.port, keepalive=30)
+    client.loop_start()
+    info = client.publish(MARKER_TOPIC, marker, qos=1, retain=True)
+    info.wait_for_publish(timeout=20)
+    client.disconnect()
+    client.loop_stop()
+    status, body = dashboard_status(boot.http_port, "/api/system/backup", (TEST_USER, password))
+    if status != 200:
+        return _fail(f"dashboard backup download: {status} {body[:200]!r}", boot.serial_log)
+    saved.write_bytes(body)
+    boot.timings.mark("backup downloaded")
+    print(f"backup downloaded from the dashboard: {len(body)} bytes")
+    return 0
+
+
+def first_history_point(boot: Boot, password: str) -> float | None:
+    """Start of the oldest plotted bucket of HISTORY_TOPIC, as the dashboard shows it."""
+    status, body = dashboard_status(boot.http_port, f"/api/history?topic={HISTORY_TOPIC}&range=24h",
+                                    (TEST_USER, password))
+    points = json.loads(body).get("series", {}).get(HISTORY_TOPIC, []) if status == 200 else []
+    return min((point[0] for point in points), default=None)
+
+
+def _check_restored(boot: Boot, password: str, marker: str, first: float) -> int:
+    """The new card came up as the old gateway: the old password, the retained value, the
+    history from before the backup, the restore reported, no new password generated."""
+    while connect_code(boot.port, TEST_USER, password) != 0:
+        if time.monotonic() > boot.deadline or boot.qemu.poll() is not None:
+            return _fail("the restored card does not take the old password", boot.serial_log)
+        time.sleep(3)
+    boot.timings.mark("CONNACK with the old password")
+    # The guest writes the FAT partition when its cache says so: read until it is there.
+    report = ""
+    while "restored" not in report:
+        if time.monotonic() > boot.deadline:
+            return _fail(f"gateway-restore.txt: {report!r}", boot.serial_log)
+        time.sleep(3)
+        report = subprocess.run(["mtype", "-i", fat(boot.disk), "::gateway-restore.txt"],
+                                text=True, capture_output=True).stdout
+    if read_credentials(boot.disk):
+        return _fail("a new password was generated over the restored one", boot.serial_log)
+    values = readings(boot.port, TEST_USER, password, timeout=60)
+    if values.get(MARKER_TOPIC) != marker:
+        return _fail(f"retained {MARKER_TOPIC} is {values.get(MARKER_TOPIC)!r}, want {marker}",
+                     boot.serial_log)
+    oldest = first_history_point(boot, password)
+    if oldest != first:
+        return _fail(f"history: oldest point at {oldest}, the old card's at {first}", boot.serial_log)
+    boot.timings.mark("old history")
+    print(f"restored: old password logs in, {MARKER_TOPIC} = {marker}, history from {first:.0f}")
+    while MULTI_USER not in console(boot.serial_log):
+        if time.monotonic() > boot.deadline:
+            return _fail("multi-user.target never reached", boot.serial_log)
+        time.sleep(2)
+    time.sleep(5)
+    problems = serial_problems(console(boot.serial_log))
+    if problems:
+        return _fail("failed units in the serial log:\n  " + "\n  ".join(problems), boot.serial_log)
+    print("PASS: the backup restored onto a fresh card")
+    return 0
 
 
 def dashboard_status(http_port: int, path: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
@@ -261,7 +384,7 @@ def dashboard_status(http_port: int, path: str, auth: tuple[str, str] | None = N
 
 
 def _check(disk: Path, port: int, http_port: int, serial_log: Path, timings: Timings,
-           deadline: float, qemu: subprocess.Popen[bytes]) -> int:
+           deadline: float, qemu: subprocess.Popen[bytes]) -> tuple[int, str | None]:
     password = None
     while time.monotonic() < deadline and qemu.poll() is None:
         if MULTI_USER in console(serial_log):
@@ -275,42 +398,45 @@ def _check(disk: Path, port: int, http_port: int, serial_log: Path, timings: Tim
         time.sleep(3)
     else:
         return _fail("no MQTT login with generated credentials before the deadline"
-                     if password else "no gateway-credentials.txt on the boot partition", serial_log)
+                     if password else "no gateway-credentials.txt on the boot partition",
+                     serial_log), None
 
     values = readings(port, TEST_USER, password, timeout=max(10.0, deadline - time.monotonic()))
     if not values:
-        return _fail("logged in, but no reading under home/#", serial_log)
+        return _fail("logged in, but no reading under home/#", serial_log), None
     timings.mark("readings")
     for topic, value in sorted(values.items()):
         print(f"reading: {topic} = {value}")
 
     code = connect_code(port, TEST_USER, password + "-wrong")
     if code in (None, 0):
-        return _fail(f"a wrong password was not refused (CONNACK {code})", serial_log)
+        return _fail(f"a wrong password was not refused (CONNACK {code})", serial_log), None
     print(f"wrong password refused (CONNACK {code:#x})")
 
     # The dashboard on port 80: closed to strangers, open to a broker user, with readings.
     status, _ = dashboard_status(http_port, "/api/state")
     if status != 401:
-        return _fail(f"dashboard answered {status} without a login (want 401)", serial_log)
+        return _fail(f"dashboard answered {status} without a login (want 401)", serial_log), None
     status, body = dashboard_status(http_port, "/api/state", (TEST_USER, password))
     entities = json.loads(body).get("entities") if status == 200 else None
     if not entities:
-        return _fail(f"dashboard with the generated login: {status}, no entities", serial_log)
+        return _fail(f"dashboard with the generated login: {status}, no entities",
+                     serial_log), None
     timings.mark("dashboard")
     print(f"dashboard on port 80: 401 without login, {len(entities)} entities with it")
 
     while MULTI_USER not in console(serial_log):
         if time.monotonic() > deadline:
-            return _fail("multi-user.target never reached", serial_log)
+            return _fail("multi-user.target never reached", serial_log), None
         time.sleep(2)
     timings.mark("multi-user target")
     time.sleep(5)  # units started late in boot report their result a moment later
     problems = serial_problems(console(serial_log))
     if problems:
-        return _fail("failed units in the serial log:\n  " + "\n  ".join(problems), serial_log)
+        return _fail("failed units in the serial log:\n  " + "\n  ".join(problems),
+                     serial_log), None
     print("PASS: readings under home/# with the generated credentials; no failed unit")
-    return 0
+    return 0, password
 
 
 def _fail(reason: str, serial_log: Path) -> int:
@@ -319,6 +445,20 @@ def _fail(reason: str, serial_log: Path) -> int:
         tail = serial_log.read_text(errors="replace").splitlines()[-40:]
         print("--- last lines of the serial log ---\n" + "\n".join(tail), file=sys.stderr)
     return 1
+
+
+HOST_PACKAGES = ("qemu-system-arm", "mtools")
+HOST_TOOLS = ("qemu-system-aarch64", "mcopy", "mtype", "mdir")
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
+
+
+def install_host_tools(here: Path) -> None:
+    """QEMU and mtools from Debian, through the build scripts' own installer."""
+    subprocess.run(["bash", "-c", f'. "{here}/common.sh" && host_deps {" ".join(HOST_PACKAGES)}'],
+                   check=True)
 
 
 def main() -> int:
@@ -334,12 +474,18 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=cache / "test")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole boot")
     parser.add_argument("--machine", choices=("virt", "raspi3b"), default="virt")
+    parser.add_argument("--no-backup", dest="backup", action="store_false",
+                        help="skip the second boot: the dashboard's backup restored onto a fresh card")
     args = parser.parse_args()
-    for tool in ("qemu-system-aarch64", "mcopy", "mtype", "mdir"):
-        if shutil.which(tool) is None:
-            print(f"missing {tool}: apt-get install qemu-system-arm mtools", file=sys.stderr)
-            return 2
-    return run(args.image, args.work / args.machine, here / "gateway.toml", args.timeout, args.machine)
+    missing = missing_tools()
+    if missing and os.geteuid() == 0:
+        install_host_tools(here)
+        missing = missing_tools()
+    if missing:
+        print(f"missing {', '.join(missing)}: apt-get install {' '.join(HOST_PACKAGES)}", file=sys.stderr)
+        return 2
+    return run(args.image, args.work / args.machine, here / "gateway.toml", args.timeout,
+               args.machine, args.backup)
 
 
 if __name__ == "__main__":

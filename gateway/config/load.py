@@ -295,7 +295,7 @@ def _sensor(check: _Checker, path: KeyPath, room: str, room_title: str,
     check.unknown(entry, path, allowed)
     options = check.options(entry, path, spec.options)
 
-    _check_pin(check, path, spec, kind, common["pin"])
+    _check_pin(check, path, spec, kind, common["pin"], given="pin" in entry)
     interval = _interval(check, path, spec, common["interval"])
     name = None
     if common["name"] is not None:
@@ -326,8 +326,10 @@ def _sensor(check: _Checker, path: KeyPath, room: str, room_title: str,
 
 
 def _check_pin(check: _Checker, path: KeyPath, spec: DriverSpec, kind: str,
-               pin: int | None) -> None:
-    if spec.needs_pin and pin is None:
+               pin: int | None, given: bool) -> None:
+    """``given``: the key is in the file; when its value was rejected (``pin = "five"``) that
+    error stands alone, without a second one saying the key is missing."""
+    if spec.needs_pin and not given:
         check.error(path, f"missing key 'pin' (the GPIO number {kind} is wired to)")
     elif not spec.needs_pin and pin is not None:
         check.error(path + ("pin",), f"{kind} takes no pin")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from broker.engine.addresses import peer_host
+from gateway.dashboard import backup_routes
 from gateway.dashboard.access import LOCAL, SYS_PROBE, Access, Viewer, listener_for
 from gateway.dashboard.auth import COOKIE, SessionSigner, Users, is_loopback, is_loopback_host
 from gateway.dashboard.catalog import Catalog
@@ -186,6 +187,7 @@ class Dashboard:
         # Broker figures only for users who may read $SYS, as on the page (health).
         add_metrics_route(app, self.broker,
                           lambda request: request[_VIEWER].may_read(SYS_PROBE))
+        backup_routes.register(app, self, lambda request: request.get(_USER))
         return app
 
     # --- broker side -------------------------------------------------------------------

@@ -14,6 +14,12 @@ from gateway.firstboot.bootfile import (
 )
 from gateway.firstboot.buses import apply_buses
 from gateway.firstboot.credentials import read_credentials, render_credentials, sync_users
+from gateway.firstboot.restore import (
+    BOOT_FILE,
+    CREDENTIALS_FILE,
+    restore_from_boot,
+    restore_uploaded,
+)
 from gateway.firstboot.system import (
     SERVICE_GROUP,
     Host,
@@ -27,9 +33,7 @@ from gateway.firstboot.system import (
 
 log = logging.getLogger("gateway.firstboot")
 
-BOOT_FILE = "gateway.toml"
 ERROR_FILE = "gateway-error.txt"
-CREDENTIALS_FILE = "gateway-credentials.txt"
 ETC_CONFIG = "etc/sensor-gateway/gateway.toml"
 PASSWD = "etc/sensor-gateway/passwd"
 # Which users came from the boot file, so that only those are removed when they leave it.
@@ -41,6 +45,8 @@ def run(boot: Path, host: Host) -> bool:
     file then says why, and nothing but the once-only steps changed)."""
     grow_root(host)
     ensure_host_keys(host)
+    restore_from_boot(boot, host)
+    restore_uploaded(boot, host)
     errors_path = boot / ERROR_FILE
     try:
         text = (boot / BOOT_FILE).read_text(encoding="utf-8")

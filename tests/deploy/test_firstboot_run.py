@@ -47,8 +47,9 @@ def test_shipped_template_applies(boot: Path, host: Host) -> None:
     (boot / "gateway.toml").write_text(TEMPLATE.read_text())
     assert run(boot, host)
     assert set(credentials(boot)) == {"phone"}
-    # The gateway accepts it; the files it names are in the scratch root, not at their path.
-    parse_config(host.path(ETC_CONFIG).read_text(), "gateway.toml", read_files=False)
+    # The gateway accepts it, with the password file first boot wrote (here in the scratch root).
+    etc = host.path(ETC_CONFIG).read_text().replace(f'"/{PASSWD}"', f'"{host.path(PASSWD)}"')
+    parse_config(etc, "gateway.toml")
 
 
 def test_applies_system_settings_and_generates_missing_passwords(boot: Path, host: Host) -> None:
@@ -136,6 +137,14 @@ def test_broken_file_keeps_last_good_config_and_reports_line_and_key(boot: Path,
     (boot / "gateway.toml").write_text(CONFIG)
     assert run(boot, host)
     assert not (boot / ERROR_FILE).exists()
+
+
+def test_a_pin_of_the_wrong_type_is_reported_once(boot: Path, host: Host) -> None:
+    (boot / "gateway.toml").write_text(CONFIG.replace("pin = 4", 'pin = "five"'))
+    assert not run(boot, host)
+    problems = (boot / ERROR_FILE).read_text().split("\n\n", 1)[1].splitlines()
+    line = CONFIG.splitlines().index("pin = 4") + 1
+    assert problems == [f"gateway.toml:{line}: room.shed[0].pin: must be an integer, not 'five'"]
 
 
 def test_toml_syntax_error_names_the_line(boot: Path, host: Host) -> None:

@@ -83,6 +83,15 @@ def test_installs_units_avahi_config_and_user(root: Path, config: Path) -> None:
     assert "sensor gateway installed" in out
 
 
+def test_advice_names_the_file_that_wins(root: Path, config: Path, tmp_path: Path) -> None:
+    """On the image the boot partition's gateway.toml replaces /etc's at every boot, so the
+    build must not tell anyone to edit /etc's copy."""
+    out = install(root, "--config", str(config), "--firstboot")
+    assert "from /boot/firmware/gateway.toml: edit that one" in out and "restart sensor-gateway" not in out
+    plain = install(tmp_path / "plain", "--config", str(config))
+    assert "wrote /etc/sensor-gateway/gateway.toml (edit it, then: systemctl restart" in plain
+
+
 def test_second_run_changes_nothing(root: Path, config: Path) -> None:
     install(root, "--config", str(config), "--firstboot")
     before = snapshot(root)

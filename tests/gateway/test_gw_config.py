@@ -112,6 +112,16 @@ def test_unknown_driver_missing_pin_and_bad_choice() -> None:
         "not 'maybe'" in errors
 
 
+def test_a_pin_of_the_wrong_type_is_one_error_not_also_a_missing_key(tmp_path: Path) -> None:
+    """`gateway check` names the bad value only: the key is there, so it is not 'missing'."""
+    path = tmp_path / "five.toml"
+    path.write_text('[[room.kitchen]]\ndriver = "dht22"\npin = "five"\n')
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{path}:3: room.kitchen[0].pin: must be an integer, not 'five'", f"1 error in {path}"]
+
+
 def test_filters_are_checked() -> None:
     errors = errors_of('[[room.a]]\ndriver = "dht22"\npin = 4\n'
                        'filters = { median = 0, smooth = 3 }\n'
