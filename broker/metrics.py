@@ -16,13 +16,19 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from .server.app import Broker
+    from .store.commit import CommitLatency
 
 log = logging.getLogger("broker.metrics")
 
@@ -125,7 +131,8 @@ class BrokerCollector(Collector):
             return
         commit = persistence.commit
         yield _counter("broker_store_commits", "Store transactions committed", commit.commits)
-        yield from commit.commit_seconds.collect()
+        yield _histogram("broker_store_commit_seconds", "Store commit latency",
+                         commit.commit_seconds)
         written = persistence.bytes_written()
         if written is not None:  # Linux's per-thread I/O accounting; absent elsewhere
             yield _counter("broker_store_written_bytes",
@@ -185,3 +192,13 @@ async def start_metrics_server(broker: Broker, host: str, port: int) -> web.AppR
     bound = runner.addresses[0][1] if runner.addresses else port
     log.info("metrics on http://%s:%d/metrics", host, bound)
     return runner
+
+
+def _histogram(name: str, documentation: str, latency: CommitLatency) -> Metric:
+    """The store's own bucket counts as a Prometheus histogram (cumulative buckets)."""
+    buckets = []
+    total = 0
+    for bound, count in zip((*map(str, latency.bounds), "+Inf"), latency.counts, strict=True):
+        total += count
+        buckets.append((bound, total))
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=latency.sum)

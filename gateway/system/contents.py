@@ -11,7 +11,7 @@ from typing import Any
 
 from broker.store import FILE_NAME as BROKER_STORE
 from gateway.config import Config
-from gateway.discovery import RECORD_FILE
+from gateway.ha_announce import RECORD_FILE
 
 #: Where the appliance's service keeps its state (systemd's StateDirectory).
 APPLIANCE_STATE = Path("/var/lib/sensor-gateway")
