@@ -302,10 +302,12 @@ def http(web: int, method: str, path: str, user: str | None = None,
     headers = {"Host": "gw.example"}
     if user is not None:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
-    request = urllib.request.Request(f"http://127.0.0.1:{web}{path}", data=body, method=method,
+    # The site has a TLS listener, so the dashboard serves HTTPS with its certificate.
+    request = urllib.request.Request(f"https://127.0.0.1:{web}{path}", data=body, method=method,
                                      headers=headers)
+    unverified = ssl._create_unverified_context()  # the test CA's name is not 127.0.0.1
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60, context=unverified) as response:
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)
