@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from broker.engine.addresses import peer_host
+from broker.store.private import private_dir
 from gateway.dashboard import backup_routes
 from gateway.dashboard.access import LOCAL, SYS_PROBE, Access, Viewer, listener_for
 from gateway.dashboard.auth import COOKIE, SessionSigner, Users, is_loopback, is_loopback_host
@@ -126,7 +127,7 @@ class Dashboard:
 
     async def _start(self) -> None:
         with contextlib.suppress(OSError):  # a full disk: each file says so on its own
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)  # logins' key and logouts: for the service alone
         self._signer = SessionSigner.from_data_dir(self.data_dir, self.users)
         await self.history.start()
         # $SYS is not matched by '#' (MQTT hides $-topics from wildcards), hence three.

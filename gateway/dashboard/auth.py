@@ -32,6 +32,7 @@ from typing import Any
 
 from broker.auth.passwords import PasswordFile
 from broker.engine.addresses import is_loopback
+from broker.store.private import FILE_MODE, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,9 @@ class SessionSigner:
         path = data_dir / _KEY_FILE
         try:
             key = path.read_bytes()
+            # A key an older version left readable by every account signs anyone's cookie.
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, FILE_MODE)
         except OSError:
             key = b""
         signer = cls(key, users, revoked_file=data_dir / _REVOKED_FILE)
@@ -153,8 +157,8 @@ class SessionSigner:
             return True
         tmp = path.with_name(path.name + ".tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            private_dir(path.parent)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(self.key)
                 fh.flush()

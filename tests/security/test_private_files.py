@@ -17,6 +17,7 @@ import pytest
 
 from broker import Broker, BrokerConfig
 from broker.bridge.queue import Backlog, Queued
+from gateway.dashboard.auth import SessionSigner, Users
 from gateway.dashboard.history import HistoryStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,3 +112,18 @@ def test_boot_partition_is_mounted_readable_by_root_only() -> None:
     # FAT has no permissions of its own: these masks are all there is.
     assert "fmask=0077" in opts and "dmask=0077" in opts
     assert not [o for o in opts if o.startswith("umask=")]
+
+
+def test_dashboard_login_key_is_private_whatever_the_umask(tmp_path: Path, umask_022) -> None:
+    fresh = tmp_path / "state" / "dashboard"
+    SessionSigner.from_data_dir(fresh, Users(None))
+    assert _mode(fresh / "dashboard.key") == 0o600
+    assert _mode(fresh) == 0o700
+
+    # A key an older version left 0644 is made private when the dashboard starts.
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "dashboard.key").write_bytes(b"k" * 32)
+    os.chmod(old / "dashboard.key", 0o644)
+    SessionSigner.from_data_dir(old, Users(None))
+    assert _mode(old / "dashboard.key") == 0o600
