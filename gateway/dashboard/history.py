@@ -9,8 +9,10 @@ The store is shaped for an SD card, which wears with every page written:
 * Once an hour, complete minutes older than the last compaction are averaged into the
   ``minute`` table (keyed by series, so a week's plot reads one range), raw samples older
   than ``raw_keep`` and minutes older than ``minute_keep`` are deleted.
-* WAL journal with ``synchronous=NORMAL``: a commit is a sequential append to the WAL and no
-  fsync; a power cut loses at most the last commits, never the database.
+* WAL journal with ``synchronous=FULL``: a commit is a sequential append to the WAL and one
+  fsync, once per flush (every five minutes): a power cut loses at most the samples since the
+  last flush, never the database. (NORMAL would sync only at checkpoints, and the power-cut
+  replay, tests/store/test_power_cut.py, showed that could lose hundreds of flushes.)
 
 Everything that touches SQLite runs on one worker thread, so queries never block the event
 loop and the connection is never shared between threads. Up to ``flush_interval`` seconds
@@ -127,7 +129,7 @@ class HistoryStore:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA synchronous=FULL")
                 # Checkpoint less often than SQLite's default 1000 pages would: fewer
                 # rewrites of the same pages into the main file.
                 db.execute("PRAGMA wal_autocheckpoint=2000")
