@@ -37,12 +37,10 @@ _TOP_LEVEL = ("gateway", "broker", "mqtt", "serial", "room")
 class _Checker:
     """Walks the parsed document, recording errors with file, line and key."""
 
-    def __init__(self, file: str, text: str, read_files: bool = True) -> None:
+    def __init__(self, file: str, text: str) -> None:
         self.file = file
         self.lines = KeyLines(text)
         self.errors: list[ConfigError] = []
-        #: whether files the config names (password, ACL, TLS, bridge) are read and checked
-        self.read_files = read_files
 
     def error(self, path: KeyPath, message: str) -> None:
         self.errors.append(ConfigError(self.file, self.lines.line(path), format_path(path),
@@ -102,11 +100,8 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, str(path))
 
 
-def parse_config(text: str, file: str = "<config>", read_files: bool = True) -> Config:
-    """Validate the TOML ``text``; ``file`` is the name used in error messages.
-
-    ``read_files=False`` checks the document alone, for a config meant for another root
-    (first boot validates gateway.toml before it writes the password file it names)."""
+def parse_config(text: str, file: str = "<config>") -> Config:
+    """Validate the TOML ``text``; ``file`` is the name used in error messages."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -116,7 +111,7 @@ def parse_config(text: str, file: str = "<config>", read_files: bool = True) -> 
         # tomllib recurses once per nested array or inline table.
         raise ConfigErrors([ConfigError(file, None, "", "not valid TOML: arrays or tables "
                                         "nested too deeply")]) from None
-    check = _Checker(file, text, read_files)
+    check = _Checker(file, text)
     check.unknown(doc, (), list(_TOP_LEVEL))
     gateway = _gateway(check, check.table(doc, "gateway", ()))
     broker = _broker(check, check.table(doc, "broker", ()))
@@ -177,8 +172,7 @@ def _listeners(check: _Checker, listeners: Any) -> None:
             key = getattr(exc, "key", None)
             check.error(path + (key,) if key else path, str(exc))
             continue
-        if check.read_files:
-            _listener_files(check, path, item)
+        _listener_files(check, path, item)
 
 
 def _listener_files(check: _Checker, path: KeyPath, item: Mapping[str, Any]) -> None:
@@ -220,7 +214,7 @@ def _readable(name: str) -> None:
 
 def _bridges(check: _Checker, name: Any) -> None:
     """The bridge file, read as the broker will read it."""
-    if not isinstance(name, str) or not name or not check.read_files:
+    if not isinstance(name, str) or not name:
         return
     from broker.bridge.config import load_bridges
 

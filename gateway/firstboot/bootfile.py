@@ -128,9 +128,7 @@ def gateway_errors(doc: dict[str, Any], file: str, lines: KeyLines) -> list[Conf
     user sees.
     """
     try:
-        # The files it names live on the target system, and first boot writes the
-        # password file only after this check.
-        parse_config(render_gateway_config(doc), file, read_files=False)
+        parse_config(render_gateway_config(doc), file)
     except ConfigErrors as exc:
         return [
             ConfigError(file, lines.line(parse_key(e.key)) if e.key else None, e.key, e.message)
