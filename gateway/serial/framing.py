@@ -28,6 +28,9 @@ class FrameType(enum.IntEnum):
     CLOSE = 0x04  # either way: the MQTT connection is over
     SETTINGS = 0x05  # gateway -> node: new settings (`gateway node setup`, gateway/node_setup.py)
     SETTINGS_REPLY = 0x06  # node -> gateway: "ok <firmware> <accepted>" or "error <firmware> <why>"
+    UPDATE_READ = 0x07  # node -> gateway: md5 (16), offset (u32 BE), length (u16 BE)
+    UPDATE_DATA = 0x08  # gateway -> node: offset (u32 BE), image bytes
+    UPDATE_ERROR = 0x09  # gateway -> node: offset (u32 BE), UTF-8 reason
 
 
 class BadFrame(enum.Enum):

@@ -25,6 +25,9 @@ enum FrameType : uint8_t {
   kFrameClose = 0x04,   // either way: the MQTT connection is over (like a TCP FIN/RST)
   kFrameSettings = 0x05,       // gateway -> node: new settings (settings.h's text)
   kFrameSettingsReply = 0x06,  // node -> gateway: "ok <fw> <accepted>" or "error <reason>"
+  kFrameUpdateRead = 0x07,     // node -> gateway: md5 (16), offset (u32 BE), length (u16 BE)
+  kFrameUpdateData = 0x08,     // gateway -> node: offset (u32 BE), image bytes
+  kFrameUpdateError = 0x09,    // gateway -> node: offset (u32 BE), reason
 };
 
 // Bytes a frame adds around its body: type, CRC, COBS code byte and two delimiters.
