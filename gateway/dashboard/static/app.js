@@ -201,7 +201,12 @@ function firmwareText(node) {
 function progressText(node) {
   if (node.phase === "verify") return "Checking the new firmware…";
   if (node.phase === "reboot") return "Restarting into the new firmware…";
-  return node.percentage == null ? "Updating…" : `Updating: ${node.percentage} %`;
+  if (node.percentage != null && (node.phase === "download" || node.percentage > 0)) {
+    return `Updating: ${node.percentage} %`;
+  }
+  if (node.phase === "download") return "Updating…";
+  // Offered, not yet begun: a node in deep sleep begins at its next wake-up.
+  return "Waiting for the node to begin…";
 }
 
 function renderNode(node) {
