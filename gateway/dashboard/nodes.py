@@ -35,6 +35,8 @@ FIRMWARE = "firmware"
 PAYLOAD_INSTALL = "install"
 #: the node's phases while it installs an image (after them: idle with the new version)
 ACTIVE_PHASES = ("download", "verify", "reboot")
+#: the failure shown for an update the gateway gave up on while the node was silent
+STALLED = "the node stopped reporting progress"
 
 Right = Callable[[str], bool]
 
@@ -138,7 +140,11 @@ class NodeList:
         percentage = _percent(state.get("update_percentage"))
         if percentage is None and in_progress and phase == "download":
             percentage = _percent(progress.get("pct"))
-        failed = phase == "failed" and not in_progress
+        # The gateway gave up on a download that went silent (the node lost power or WiFi
+        # mid-way): the node's last report still says it is busy with another version.
+        stalled = (state.get("in_progress") is False and phase in ACTIVE_PHASES
+                   and _text(progress.get("v")) not in (None, installed))
+        failed = (phase == "failed" or stalled) and not in_progress
         status = readable["status"]
         return {
             "id": key,
@@ -151,9 +157,10 @@ class NodeList:
             "title": _text(state.get("title")),
             "update_available": bool(installed and latest and installed != latest),
             "in_progress": in_progress,
-            "phase": phase if in_progress or failed else None,
+            "phase": phase if in_progress else "failed" if failed else None,
             "percentage": percentage if in_progress else None,
-            "error": (_text(progress.get("err")) or "unknown error") if failed else None,
+            "error": (STALLED if stalled else _text(progress.get("err")) or "unknown error")
+            if failed else None,
             "failed_version": _text(progress.get("v")) if failed else None,
             "can_update": may_write(self.install_topic(key)),
         }

@@ -236,3 +236,24 @@ def test_firmware_topics_are_not_values() -> None:
     for leaf in ("state", "progress", "offer", "install"):
         assert feed(catalog, f"{NODE}/firmware/{leaf}", {"v": "0.4.0"}) == []
     assert catalog.entities == {}
+
+
+def test_an_update_the_gateway_gave_up_on_shows_as_failed() -> None:
+    """A node that lost power mid-download says nothing more; the gateway's state stops
+    being in progress, and the page says why there is no progress any more."""
+    from gateway.dashboard.nodes import STALLED, NodeList
+
+    nodes = NodeList()
+    nodes.handle(f"{NODE}/announce", b'{"fw":"0.3.0","tr":"wifi"}')
+    nodes.handle(f"{NODE}/firmware/progress", b'{"st":"download","v":"0.4.0","pct":30}')
+    state = {"installed_version": "0.3.0", "latest_version": "0.4.0", "in_progress": True,
+             "update_percentage": 30}
+    nodes.handle(f"{NODE}/firmware/state", json.dumps(state).encode())
+    shown = nodes.node_json("attic/attic_node", lambda t: True, lambda t: True)
+    assert shown is not None and (shown["in_progress"], shown["error"]) == (True, None)
+    state.update(in_progress=False, update_percentage=None)
+    nodes.handle(f"{NODE}/firmware/state", json.dumps(state).encode())
+    shown = nodes.node_json("attic/attic_node", lambda t: True, lambda t: True)
+    assert shown is not None
+    assert (shown["phase"], shown["error"], shown["failed_version"]) == (
+        "failed", STALLED, "0.4.0")
