@@ -189,3 +189,55 @@ def test_a_node_with_settings_opens_no_access_point(tmp_path: Path) -> None:
             assert "set-up page" not in (tmp_path / "node.log").read_text(errors="replace")
         finally:
             node.kill()
+
+
+def test_a_node_whose_wifi_fails_offers_its_page_with_its_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stored WiFi settings that stop working (NODE_WIFI=down: the emulated station never
+    finds its network): after PORTAL_AFTER_S (3 s in this build) the page opens, filled in
+    with the stored settings but no password; a password left empty keeps the stored one."""
+    exe = build_node(NodeConfig(node_id="moved", preset=False, extra={"PORTAL_AFTER_S": "3"}))
+    flash_dir = tmp_path / "flash"
+    flash_dir.mkdir()
+    with gateway_rig(tmp_path) as (gateway, watch):
+        node = EmulatedNode(exe, port=gateway.port, log=tmp_path / "blank.log",
+                            flash_dir=flash_dir)
+        node.drive(12, 1)
+        node.start()
+        try:
+            first = Phone(console_address(node.log), node.server_port(80))
+            wait_for(lambda: accepts(first.port), 60, "the set-up page")
+            settings = {"name": "attic_node", "room": "attic", "wifi_ssid": "old_router",
+                        "wifi_password": "s3cret&<", "gateway": f"127.0.0.1:{gateway.port}",
+                        "pins": "12:contact:door:invert"}
+            assert first.request("POST", "/", form=settings)[0] == 200
+            assert node.wait_exit(60) == 0
+
+            monkeypatch.setenv("NODE_WIFI", "down")
+            node.log = tmp_path / "wifi-down.log"
+            node.start()
+            address = console_address(node.log)
+            phone = Phone(address, node.server_port(80))
+            wait_for(lambda: accepts(phone.port), 60, "the set-up page")
+            status, _, page = phone.request("GET", "/")
+            assert status == 200
+            assert "It could not join its WiFi network old_router." in page
+            for value in ('value="attic_node"', 'value="attic"', 'value="old_router"',
+                          f'value="127.0.0.1:{gateway.port}"', ">12:contact:door:invert\n<"):
+                assert value in page, value
+            assert "s3cret" not in page and "Leave empty to keep the stored one." in page
+            assert watch.last(STATUS) is None
+
+            status, _, page = phone.request(
+                "POST", "/", form={**settings, "wifi_ssid": "emulated", "wifi_password": ""})
+            assert status == 200, page
+            assert node.wait_exit(60) == 0
+            stored = flash(flash_dir)
+            assert b"wifi_ssid=emulated\nwifi_password=s3cret&<\n" in stored, stored[:200]
+
+            monkeypatch.delenv("NODE_WIFI")
+            node.start()
+            wait_for(watch.shows(STATUS, b"online"), 60, "online on the new network")
+            wait_for(watch.shows("home/attic/door", b"OFF"), what="inverted contact, as stored")
+        finally:
+            node.kill()
