@@ -41,6 +41,10 @@
 // The access point is open unless config.h defines PORTAL_PASSWORD (8 to 63 characters),
 // e.g. one written on a label on the node's case. Open by default: a generic firmware has
 // no secret of its own to print, and the page never shows a stored password.
+#ifdef PORTAL_PASSWORD
+static_assert(sizeof(PORTAL_PASSWORD) >= 9 && sizeof(PORTAL_PASSWORD) <= 64,
+              "PORTAL_PASSWORD: WPA2 takes 8 to 63 characters");
+#endif
 
 namespace portal_pages {
 
@@ -111,7 +115,7 @@ class SetupPortal {
     WiFi.softAP(ssid_);
 #endif
     ip_ = WiFi.softAPIP();
-    snprintf(address_, sizeof(address_), "%s", ip_.toString().c_str());
+    snprintf(address_, sizeof(address_), "%.15s", ip_.toString().c_str());
     dns_ = new DNSServer();
     dns_->setErrorReplyCode(DNSReplyCode::NoError);
     dns_->start(53, "*", ip_);
