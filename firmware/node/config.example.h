@@ -27,6 +27,16 @@
 // 1: log to Serial (WiFi transport) or Serial1 (serial transport) at 115200 baud.
 #define NODE_DEBUG 1
 
+// Set-up from a phone (WiFi transport; README: "Setting up a node from a phone"). A node
+// that has settings opens its access point gwnode-<chip id> after its WiFi has been down
+// PORTAL_AFTER_S seconds without a break, and restarts to try its WiFi again when nobody
+// used the access point for PORTAL_OPEN_S. A node without settings opens it at once.
+// PORTAL_PASSWORD (8 to 63 characters), if defined, is the access point's WPA2 password;
+// without it the access point is open.
+#define PORTAL_AFTER_S 300
+#define PORTAL_OPEN_S 600
+// #define PORTAL_PASSWORD "on-the-label"
+
 // Optional: settings a node uses while none are stored, in the text `gateway node setup`
 // sends (one key=value per line; see firmware/lib/gwlink/src/settings.h). Leave it out for
 // the generic firmware; a node without settings then says so and waits to be set up.

@@ -5,7 +5,8 @@
 //
 // One firmware for every node: the name, room, WiFi, gateway and what is wired to which pin
 // are run-time settings stored on the node (settings_store.h), sent over the USB cable by
-// `gateway node setup`. A node without settings says so on its debug port and waits.
+// `gateway node setup` or entered from a phone on the node's own access point
+// (setup_portal.h). A node without settings says so on its debug port and waits.
 // config.h (copy config.example.h) holds only build options. Build: PlatformIO
 // (firmware/platformio.ini) or arduino-cli; see the README, section "ESP8266 nodes".
 //
@@ -59,6 +60,14 @@ static GatewayFinder* gatewayFinder = nullptr;
 #define LOG(...) \
   do {           \
   } while (0)
+#endif
+
+#if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
+#include "portal_trigger.h"
+#include "setup_portal.h"
+// Set-up from a phone: at once without settings, after PORTAL_AFTER_S without WiFi with them.
+static SetupPortal portal(NODE_FIRMWARE_VERSION);
+static PortalTrigger portalTrigger(PORTAL_AFTER_S * 1000UL);
 #endif
 
 static PubSubClient mqtt(netClient);
@@ -378,7 +387,8 @@ void setup() {
 #endif
   if (!haveSettings) {
     DEBUG_PORT.printf("\nnode firmware %s: no settings; waiting to be set up over the USB cable "
-                      "(gateway node setup PORT --name ... --room ...)\n", NODE_FIRMWARE_VERSION);
+                      "(gateway node setup PORT --name ... --room ...) or from a phone\n",
+                      NODE_FIRMWARE_VERSION);
     return;
   }
 #if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
@@ -426,9 +436,36 @@ static void serviceSetup(uint32_t now) {
   }
 }
 
+#if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
+// The phone's set-up page (setup_portal.h); true while it is open and normal work waits.
+// A battery node never opens it on a WiFi failure: it would stay awake for nobody.
+static bool servicePortal(uint32_t now) {
+  if (!portal.active()) {
+    if (haveSettings && (settings.sleep_s > 0 ||
+                         !portalTrigger.update(WiFi.status() == WL_CONNECTED, now))) {
+      return false;
+    }
+    if (mqtt.connected()) mqtt.disconnect();
+    portal.begin(haveSettings ? settings.wifi_ssid : nullptr, now);
+    DEBUG_PORT.printf("set-up page: join WiFi %s and open http://%s/\n", portal.ssid(),
+                      portal.address());
+  }
+  SetupPortal::Result result = portal.loop(now);
+  if (result == SetupPortal::kOpen) return true;
+  DEBUG_PORT.printf(result == SetupPortal::kSaved ? "new settings stored: restarting\n"
+                                                  : "set-up page unused: restarting\n");
+  delay(50);
+  ESP.restart();
+  return true;
+}
+#endif
+
 void loop() {
   uint32_t now = millis();
   serviceSetup(now);
+#if NODE_TRANSPORT == NODE_TRANSPORT_WIFI
+  if (servicePortal(now)) return;
+#endif
   if (!haveSettings) {
     delay(10);  // nothing else to do until the gateway sends settings
     return;

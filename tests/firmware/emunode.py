@@ -89,6 +89,23 @@ class NodeConfig:
         return text
 
 
+def free_port_shift() -> int:
+    """A shift for the mock's servers (its option -s moves a server port below 1024 up by
+    it) under which the node's set-up page (TCP 80) and DNS responder (UDP 53) land on free
+    host ports: no test binds the host's own 53 or 80, and parallel nodes never share one."""
+    for _ in range(100):
+        shift = free_port() - 80
+        if shift <= 0:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.bind(("0.0.0.0", 53 + shift))
+            except OSError:
+                continue
+        return shift
+    raise AssertionError("no free port pair for the node's servers")
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     """Keeps the file's time when nothing changed, so make rebuilds nothing."""
     if not path.exists() or path.read_text() != text:
@@ -152,6 +169,11 @@ class EmulatedNode:
         # Inputs held by the bench survive a reboot, as the wiring does.
         self._held: dict[int, int] = {}
         self._dht: dict[int, str] = {}
+        self.port_shift = free_port_shift()
+
+    def server_port(self, port: int) -> int:
+        """Where the node's server on ``port`` (80, 53) listens on the host."""
+        return port + self.port_shift
 
     def start(self) -> None:
         """Boots the node (a fresh process: nothing survives but the wiring)."""
@@ -167,7 +189,7 @@ class EmulatedNode:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         # -S 0 -L 0: no flash file system images next to the executable.
         self.proc = subprocess.Popen(
-            [str(self.exe), "-S", "0", "-L", "0"], stdin=subprocess.DEVNULL, stdout=out,
+            [str(self.exe), "-S", "0", "-L", "0", "-s", str(self.port_shift)], stdin=subprocess.DEVNULL, stdout=out,
             stderr=out, env=env, pass_fds=pass_fds, cwd=self.flash_dir)
         theirs.close()
         with self._lock:
