@@ -1,10 +1,9 @@
 """`gateway system health`, the check an updated system must pass before it marks its slot
 good: against a real `gateway run`, healthy; a sensor that never reports, or no broker at
-all, is unhealthy with the reason; --mark's choice of RAUC command follows the outcome."""
+all, is unhealthy with the reason; --mark is tested with RAUC in test_gw_update.py."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from gw_helpers import GatewayProcess, free_port, gateway_command, wait_listenin
 
 from gateway.config import load_config
 from gateway.hardware import is_raspberry_pi
-from gateway.system.health import REPORT_FILE, HealthReport, check_health, mark_slot
+from gateway.system.health import check_health
 
 pytestmark = pytest.mark.skipif(is_raspberry_pi(), reason="would drive the real pins of this Pi")
 
@@ -55,13 +54,3 @@ def test_no_broker_is_unhealthy(tmp_path: Path) -> None:
     result = health(config, "--timeout", "5")
     assert result.returncode == 1
     assert "unhealthy: the broker does not answer at 127.0.0.1:" in result.stderr
-
-
-@pytest.mark.parametrize(("problems", "command"), [([], "mark-good"), (["x"], "mark-bad")])
-def test_mark_follows_the_outcome_and_keeps_the_report(tmp_path: Path, problems: list[str],
-                                                       command: str) -> None:
-    ran: list[list[str]] = []
-    argv = mark_slot(HealthReport(problems=problems), tmp_path, ran.append)
-    assert ran == [argv] == [["rauc", "status", command, "booted"]]
-    kept = json.loads((tmp_path / REPORT_FILE).read_text())
-    assert kept["ok"] is (not problems) and kept["problems"] == problems
