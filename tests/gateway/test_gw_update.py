@@ -1,10 +1,10 @@
-"""System updates against the real RAUC (Debian's rauc): bundles made by bundle.sh, RAUC's
+"""System updates against the real RAUC (Debian's rauc): update_bundles made by bundle.sh, RAUC's
 service on a private D-Bus with two file-backed slots (support.rauc_system). Installed,
 refused (other key, other system, not a bundle, one already running, no RAUC, a full disk
 while downloading), then the boots after it: trial, good, rolled back and why.
 
-RAUC installs bundles in its ``plain`` format here: the ``verity`` format the image's
-bundles use needs the kernel's device mapper, which this test machine's kernel lacks
+RAUC installs update_bundles in its ``plain`` format here: the ``verity`` format the image's
+update_bundles use needs the kernel's device mapper, which this test machine's kernel lacks
 (``dmsetup targets``: "Failure to communicate with kernel device-mapper driver"). The
 signature, compatible and slot handling are the same for both formats.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from gw_helpers import gateway_command
-from support.rauc_system import RaucSystem, make_bundle, signing_key, small_rootfs
+from support.rauc_system import RaucSystem
 from support.small_disk import SmallDisk
 
 from gateway import __version__
@@ -35,35 +35,6 @@ from gateway.system.update import (
 from gateway.system.update_rauc import NOT_AB, Rauc, UpdateError
 from gateway.system.update_status import DID_NOT_START, update_status
 
-PLAIN = {"BUNDLE_FORMAT": "plain"}
-
-
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A good bundle, one signed with another key, the keyring; made once per module."""
-    tmp = tmp_path_factory.mktemp("bundles")
-    rootfs = small_rootfs(tmp / "rootfs")
-    good = make_bundle(rootfs, tmp / "good/update.raucb", tmp / "cache", **PLAIN)
-    other = make_bundle(rootfs, tmp / "other/update.raucb", tmp / "cache",
-                        **PLAIN, **signing_key(tmp / "keys"))
-    junk = tmp / "notes.raucb"
-    junk.write_text("these are not the bundles you are looking for\n" * 100)
-    return {"good": good, "other_key": other, "junk": junk,
-            "keyring": tmp / "cache/update-keys/cert.pem"}
-
-
-@pytest.fixture
-def system(tmp_path: Path, bundles: dict[str, Path],
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[RaucSystem]:
-    """A RAUC system running from slot A; RAUC's clients (in this process) reach it."""
-    rig = RaucSystem(tmp_path / "rauc", bundles["keyring"])
-    rig.start("A")
-    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", rig.address)
-    try:
-        yield rig
-    finally:
-        rig.stop()
-
 
 class Boots:
     """The kernel's boot id as the gateway's code sees it: a new one at every reboot."""
@@ -74,14 +45,14 @@ class Boots:
     def __call__(self) -> str:
         return f"boot-{self.count}"
 
-    def reboot(self, system: RaucSystem) -> str:
+    def reboot(self, rauc_system: RaucSystem) -> str:
         self.count += 1
-        return system.reboot()
+        return rauc_system.reboot()
 
 
-def cli(system: RaucSystem, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(rauc_system: RaucSystem, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*gateway_command(), "system", "update", *args, "--data-dir",
-                           str(data), "--rauc-conf", str(system.conf)], env=system.env,
+                           str(data), "--rauc-conf", str(rauc_system.conf)], env=rauc_system.env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -90,32 +61,32 @@ def label(image: Path) -> str:
                           capture_output=True, text=True, timeout=30).stdout.strip()
 
 
-def test_a_good_bundle_is_installed_tried_and_kept(system: RaucSystem, bundles: dict[str, Path],
+def test_a_good_bundle_is_installed_tried_and_kept(rauc_system: RaucSystem, update_bundles: dict[str, Path],
                                                    tmp_path: Path) -> None:
-    data, rauc, boots = tmp_path / "data", Rauc(system.conf), Boots()
+    data, rauc, boots = tmp_path / "data", Rauc(rauc_system.conf), Boots()
     steps: list[tuple[int, str]] = []
-    pending = install_update(bundles["good"], data, rauc, lambda p, m: steps.append((p, m)),
+    pending = install_update(update_bundles["good"], data, rauc, lambda p, m: steps.append((p, m)),
                              boot_id=boots)
     assert (pending.from_version, pending.to_version, pending.slot) == (__version__, __version__, "B")
     kept = json.loads((data / PENDING_FILE).read_text())
     assert {"from", "to", "slot", "at"} <= kept.keys() and kept["slot"] == "B"
     assert steps[-1][0] == 100 and any("Copying image to rootfs.1" in m for _, m in steps)
-    assert label(system.slot_file("B")) == "RASPIROOT"  # the bundle's root file system
-    assert label(system.slot_file("A")) == ""  # the running slot is untouched
-    assert system.primary() == "B"
-    assert bundles["good"].is_file()  # the user's file stays
+    assert label(rauc_system.slot_file("B")) == "RASPIROOT"  # the bundle's root file system
+    assert label(rauc_system.slot_file("A")) == ""  # the running slot is untouched
+    assert rauc_system.primary() == "B"
+    assert update_bundles["good"].is_file()  # the user's file stays
     status = update_status(data, rauc, boots)
     assert status["state"] == "rebooting" and status["booted_slot"] == "A"
     assert status["other_slot_version"] == __version__
 
-    assert boots.reboot(system) == "B"
+    assert boots.reboot(rauc_system) == "B"
     assert update_status(data, rauc, boots)["state"] == "trial"
     marked = mark_slot(HealthReport(sensors_reporting=["room.kitchen[0]"]), data, rauc, boots)
     assert marked.trial and marked.argv is not None and "mark-good" in marked.argv
     status = update_status(data, rauc, boots)
     assert status["state"] == "good" and status["booted_slot"] == "B", status
     # Later boots are no trials: a silent sensor does not send the gateway back.
-    boots.reboot(system)
+    boots.reboot(rauc_system)
     silent = HealthReport(problems=["no reading within 64 s from: room.cellar[0]"],
                           sensors_silent=["room.cellar[0]"])
     again = mark_slot(silent, data, rauc, boots)
@@ -123,95 +94,95 @@ def test_a_good_bundle_is_installed_tried_and_kept(system: RaucSystem, bundles: 
     assert json.loads((data / REPORT_FILE).read_text())["ok"] is True  # the trial's, kept
 
 
-def test_an_unhealthy_update_is_rolled_back_and_says_why(system: RaucSystem,
-                                                         bundles: dict[str, Path],
+def test_an_unhealthy_update_is_rolled_back_and_says_why(rauc_system: RaucSystem,
+                                                         update_bundles: dict[str, Path],
                                                          tmp_path: Path) -> None:
-    data, rauc, boots = tmp_path / "data", Rauc(system.conf), Boots()
-    install_update(bundles["good"], data, rauc, boot_id=boots)
-    assert boots.reboot(system) == "B"
+    data, rauc, boots = tmp_path / "data", Rauc(rauc_system.conf), Boots()
+    install_update(update_bundles["good"], data, rauc, boot_id=boots)
+    assert boots.reboot(rauc_system) == "B"
     sick = HealthReport(problems=["the gateway is not online (home/gateway/status)"])
     marked = mark_slot(sick, data, rauc, boots)
     assert marked.trial and marked.argv is not None and "mark-bad" in marked.argv
     status = update_status(data, rauc, boots)
     assert status["state"] == "failed" and "not online" in status["message"]
-    assert system.boot_state("B") == "bad"
-    assert boots.reboot(system) == "A"  # the boot loader skips the bad slot
+    assert rauc_system.boot_state("B") == "bad"
+    assert boots.reboot(rauc_system) == "A"  # the boot loader skips the bad slot
     # The old system's own check afterwards keeps the trial's report.
     mark_slot(HealthReport(), data, rauc, boots)
     status = update_status(data, rauc, boots)
     assert status["state"] == "rolled_back" and status["booted_slot"] == "A"
     assert "the gateway is not online (home/gateway/status)" in status["message"]
-    shown = cli(system, data, "--status")
+    shown = cli(rauc_system, data, "--status")
     assert shown.returncode == 0 and "state: rolled_back" in shown.stdout
     assert "not online" in shown.stdout
 
 
-def test_a_new_system_that_never_reported_did_not_start(system: RaucSystem,
-                                                        bundles: dict[str, Path],
+def test_a_new_system_that_never_reported_did_not_start(rauc_system: RaucSystem,
+                                                        update_bundles: dict[str, Path],
                                                         tmp_path: Path) -> None:
-    data, rauc, boots = tmp_path / "data", Rauc(system.conf), Boots()
-    install_update(bundles["good"], data, rauc, boot_id=boots)
+    data, rauc, boots = tmp_path / "data", Rauc(rauc_system.conf), Boots()
+    install_update(update_bundles["good"], data, rauc, boot_id=boots)
     # Slot B hung before its health check; its attempts ran out and A runs again.
-    (system.path / "bootenv/state.B").write_text("bad\n")
-    assert boots.reboot(system) == "A"
+    (rauc_system.path / "bootenv/state.B").write_text("bad\n")
+    assert boots.reboot(rauc_system) == "A"
     status = update_status(data, rauc, boots)
     assert status["state"] == "rolled_back"
     assert status["message"].endswith(DID_NOT_START)
 
 
-def test_the_command_installs_and_reboots_or_not(system: RaucSystem, bundles: dict[str, Path],
+def test_the_command_installs_and_restarts_only_when_asked(rauc_system: RaucSystem, update_bundles: dict[str, Path],
                                                  tmp_path: Path) -> None:
-    result = cli(system, tmp_path / "data", str(bundles["good"]), "--no-reboot")
+    result = cli(rauc_system, tmp_path / "data", str(update_bundles["good"]), "--no-reboot")
     assert result.returncode == 0, result.stderr
     assert "100% Installing done." in result.stdout
     assert f"installed version {__version__} in slot B" in result.stdout
-    assert read_pending(tmp_path / "data") is not None and system.primary() == "B"
+    assert read_pending(tmp_path / "data") is not None and rauc_system.primary() == "B"
 
 
 @pytest.mark.parametrize("bundle, expected", [
     ("other_key", "is not signed with this gateway's update key"),
     ("junk", "is not an update bundle"),
 ])
-def test_a_bundle_rauc_refuses_changes_nothing(system: RaucSystem, bundles: dict[str, Path],
+def test_a_bundle_rauc_refuses_changes_nothing(rauc_system: RaucSystem, update_bundles: dict[str, Path],
                                                tmp_path: Path, bundle: str,
                                                expected: str) -> None:
     data = tmp_path / "data"
-    result = cli(system, data, str(bundles[bundle]))
+    result = cli(rauc_system, data, str(update_bundles[bundle]))
     assert result.returncode == 1 and expected in result.stderr, result.stderr
-    assert system.primary() == "A" and label(system.slot_file("B")) == ""
+    assert rauc_system.primary() == "A" and label(rauc_system.slot_file("B")) == ""
     assert not (data / PENDING_FILE).exists()
-    status = update_status(data, Rauc(system.conf))
+    status = update_status(data, Rauc(rauc_system.conf))
     assert status["state"] == "failed" and expected in status["message"]
 
 
-def test_a_bundle_for_another_system_is_refused(tmp_path: Path, bundles: dict[str, Path],
+def test_a_bundle_for_another_system_is_refused(tmp_path: Path, update_bundles: dict[str, Path],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    other = RaucSystem(tmp_path / "rauc", bundles["keyring"], compatible="sensor-gateway-rpi-armhf")
+    other = RaucSystem(tmp_path / "rauc", update_bundles["keyring"], compatible="sensor-gateway-rpi-armhf")
     other.start("A")
     try:
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", other.address)
         with pytest.raises(UpdateError, match="is an update for 'sensor-gateway-rpi-arm64', "
                                               "not for this system"):
-            install_update(bundles["good"], tmp_path / "data", Rauc(other.conf))
+            install_update(update_bundles["good"], tmp_path / "data", Rauc(other.conf))
         assert other.primary() == "A"
     finally:
         other.stop()
 
 
-def test_a_second_update_at_once_is_refused(system: RaucSystem, bundles: dict[str, Path],
+def test_a_second_update_at_once_is_refused(rauc_system: RaucSystem, update_bundles: dict[str, Path],
                                             tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     with update_lock(data):  # the dashboard's install, say
-        result = cli(system, data, str(bundles["good"]))
+        result = cli(rauc_system, data, str(update_bundles["good"]))
         assert result.returncode == 1 and "an update is already running" in result.stderr
-        assert update_status(data, Rauc(system.conf))["state"] == "installing"
-    assert system.primary() == "A"
+        assert update_status(data, Rauc(rauc_system.conf))["state"] == "installing"
+    assert rauc_system.primary() == "A"
 
 
 def test_without_rauc_the_command_says_what_to_do_instead(tmp_path: Path) -> None:
     result = subprocess.run([*gateway_command(), "system", "update", "x.raucb", "--data-dir",
-                             str(tmp_path), "--rauc-conf", str(tmp_path / "no-system.conf")],
+                             str(tmp_path), "--rauc-conf", str(tmp_path / "no-rauc_system.conf")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert NOT_AB in " ".join(result.stderr.split())
@@ -235,13 +206,13 @@ class _Files(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def web(bundles: dict[str, Path]) -> Iterator[str]:
+def web(update_bundles: dict[str, Path]) -> Iterator[str]:
     """An HTTP server on loopback with the good bundle and a 12 MB file."""
-    big = bundles["good"].parent / "big.raucb"
+    big = update_bundles["good"].parent / "big.raucb"
     big.write_bytes(b"\0" * (12 << 20))
 
     def handler(*args: object) -> _Files:
-        return _Files(*args, directory=str(bundles["good"].parent))  # type: ignore[arg-type]
+        return _Files(*args, directory=str(update_bundles["good"].parent))  # type: ignore[arg-type]
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -252,25 +223,25 @@ def web(bundles: dict[str, Path]) -> Iterator[str]:
         server.server_close()
 
 
-def test_a_url_is_downloaded_installed_and_removed(system: RaucSystem, web: str,
+def test_a_url_is_downloaded_installed_and_removed(rauc_system: RaucSystem, web: str,
                                                    tmp_path: Path) -> None:
     data = tmp_path / "data"
-    result = cli(system, data, f"{web}/update.raucb", "--no-reboot")
+    result = cli(rauc_system, data, f"{web}/update.raucb", "--no-reboot")
     assert result.returncode == 0, result.stderr
-    assert "Downloading" in result.stdout and system.primary() == "B"
+    assert "Downloading" in result.stdout and rauc_system.primary() == "B"
     assert sorted(p.name for p in data.iterdir() if p.suffix == ".raucb") == []
 
 
 @pytest.mark.parametrize("path", ["/big.raucb", "/endless"])
-def test_a_full_disk_while_downloading_is_said_and_leaves_nothing(system: RaucSystem, web: str,
+def test_a_full_disk_while_downloading_is_said_and_leaves_nothing(rauc_system: RaucSystem, web: str,
                                                                   tmp_path: Path,
                                                                   path: str) -> None:
     with SmallDisk(tmp_path / "data", "24m") as disk:
-        result = cli(system, disk.path, f"{web}{path}")
+        result = cli(rauc_system, disk.path, f"{web}{path}")
         assert result.returncode == 1
         assert "not enough space for the bundle in" in result.stderr, result.stderr
         assert [p.name for p in disk.path.iterdir() if "raucb" in p.name] == []
         assert disk.free_bytes() > 20 << 20
-        status = update_status(disk.path, Rauc(system.conf))
+        status = update_status(disk.path, Rauc(rauc_system.conf))
         assert status["state"] == "failed" and "not enough space" in status["message"]
-    assert system.primary() == "A"
+    assert rauc_system.primary() == "A"
