@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, web
 
 from gateway.dashboard.backup_routes import is_admin
-from gateway.system.update import REBOOT, install_update, update_running
+from gateway.system.update import REBOOT, current_boot_id, install_update, update_running
 from gateway.system.update_download import CHUNK, is_url, no_room, room_for
 from gateway.system.update_rauc import Rauc, UpdateError
 from gateway.system.update_status import update_status
@@ -43,12 +43,14 @@ FIELD = "bundle"
 @dataclass
 class UpdateSource:
     """What the dashboard updates: the gateway with these broker settings (for who is an
-    administrator) and this data directory, through ``rauc``; ``reboot`` restarts it."""
+    administrator) and this data directory, through ``rauc``; ``reboot`` restarts it;
+    ``boot_id`` tells one boot from the next."""
 
     broker: Mapping[str, Any]
     data_dir: Path
     rauc: Rauc = field(default_factory=Rauc)
     reboot: list[str] = field(default_factory=lambda: list(REBOOT))
+    boot_id: Callable[[], str] = current_boot_id
     task: asyncio.Task[None] | None = None
 
 
@@ -56,9 +58,10 @@ _SOURCES: weakref.WeakKeyDictionary[Dashboard, UpdateSource] = weakref.WeakKeyDi
 
 
 def enable_updates(dashboard: Dashboard, broker: Mapping[str, Any], data_dir: Path,
-                   rauc: Rauc | None = None, reboot: list[str] | None = None) -> UpdateSource:
+                   rauc: Rauc | None = None, reboot: list[str] | None = None,
+                   boot_id: Callable[[], str] = current_boot_id) -> UpdateSource:
     """Let ``dashboard`` update the gateway (see UpdateSource)."""
-    source = UpdateSource(broker, data_dir, rauc or Rauc(), reboot or list(REBOOT))
+    source = UpdateSource(broker, data_dir, rauc or Rauc(), reboot or list(REBOOT), boot_id)
     _SOURCES[dashboard] = source
     return source
 
@@ -93,7 +96,7 @@ class _Routes:
     async def status(self, request: web.Request) -> web.StreamResponse:
         source = self._source(request)
         answer = await asyncio.get_running_loop().run_in_executor(
-            None, update_status, source.data_dir, source.rauc)
+            None, update_status, source.data_dir, source.rauc, source.boot_id)
         return web.json_response(answer, headers={"Cache-Control": "no-store"})
 
     async def start(self, request: web.Request) -> web.StreamResponse:
@@ -171,7 +174,7 @@ class _Routes:
         try:
             pending = await loop.run_in_executor(
                 None, lambda: install_update(bundle, source.data_dir, source.rauc,
-                                             remove_source=remove))
+                                             boot_id=source.boot_id, remove_source=remove))
         except UpdateError as exc:  # kept in update-progress.json for GET to show
             log.error("dashboard: system update failed: %s", exc)
             return

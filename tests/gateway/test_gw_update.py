@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from gw_helpers import gateway_command
-from support.rauc_system import RaucSystem
+from support.rauc_system import Boots, RaucSystem
 from support.small_disk import SmallDisk
 
 from gateway import __version__
@@ -34,20 +34,6 @@ from gateway.system.update import (
 )
 from gateway.system.update_rauc import NOT_AB, Rauc, UpdateError
 from gateway.system.update_status import DID_NOT_START, update_status
-
-
-class Boots:
-    """The kernel's boot id as the gateway's code sees it: a new one at every reboot."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self) -> str:
-        return f"boot-{self.count}"
-
-    def reboot(self, rauc_system: RaucSystem) -> str:
-        self.count += 1
-        return rauc_system.reboot()
 
 
 def cli(rauc_system: RaucSystem, data: Path, *args: str) -> subprocess.CompletedProcess[str]:

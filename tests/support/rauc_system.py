@@ -185,6 +185,20 @@ bootname=B
         self._log.close()
 
 
+class Boots:
+    """The kernel's boot id as the gateway's code sees it: a new one at every reboot."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> str:
+        return f"boot-{self.count}"
+
+    def reboot(self, system: RaucSystem) -> str:
+        self.count += 1
+        return system.reboot()
+
+
 @pytest.fixture(scope="module")
 def update_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A good bundle, one signed with another key, the keyring; made once per module."""
