@@ -52,6 +52,7 @@ class UpdateSource:
     reboot: list[str] = field(default_factory=lambda: list(REBOOT))
     boot_id: Callable[[], str] = current_boot_id
     task: asyncio.Task[None] | None = None
+    receiving: bool = False  # an upload is arriving: a second one is refused meanwhile
 
 
 _SOURCES: weakref.WeakKeyDictionary[Dashboard, UpdateSource] = weakref.WeakKeyDictionary()
@@ -105,22 +106,23 @@ class _Routes:
             source.rauc.require()
         except UpdateError as exc:
             return _error(str(exc), 501)
-        if (source.task is not None and not source.task.done()) or update_running(source.data_dir):
+        if (source.receiving or (source.task is not None and not source.task.done())
+                or update_running(source.data_dir)):
             return _error("an update is already running", 409)
+        source.receiving = True
         try:
             if request.content_type == "multipart/form-data":
-                bundle: str | Path = await self._receive(request, source.data_dir)
+                bundle, name = await self._receive(request, source.data_dir)
                 remove = True
             else:
-                bundle, remove = await self._url(request), False
+                url = await self._url(request)
+                bundle, name, remove = url, url, False
         except UpdateError as exc:
             return _error(str(exc), 507)
-        except web.HTTPException:
-            raise
-        user = self.user_of(request)
-        log.warning("dashboard: %s starts a system update from %s", user,
-                    "an upload" if remove else bundle)
-        source.task = asyncio.create_task(self._install(source, bundle, remove),
+        finally:
+            source.receiving = False
+        log.warning("dashboard: %s starts a system update from %s", self.user_of(request), name)
+        source.task = asyncio.create_task(self._install(source, bundle, name, remove),
                                           name="system-update")
         return web.json_response({"state": "installing"}, status=202)
 
@@ -137,8 +139,9 @@ class _Routes:
                                      content_type="application/json")
         return url
 
-    async def _receive(self, request: web.Request, data_dir: Path) -> Path:
-        """Stream the multipart field into a file in ``data_dir``, within its free space."""
+    async def _receive(self, request: web.Request, data_dir: Path) -> tuple[Path, str]:
+        """Stream the multipart field into a file in ``data_dir``, within its free space;
+        returns the file and how to name it to the user."""
         limit = room_for(data_dir)
         if request.content_length is not None and request.content_length > limit + CHUNK:
             raise no_room(data_dir, request.content_length)
@@ -167,14 +170,16 @@ class _Routes:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return path
+        return path, f"the upload {part.filename or ''}".rstrip()
 
-    async def _install(self, source: UpdateSource, bundle: str | Path, remove: bool) -> None:
+    async def _install(self, source: UpdateSource, bundle: str | Path, name: str,
+                       remove: bool) -> None:
         loop = asyncio.get_running_loop()
         try:
             pending = await loop.run_in_executor(
                 None, lambda: install_update(bundle, source.data_dir, source.rauc,
-                                             boot_id=source.boot_id, remove_source=remove))
+                                             boot_id=source.boot_id, remove_source=remove,
+                                             name=name))
         except UpdateError as exc:  # kept in update-progress.json for GET to show
             log.error("dashboard: system update failed: %s", exc)
             return

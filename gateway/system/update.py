@@ -62,6 +62,16 @@ def current_boot_id() -> str:
     return BOOT_ID.read_text().strip()
 
 
+def own_like_directory(path: Path) -> None:
+    """Give a file root made to the data directory's owner: ``sudo gateway system update``
+    must not leave files the gateway's own user cannot write or lock."""
+    if os.geteuid() != 0:
+        return
+    directory = path.parent.stat()
+    if directory.st_uid != 0:
+        os.chown(path, directory.st_uid, directory.st_gid)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` atomically: a power cut leaves the old file or the new one."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -69,6 +79,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         fh.write(json.dumps(data) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+    own_like_directory(tmp)
     os.replace(tmp, path)
 
 
@@ -93,14 +104,20 @@ def read_pending(data_dir: Path) -> Pending | None:
 
 
 @contextlib.contextmanager
-def update_lock(data_dir: Path) -> Iterator[None]:
-    """Held while one install runs; a second one is refused, not queued."""
+def update_lock(data_dir: Path, tries: int = 20) -> Iterator[None]:
+    """Held while one install runs; a second one is refused, not queued. ``tries`` (50 ms
+    apart) let an install past a status query that holds the lock for an instant."""
     fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UpdateError("an update is already running") from None
+        own_like_directory(data_dir / LOCK_FILE)
+        for attempt in range(tries):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == tries - 1:
+                    raise UpdateError("an update is already running") from None
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)  # releases the lock; a crashed install releases it too
@@ -109,7 +126,7 @@ def update_lock(data_dir: Path) -> Iterator[None]:
 def update_running(data_dir: Path) -> bool:
     """Whether an install holds the lock now (in this process or another)."""
     try:
-        with update_lock(data_dir):
+        with update_lock(data_dir, tries=1):
             return False
     except UpdateError:
         return True
@@ -142,24 +159,25 @@ class ProgressFile:
 def install_update(source: str | Path, data_dir: Path, rauc: Rauc,
                    progress: Progress | None = None, *,
                    boot_id: Callable[[], str] = current_boot_id,
-                   remove_source: bool = False) -> Pending:
+                   remove_source: bool = False, name: str | None = None) -> Pending:
     """Install the bundle at ``source`` (a file, or an http(s) URL downloaded into
     ``data_dir`` first) into the other slot and record it as pending. Raises UpdateError
-    with the reason for the user; the reason is kept for the status too. A downloaded
-    bundle is removed afterwards, a file too with ``remove_source`` (a dashboard upload)."""
+    with the reason for the user (naming the bundle ``name``, default ``source``); the
+    reason is kept for the status too. A downloaded bundle is removed afterwards, a file
+    too with ``remove_source`` (a dashboard upload)."""
     rauc.require()
     data_dir.mkdir(parents=True, exist_ok=True)
     with update_lock(data_dir):
         report = ProgressFile(data_dir, progress)
         report(0, "Starting")
         fetched: Path | None = None
+        bundle = Path(source)
         try:
             if is_url(str(source)):
                 fetched = download(str(source), data_dir, report)
                 bundle = fetched
-            else:
-                bundle = Path(source)
-                fetched = bundle if remove_source else None
+            elif remove_source:
+                fetched = bundle
             report(0, "Checking the bundle's signature")
             info = rauc.info(bundle)
             system = rauc.status()
@@ -176,8 +194,10 @@ def install_update(source: str | Path, data_dir: Path, rauc: Rauc,
                               after.booted, boot_id())
             write_json(data_dir / PENDING_FILE, pending.as_json())
         except UpdateError as exc:
-            report.failed(str(exc))
-            raise
+            # RAUC names the file it read: a download's or upload's is a temporary name.
+            error = UpdateError(str(exc).replace(str(bundle), name or str(source)))
+            report.failed(str(error))
+            raise error from None
         finally:
             if fetched is not None:
                 fetched.unlink(missing_ok=True)

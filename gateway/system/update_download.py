@@ -58,7 +58,7 @@ def store(chunks: Iterable[bytes], directory: Path, size: int | None,
         raise no_room(directory, size)
     fd, name = tempfile.mkstemp(dir=directory, prefix=".bundle-", suffix=".raucb")
     path = Path(name)
-    written = 0
+    written, shown = 0, -1
     try:
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:
@@ -66,8 +66,10 @@ def store(chunks: Iterable[bytes], directory: Path, size: int | None,
                 if written > limit:  # longer than announced, or not announced
                     raise no_room(directory, size)
                 out.write(chunk)
-                if progress is not None and size:
-                    progress(written * 100 // size, f"Downloading {_mb(written)} of {_mb(size)}")
+                percent = written * 100 // size if size else -1
+                if progress is not None and percent != shown:  # at most 101 reports
+                    shown = percent
+                    progress(percent, f"Downloading {_mb(written)} of {_mb(size or 0)}")
     except UpdateError:
         path.unlink(missing_ok=True)
         raise

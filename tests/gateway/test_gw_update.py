@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from support.small_disk import SmallDisk
 from gateway import __version__
 from gateway.system.health import HealthReport, mark_slot
 from gateway.system.update import (
+    LOCK_FILE,
     PENDING_FILE,
     REPORT_FILE,
     install_update,
@@ -34,6 +36,8 @@ from gateway.system.update import (
 )
 from gateway.system.update_rauc import NOT_AB, Rauc, UpdateError
 from gateway.system.update_status import DID_NOT_START, update_status
+
+NOBODY = 65534
 
 
 def cli(rauc_system: RaucSystem, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -118,11 +122,17 @@ def test_a_new_system_that_never_reported_did_not_start(rauc_system: RaucSystem,
 
 def test_the_command_installs_and_restarts_only_when_asked(rauc_system: RaucSystem, update_bundles: dict[str, Path],
                                                  tmp_path: Path) -> None:
-    result = cli(rauc_system, tmp_path / "data", str(update_bundles["good"]), "--no-reboot")
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, NOBODY, NOBODY)  # the service's user; the command runs with sudo
+    result = cli(rauc_system, data, str(update_bundles["good"]), "--no-reboot")
     assert result.returncode == 0, result.stderr
     assert "100% Installing done." in result.stdout
     assert f"installed version {__version__} in slot B" in result.stdout
-    assert read_pending(tmp_path / "data") is not None and rauc_system.primary() == "B"
+    assert read_pending(data) is not None and rauc_system.primary() == "B"
+    # The gateway (not root) can still write the status files and take the lock.
+    assert {p.name: p.stat().st_uid for p in data.iterdir()} == {
+        PENDING_FILE: NOBODY, LOCK_FILE: NOBODY}
 
 
 @pytest.mark.parametrize("bundle, expected", [

@@ -142,7 +142,8 @@ def test_a_bad_upload_is_said_by_the_status(rauc_system: RaucSystem, update_bund
                 assert body["state"] == "installing", body
                 assert asyncio.get_running_loop().time() < deadline, body
                 await asyncio.sleep(0.2)
-            assert "is not signed with this gateway's update key" in body["message"]
+            assert "the upload update.raucb is not signed with this gateway's update key" \
+                in body["message"]  # named as the user knows it, not by its temporary name
             assert not gw.rebooted.exists() and rauc_system.primary() == "A"
 
     asyncio.run(asyncio.wait_for(scenario(), 300))
