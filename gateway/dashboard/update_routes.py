@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 
-from gateway.dashboard.backup_routes import is_admin
+from gateway.dashboard.backup_routes import require_admin
 from gateway.system.update import REBOOT, current_boot_id, install_update, update_running
 from gateway.system.update_download import CHUNK, is_url, no_room, room_for
 from gateway.system.update_rauc import Rauc, UpdateError
@@ -88,10 +88,7 @@ class _Routes:
         source = _SOURCES.get(self.dashboard)
         if source is None:
             raise web.HTTPNotFound(text="updates are not available here")
-        if not is_admin(self.user_of(request), source.broker):
-            raise web.HTTPForbidden(
-                text='{"error": "updates are for administrators (ACL: topic readwrite #)"}',
-                content_type="application/json")
+        require_admin(self.user_of(request), source.broker, "updates")
         return source
 
     async def status(self, request: web.Request) -> web.StreamResponse:
