@@ -106,6 +106,8 @@ def test_an_admin_updates_from_the_page_and_others_are_refused(
                                    data=upload(update_bundles["good"])))[0] == 403
             assert rauc_system.primary() == "A" and not (data / PENDING_FILE).exists()
 
+            status, body = await stranger("POST", gw.url, auth("admin"), json={"url": "ftp://x/u"})
+            assert status == 400 and "http:// or https://" in body["error"]
             status, body = await stranger("GET", gw.url, auth("admin"))
             assert status == 200 and body["state"] == "idle" and body["booted_slot"] == "A"
             assert {"booted_slot", "booted_version", "other_slot_version", "state", "progress",
