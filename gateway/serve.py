@@ -158,6 +158,7 @@ async def _start_dashboard(config: Config, options: RunOptions, broker: Broker) 
     from gateway.dashboard.auth import password_file_of
     from gateway.dashboard.backup_routes import enable_backups
     from gateway.dashboard.https import listener_context
+    from gateway.dashboard.update_routes import enable_updates
 
     # Where the broker listens, the dashboard listens: loopback stays loopback; "every
     # IPv4 address" becomes every address, so phones resolving <host>.local to IPv6 get in.
@@ -170,6 +171,7 @@ async def _start_dashboard(config: Config, options: RunOptions, broker: Broker) 
                           discovery_prefix=config.gateway.discovery_prefix,
                           ssl_context=listener_context(broker))
     enable_backups(dashboard, config, data_dir_for(config, options.data_dir))
+    enable_updates(dashboard, config.broker, data_dir_for(config, options.data_dir))
     await dashboard.start()
     return dashboard
 

@@ -5,6 +5,8 @@
 # Signing: UPDATE_KEY and UPDATE_CERT (PEM files); without them a development key and
 # self-signed certificate are made once in $CACHE_DIR/update-keys. A gateway installs only
 # bundles whose signature chains to the certificate its own image carries, so keep the key.
+# BUNDLE_FORMAT=plain makes RAUC's older format, which installs without the kernel's
+# device mapper (the tests' machines lack it; the image's kernel has it).
 set -euo pipefail
 # shellcheck source=deploy/image/common.sh
 . "$(dirname "$0")/common.sh"
@@ -38,7 +40,7 @@ compatible=sensor-gateway-rpi-arm64
 version=$(project_version)
 
 [bundle]
-format=verity
+format=${BUNDLE_FORMAT:-verity}
 
 [image.rootfs]
 filename=rootfs.ext4

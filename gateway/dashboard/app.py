@@ -39,7 +39,7 @@ from aiohttp import web
 
 from broker.engine.addresses import peer_host
 from broker.store.private import private_dir
-from gateway.dashboard import backup_routes
+from gateway.dashboard import backup_routes, update_routes
 from gateway.dashboard.access import LOCAL, SYS_PROBE, Access, Viewer, listener_for
 from gateway.dashboard.auth import COOKIE, SessionSigner, Users, is_loopback, is_loopback_host
 from gateway.dashboard.catalog import Catalog
@@ -194,6 +194,7 @@ class Dashboard:
         add_metrics_route(app, self.broker,
                           lambda request: request[_VIEWER].may_read(SYS_PROBE))
         backup_routes.register(app, self, lambda request: request.get(_USER))
+        update_routes.register(app, self, lambda request: request.get(_USER))
         return app
 
     # --- broker side -------------------------------------------------------------------

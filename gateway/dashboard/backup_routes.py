@@ -86,6 +86,14 @@ def is_admin(user: str | None, broker: Mapping[str, Any]) -> bool:
     return acl.can_subscribe(user, "", "#") and acl.can_write(user, "", "#")
 
 
+def require_admin(user: str | None, broker: Mapping[str, Any], what: str) -> None:
+    """Answer 403 (JSON, saying why) unless ``user`` is an administrator."""
+    if not is_admin(user, broker):
+        raise web.HTTPForbidden(
+            text=f'{{"error": "{what} are for administrators (ACL: topic readwrite #)"}}',
+            content_type="application/json")
+
+
 def _acl_file_of(broker: Mapping[str, Any]) -> str | None:
     """The ACL that goes with the dashboard's users (their password file's listener)."""
     if broker.get("acl_file"):
@@ -106,10 +114,7 @@ class _Routes:
         source = _SOURCES.get(self.dashboard)
         if source is None:
             raise web.HTTPNotFound(text="backups are not available here")
-        if not is_admin(self.user_of(request), source.config.broker):
-            raise web.HTTPForbidden(
-                text='{"error": "backups are for administrators (ACL: topic readwrite #)"}',
-                content_type="application/json")
+        require_admin(self.user_of(request), source.config.broker, "backups")
         return source
 
     async def download(self, request: web.Request) -> web.StreamResponse:

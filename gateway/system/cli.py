@@ -15,6 +15,9 @@ from gateway.system.contents import APPLIANCE_BOOT_FILE, gateway_parts, state_di
 from gateway.system.health import check_health, default_timeout, mark_slot
 from gateway.system.pending import apply_pending
 from gateway.system.restore import restore_backup
+from gateway.system.update import install_update, reboot
+from gateway.system.update_rauc import Rauc, UpdateError
+from gateway.system.update_status import describe, update_status
 
 DEFAULT_CONFIG = "/etc/sensor-gateway/gateway.toml"
 SERVICE = "sensor-gateway.service"
@@ -22,7 +25,8 @@ SERVICE = "sensor-gateway.service"
 
 @click.group("system")
 def system_command() -> None:
-    """Back up this gateway into one file, and restore it (e.g. onto a new SD card)."""
+    """Back up this gateway into one file and restore it (e.g. onto a new SD card); update
+    it in place (A/B image) and check its health."""
 
 
 @system_command.command("backup")
@@ -118,7 +122,10 @@ def _stop_service() -> bool:
                    "previous system) with RAUC, and keep the report for the dashboard.")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Where --mark keeps the report (default: as `gateway run`).")
-def health(config_path: Path, timeout: float | None, mark: bool, data_dir: Path | None) -> None:
+@click.option("--rauc-conf", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="RAUC's system.conf (default: /etc/rauc/system.conf).")
+def health(config_path: Path, timeout: float | None, mark: bool, data_dir: Path | None,
+           rauc_conf: Path | None) -> None:
     """Check that the broker answers, the gateway is online and every polled sensor reports;
     exit 1 and say what failed otherwise."""
     try:
@@ -128,9 +135,79 @@ def health(config_path: Path, timeout: float | None, mark: bool, data_dir: Path 
                                    "\n".join(str(e) for e in exc.errors)) from None
     report = check_health(config, timeout or default_timeout(config))
     if mark:
-        argv = mark_slot(report, state_dir(config, data_dir))
-        click.echo(" ".join(argv))
+        try:
+            marked = mark_slot(report, state_dir(config, data_dir), Rauc(rauc_conf))
+        except (UpdateError, subprocess.SubprocessError) as exc:
+            raise click.ClickException(f"cannot mark the slot: {exc}") from None
+        click.echo(("trial of an update: " if marked.trial else "") +
+                   (" ".join(marked.argv) if marked.argv else "slot not marked"))
+        if not marked.trial and report.gateway_up and not report.ok:
+            # An established system stays: a silent sensor is the user's to look at.
+            click.echo("warning: " + "; ".join(report.problems), err=True)
+            return
     if not report.ok:
         raise click.ClickException("unhealthy: " + "; ".join(report.problems))
     click.echo(f"healthy: broker answers, gateway online, {len(report.sensors_reporting)} "
                "sensors reporting")
+
+
+@system_command.command("update")
+@click.argument("source", required=False, metavar="FILE|URL")
+@click.option("--status", "show_status", is_flag=True,
+              help="Say where the last update stands (and why it was rolled back) and exit.")
+@click.option("--no-reboot", is_flag=True, help="Install, but do not restart into it now.")
+@click.option("--config", "-c", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The gateway's config (for its data directory).")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="The gateway's data directory (default: as `gateway run`).")
+@click.option("--rauc-conf", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="RAUC's system.conf (default: /etc/rauc/system.conf).")
+def update(source: str | None, show_status: bool, no_reboot: bool, config_path: Path,
+           data_dir: Path | None, rauc_conf: Path | None) -> None:
+    """Install the update bundle FILE (or download it from URL) into the other system slot
+    and restart into it on trial: it stays only if its health check passes, otherwise the
+    gateway returns to this system by itself. Needs the A/B image (RAUC)."""
+    rauc = Rauc(rauc_conf)
+    if show_status:
+        click.echo(describe(update_status(_data_dir(config_path, data_dir), rauc)))
+        return
+    if source is None:
+        raise click.UsageError("FILE or URL is required (or --status)")
+    try:
+        rauc.require()
+    except UpdateError as exc:
+        raise click.ClickException(str(exc)) from None
+    directory = _data_dir(config_path, data_dir)
+    last = [-1]
+
+    def progress(percent: int, message: str) -> None:
+        if not message.startswith("Downloading") or percent != last[0]:
+            click.echo(f"{percent:3d}% {message}")
+        last[0] = percent
+
+    try:
+        pending = install_update(source, directory, rauc, progress)
+    except UpdateError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"installed version {pending.to_version} in slot {pending.slot} "
+               f"(running: {pending.from_version} in slot {pending.from_slot})")
+    if no_reboot:
+        click.echo("it starts at the next restart (`systemctl reboot`), on trial")
+        return
+    click.echo("restarting into it; it is on trial until its health check passes")
+    try:
+        reboot()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise click.ClickException(f"installed, but cannot restart: {exc}; restart the "
+                                   "gateway to start the new version") from None
+
+
+def _data_dir(config_path: Path, data_dir: Path | None) -> Path:
+    if data_dir is not None:
+        return data_dir
+    try:
+        return state_dir(load_config(config_path))
+    except ConfigErrors as exc:
+        raise click.ClickException("cannot read the config (give --data-dir):\n" +
+                                   "\n".join(str(e) for e in exc.errors)) from None

@@ -2,13 +2,18 @@
 slot good (otherwise the next boot is the old system): the broker answers a real MQTT
 login, the gateway says it is online, and every polled sensor delivers a live reading.
 
-``gateway system health`` runs it; with ``--mark`` it also tells RAUC the outcome.
+``gateway system health`` runs it; with ``--mark`` it also tells RAUC the outcome. On the
+boot that tries a new system (update-pending.json names the running slot and no outcome is
+recorded for it yet) the check decides: the slot is marked good, or bad (the next boot is
+the previous system), and the outcome is kept in ``update-health.json`` for the update
+status to say why an update was rolled back. On every other boot a running gateway and
+broker are enough to mark the slot good again (which resets the boot loader's attempts): a
+sensor unplugged since must not send the gateway back to an older system; a gateway that
+is not up is not marked, and the boot loader's attempts run out by themselves.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -17,15 +22,23 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from gateway import __version__
 from gateway.config import Config
 from gateway.drivers.base import driver_spec
 from gateway.firstboot.bootfile import mqtt_port
 from gateway.mqtt_url import BrokerURL, parse_broker_url
+from gateway.system.update import (
+    REPORT_FILE,
+    Pending,
+    current_boot_id,
+    read_json,
+    read_pending,
+    write_json,
+)
+from gateway.system.update_rauc import Rauc
 from gateway.topics import channel_topics
 
 ONLINE = b"online"
-#: What the last check found, for the dashboard to say why an update was rolled back.
-REPORT_FILE = "update-health.json"
 
 
 @dataclass
@@ -34,10 +47,16 @@ class HealthReport:
 
     problems: list[str] = field(default_factory=list)
     sensors_reporting: list[str] = field(default_factory=list)
+    sensors_silent: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def gateway_up(self) -> bool:
+        """The broker answers and the gateway is online (sensors aside)."""
+        return len(self.problems) <= (1 if self.sensors_silent else 0)
 
 
 def broker_url_of(config: Config) -> BrokerURL:
@@ -117,6 +136,7 @@ def check_health(config: Config, timeout: float, url: BrokerURL | None = None) -
                 report.problems.append(f"the gateway is not online ({config.gateway.status_topic})")
             silent = sorted(sensors - reported)
             if silent:
+                report.sensors_silent = silent
                 report.problems.append(f"no reading within {timeout:.0f} s from: {', '.join(silent)}")
             report.sensors_reporting = sorted(reported)
     finally:
@@ -125,16 +145,34 @@ def check_health(config: Config, timeout: float, url: BrokerURL | None = None) -
     return report
 
 
-Runner = Callable[[list[str]], object]
+@dataclass(frozen=True)
+class Marked:
+    """What ``--mark`` did: whether this boot was a trial, and the RAUC command (if any)."""
+
+    trial: bool
+    argv: list[str] | None
 
 
-def mark_slot(report: HealthReport, data_dir: Path,
-              run: Runner = lambda argv: subprocess.run(argv, check=True)) -> list[str]:
-    """Tell RAUC whether the booted slot is good; the report is kept in ``data_dir`` so that
-    the dashboard can say why an update was rolled back. A bad slot is marked bad: the next
-    boot is the other (previous) system. Returns the command run."""
-    (data_dir / REPORT_FILE).write_text(json.dumps({
-        "ok": report.ok, "problems": report.problems, "checked": time.time()}) + "\n")
-    argv = ["rauc", "status", "mark-good" if report.ok else "mark-bad", "booted"]
-    run(argv)
-    return argv
+def is_trial(pending: Pending | None, booted: str, kept: dict[str, object] | None) -> bool:
+    """Does this boot try the update in ``pending``: its slot runs, and no outcome of a
+    trial of it is recorded yet (a recorded failure is tried again if it boots again)."""
+    if pending is None or pending.slot != booted:
+        return False
+    if kept is None or kept.get("slot") != booted:
+        return True
+    checked = kept.get("checked")
+    recorded = isinstance(checked, (int, float)) and checked >= pending.at
+    return not (recorded and kept.get("ok") is True)
+
+
+def mark_slot(report: HealthReport, data_dir: Path, rauc: Rauc,
+              boot_id: Callable[[], str] = current_boot_id) -> Marked:
+    """Tell RAUC whether the booted slot is good (see the module docstring)."""
+    booted = rauc.status().booted
+    report_file = data_dir / REPORT_FILE
+    if not is_trial(read_pending(data_dir), booted, read_json(report_file)):
+        return Marked(False, rauc.mark(True) if report.gateway_up else None)
+    write_json(report_file, {"ok": report.ok, "problems": report.problems,
+                             "checked": time.time(), "slot": booted, "version": __version__,
+                             "boot_id": boot_id()})
+    return Marked(True, rauc.mark(report.ok))

@@ -4,13 +4,13 @@ bundle of the root filesystem that RAUC accepts only with the signing certificat
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from support.rauc_system import make_bundle, signing_key, small_rootfs
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M)
@@ -19,20 +19,12 @@ VERSION = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(),
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A bundle of a small root directory; returns (bundle, signing certificate)."""
-    assert shutil.which("rauc"), "rauc missing: deploy/dev-deps.sh installs it"
     tmp = tmp_path_factory.mktemp("bundle")
-    rootfs = tmp / "rootfs"
-    (rootfs / "etc").mkdir(parents=True)
-    (rootfs / "etc/os-release").write_text('NAME="sensor-gateway test"\n')
-    (rootfs / "etc/noise").write_bytes(os.urandom(1 << 16))  # squashfs wants > 4 KiB
-    out = tmp / "out/sensor-gateway-test.raucb"
-    out.parent.mkdir()
-    result = subprocess.run(["bash", str(REPO / "deploy/image/bundle.sh"), str(rootfs), str(out)],
-                            env=dict(os.environ, CACHE_DIR=str(tmp / "cache")),
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "made a development update key" in result.stderr
-    return out, tmp / "cache/update-keys/cert.pem"
+    out = make_bundle(small_rootfs(tmp / "rootfs"), tmp / "out/sensor-gateway-test.raucb",
+                      tmp / "cache")
+    cert = tmp / "cache/update-keys/cert.pem"
+    assert cert.is_file(), "bundle.sh made no development key"
+    return out, cert
 
 
 def rauc_info(bundle: Path, keyring: Path) -> subprocess.CompletedProcess[str]:
@@ -55,11 +47,8 @@ def test_signed_bundle_names_the_system_and_version(bundle: tuple[Path, Path]) -
 def test_another_key_or_a_damaged_signature_is_refused(bundle: tuple[Path, Path],
                                                        tmp_path: Path) -> None:
     path, cert = bundle
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=other",
-                    "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem")],
-                   check=True, capture_output=True, timeout=60)
-    refused = rauc_info(path, tmp_path / "c.pem")
+    other = signing_key(tmp_path)
+    refused = rauc_info(path, Path(other["UPDATE_CERT"]))
     assert refused.returncode != 0 and "signature verification failed" in refused.stderr
     damaged = tmp_path / path.name
     data = bytearray(path.read_bytes())

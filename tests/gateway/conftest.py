@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
+from support.lanloop import lan_loop  # noqa: F401  (a fixture: async clients on the LAN)
 from support.processes import Mosquitto, OurBroker, ServerProcess
+from support.rauc_system import rauc_system, update_bundles  # noqa: F401  (update fixtures)
 
 
 @pytest.fixture
