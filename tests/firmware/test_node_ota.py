@@ -17,16 +17,20 @@ from emunode import (
     EmulatedNode,
     NodeConfig,
     build_node,
+    gateway_rig,
     wait_for,
     wifi_rig,
 )
 from otarig import (
+    CableTap,
+    ChunkServer,
     ImageServer,
     make_image,
     md5_hex,
     offer_payload,
 )
 from support.mqtt_watch import Watcher
+from support.ptycable import PtyCable
 
 OLD, NEW = "0.4.0", "0.4.1"
 NODE = "home/kitchen/kitchen_node"
@@ -60,8 +64,11 @@ def check_installed(node: EmulatedNode, image: bytes) -> None:
 
 
 def check_download_reports(watch: Watcher, version: str) -> None:
-    """download at least every 10 %, up to 100, then verify and reboot, all for `version`."""
-    states = [r for r in reports(watch) if r.get("v") == version and r["st"] != "failed"]
+    """The last attempt's reports: download at least every 10 %, up to 100, then verify
+    and reboot, all for `version`."""
+    every = reports(watch)
+    failures = [i for i, r in enumerate(every) if r["st"] == "failed"]
+    states = [r for r in every[failures[-1] + 1 if failures else 0:] if r.get("v") == version]
     steps = [r["pct"] for r in states if r["st"] == "download"]
     assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 100, steps
     assert {pct // 10 for pct in steps} == set(range(11)), steps  # one in every tenth
@@ -212,3 +219,81 @@ def test_sleeping_node_installs_at_wake_up(tmp_path: Path) -> None:
             assert len(server.requests) == 1
     finally:
         server.close()
+
+
+def test_serial_node_pulls_the_image_over_its_cable(tmp_path: Path) -> None:
+    old_exe = build_node(NodeConfig(transport="SERIAL"))
+    new_exe = build_node(NodeConfig(transport="SERIAL", version=NEW))
+    image = make_image(20 * 1024 + 77, seed=5)
+    md5 = bytes.fromhex(md5_hex(image))
+    node_cable = PtyCable(tmp_path / "ttyNODE")    # the node holds its master end
+    bridge_cable = PtyCable(tmp_path / "ttyGW")    # the gateway's bridge opens this one
+    chunks = ChunkServer()
+    tap = CableTap(node_cable.path, bridge_cable.master, chunks)
+    config = f'[serial]\nports = ["{bridge_cable.path}"]\nautodetect = false\n'
+
+    def still_running(level: int) -> None:
+        assert node.alive() and "restart" not in node.events
+        node.drive(DOOR_PIN, level)
+        wait_for(watch.shows("home/kitchen/door", b"ON" if level else b"OFF"),
+                 what="the old firmware still publishing over the cable")
+
+    try:
+        with gateway_rig(tmp_path, config) as (gateway, watch):
+            node = EmulatedNode(old_exe, uart_fd=node_cable.master, log=tmp_path / "node.log")
+            node.drive(DOOR_PIN, 0)
+            node.start()
+            wait_for(reported(watch, st="idle", v=OLD), timeout=60, what="idle")
+
+            # The gateway has no such image: its UPDATE_ERROR reason is the failure's.
+            watch.publish(OFFER, offer_payload(NEW, image, attempt=1), retain=True)
+            wait_for(reported(watch, st="failed", v=NEW, err="gateway: no image with this md5"),
+                     what="no image")
+            assert chunks.reads[0].md5 == md5 and chunks.reads[0].offset == 0
+            still_running(1)
+
+            # Damaged chunks (each passes the frame's CRC): the MD5 catches them, no staging.
+            chunks.images[md5] = image
+            chunks.corrupt = True
+            watch.publish(OFFER, offer_payload(NEW, image, attempt=2), retain=True)
+            wait_for(reported(watch, st="failed", v=NEW, err="md5 mismatch"), timeout=60,
+                     what="md5 mismatch")
+            assert not any(e.startswith("eboot") for e in node.events)
+            still_running(0)
+
+            # A gateway that stops answering: the read is repeated each second, five times.
+            chunks.corrupt = False
+            chunks.mute = 1000
+            before = len(chunks.reads)
+            watch.publish(OFFER, offer_payload(NEW, image, attempt=3), retain=True)
+            wait_for(reported(watch, st="failed", v=NEW, err="no answer at offset 0"),
+                     timeout=60, what="no answer")
+            silent = chunks.reads[before:]
+            assert [r.offset for r in silent] == [0] * 6
+            gaps = [b.at - a.at for a, b in zip(silent, silent[1:], strict=False)]
+            assert all(gap >= 0.9 for gap in gaps), gaps
+            still_running(1)
+
+            # Two reads lost, then answers: repeated, then one chunk after another.
+            chunks.mute = 2
+            before = len(chunks.reads)
+            watch.publish(OFFER, offer_payload(NEW, image, attempt=4), retain=True)
+            check_installed(node, image)
+            check_download_reports(watch, NEW)
+            pulled = chunks.reads[before:]
+            assert [r.offset for r in pulled[:3]] == [0, 0, 0]
+            offsets = [r.offset for r in pulled[2:]]
+            assert offsets == list(range(0, len(image), 256)), offsets
+            assert all(r.length == min(256, len(image) - r.offset) for r in pulled)
+
+            # The boot loader's copy runs the new build, on the same cable.
+            (tmp_path / "flash-app.bin").unlink()
+            node.exe = new_exe
+            node.start()
+            wait_for(reported(watch, st="idle", v=NEW), timeout=60, what="idle, new version")
+            still_running(0)
+            node.kill()
+    finally:
+        tap.close()
+        node_cable.close()
+        bridge_cable.close()
