@@ -54,6 +54,8 @@ class HttpInstaller {
     if (sizeMismatch) {
       snprintf(why, sizeof(why), "size differs from the offer (%lu)",
                static_cast<unsigned long>(offeredSize));
+    } else if (result == HTTP_UPDATE_NO_UPDATES) {
+      snprintf(why, sizeof(why), "the server says this image runs already (304)");
     } else if (http.getLastError() == UPDATE_ERROR_MD5) {
       snprintf(why, sizeof(why), "md5 mismatch");
     } else {
