@@ -152,19 +152,20 @@ async def _start_node_updates(config: Config, options: RunOptions, broker: Broke
     settings = config.nodes
     store = FirmwareStore.for_data_dir(data_dir_for(config, options.data_dir))
     server = None
+    host = options.host if options.host is not None else (
+        broker.config.host if broker is not None else "")
+    listen = None if host in ("", "0.0.0.0", "::") else host
     if settings.firmware_port:
-        host = options.host if options.host is not None else (
-            broker.config.host if broker is not None else "")
-        candidate = FirmwareServer(store, settings.firmware_port,
-                                   None if host in ("", "0.0.0.0", "::") else host)
+        candidate = FirmwareServer(store, settings.firmware_port, listen)
         try:
             await candidate.start()
             server = candidate
         except OSError as exc:
             log.error("cannot serve node firmware on port %d: %s; WiFi nodes cannot update "
                       "until it is free ([nodes] firmware_port)", settings.firmware_port, exc)
+    # Nodes reach the server where it listens; on every address, by the one the LAN sees.
     base_url = settings.firmware_url or (
-        f"http://{lan_address()}:{server.port if server else settings.firmware_port}")
+        f"http://{listen or lan_address()}:{server.port if server else settings.firmware_port}")
     updates = NodeUpdates(bus, config.gateway.topic_prefix, store, base_url)
     updates.start({(n.room, n.node_id): n.firmware for n in gateway.nodes.nodes.values()})
     bus.on_connected(updates.republish)
