@@ -239,6 +239,10 @@ async def _start_bus(config: Config, options: RunOptions) -> tuple[Broker | None
         settings["port"] = options.port
     broker = Broker(BrokerConfig(**settings))
     await broker.start()
+    # No await in between: no client is served before the reservation is in place.
+    from gateway.runtime.gateway_topics import firmware_only_topics, reserve_for_gateway
+
+    reserve_for_gateway(broker, firmware_only_topics(config.gateway.topic_prefix))
     return broker, EmbeddedBus(broker, config.gateway.status_topic)
 
 

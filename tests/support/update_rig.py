@@ -75,9 +75,10 @@ class UpdateRig:
 
 
 @contextmanager
-def update_rig(lan: Lan, tmp_path: Path, versions: tuple[str, ...] = ("0.4.0",)
-               ) -> Iterator[UpdateRig]:
-    """A gateway with images of ``versions`` stored, listening on ``lan.host_ip``."""
+def update_rig(lan: Lan, tmp_path: Path, versions: tuple[str, ...] = ("0.4.0",),
+               acl: bool = True) -> Iterator[UpdateRig]:
+    """A gateway with images of ``versions`` stored, listening on ``lan.host_ip``; without
+    ``acl`` its listener checks passwords only, as the appliance's first boot sets it up."""
     from gpiozero.pins.mock import MockFactory
 
     from gateway.config import parse_config
@@ -99,7 +100,7 @@ kind = "tcp"
 host = "{lan.host_ip}"
 port = {mqtt_port}
 password_file = "{tmp_path / 'passwd'}"
-acl_file = "{tmp_path / 'acl'}"
+{f'acl_file = "{tmp_path / "acl"}"' if acl else ""}
 
 [serial]
 enabled = false
