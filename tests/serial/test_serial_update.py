@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,6 @@ from gateway.serial.link import NodeLink
 def read_frame(md5: bytes, offset: int, length: int) -> bytes:
     return encode_frame(FrameType.UPDATE_READ,
                         md5 + offset.to_bytes(4, "big") + length.to_bytes(2, "big"))
-
-
-@pytest.fixture
-def cable(tmp_path: Path) -> Iterator[PtyCable]:
-    cable = PtyCable(tmp_path / "node0")
-    yield cable
-    cable.close()
 
 
 @pytest.fixture
