@@ -229,7 +229,10 @@ class NodeUpdates:
 
     def _on_announce(self, message: InboundMessage) -> None:
         where = self._levels(message.topic, 4)
-        if where is None or not message.payload:
+        if where is None:
+            return
+        if not message.payload:
+            self._forget(*where)        # `gateway node forget`
             return
         try:
             version = json.loads(message.payload).get("fw")
@@ -303,6 +306,14 @@ class NodeUpdates:
         return True
 
     # --- bookkeeping --------------------------------------------------------------------
+
+    def _forget(self, room: str, node: str) -> None:
+        entry = self.nodes.pop((room, node), None)
+        if entry is None:
+            return
+        self._cancel_stall(entry)
+        for leaf in ("offer", "state", "progress"):
+            self.bus.publish(self._topic(entry, leaf), b"", retain=True, qos=1)
 
     def _check_done(self, entry: NodeUpdate) -> None:
         if entry.offer and entry.installed == entry.offered_version:

@@ -195,3 +195,12 @@ def test_republish_after_the_broker_lost_everything(svc: Service) -> None:
     svc.bus.reconnect()
     svc.updates.republish()
     assert svc.retained(OFFER) == offer and svc.retained(STATE) == state
+
+
+def test_a_forgotten_node_leaves_no_firmware_topics(svc: Service) -> None:
+    svc.bus.inject(INSTALL, b"install")
+    assert svc.offer() is not None and svc.retained(PROGRESS) is not None
+    svc.bus.inject(ANNOUNCE, b"", retain=True)      # what `gateway node forget` publishes
+    for topic in (OFFER, STATE, PROGRESS):
+        assert svc.retained(topic) is None, topic
+    assert ("attic", "attic_node") not in svc.updates.nodes
