@@ -166,7 +166,10 @@ async def _start_node_updates(config: Config, options: RunOptions, broker: Broke
     # Nodes reach the server where it listens; on every address, by the one the LAN sees.
     base_url = settings.firmware_url or (
         f"http://{listen or lan_address()}:{server.port if server else settings.firmware_port}")
-    updates = NodeUpdates(bus, config.gateway.topic_prefix, store, base_url)
+    # The embedded broker refuses others' offers itself (gateway_topics); an external one
+    # may not, so the service replaces them there.
+    updates = NodeUpdates(bus, config.gateway.topic_prefix, store, base_url,
+                          guard_offers=broker is None)
     updates.start({(n.room, n.node_id): n.firmware for n in gateway.nodes.nodes.values()})
     bus.on_connected(updates.republish)
     return updates, server

@@ -9,9 +9,11 @@
   offers again with ``try`` + 1, which the node takes as a new attempt.
 * ``.../firmware/state`` is Home Assistant's MQTT ``update`` state, recomputed whenever the
   node's announcement or progress or the newest stored image changes.
-* Only the gateway publishes offers: an offer on the broker that is not the one the gateway
-  holds (someone the ACL lets write there, or a stale one from before a restart that names
-  no stored image) is replaced by the gateway's own or withdrawn.
+* Only the gateway publishes offers. On its embedded broker the broker itself refuses
+  everyone else (gateway/runtime/gateway_topics.py); on an external broker, whose ACL may
+  let others write there, ``guard_offers`` replaces an offer that is not the gateway's with
+  its own, or withdraws it. Either way a retained offer found at start that names no stored
+  image at the gateway's URL (left from before a restart) is withdrawn.
 
 A download that stops reporting progress for ``stall_timeout`` seconds counts as failed, so
 Home Assistant does not show an update in progress forever when a node dies mid-download.
@@ -87,13 +89,15 @@ class NodeUpdates:
     def __init__(self, bus: Bus, prefix: str, store: FirmwareStore, base_url: str, *,
                  call_later: CallLater | None = None,
                  stall_timeout: float = STALL_TIMEOUT,
-                 rescan_interval: float = RESCAN_INTERVAL) -> None:
+                 rescan_interval: float = RESCAN_INTERVAL,
+                 guard_offers: bool = True) -> None:
         self.bus = bus
         self.prefix = prefix
         self.store = store
         self.base_url = base_url
         self.stall_timeout = stall_timeout
         self.rescan_interval = rescan_interval
+        self.guard_offers = guard_offers
         self._rescan: Cancellable | None = None
         self._call_later = call_later
         self.nodes: dict[tuple[str, str], NodeUpdate] = {}
@@ -284,6 +288,8 @@ class NodeUpdates:
             return
         if not entry.offer and message.retain and self._adopt(entry, message.payload):
             return
+        if not message.retain and not self.guard_offers:
+            return      # the broker let it through: the machine itself published it
         # Not ours: put back what the gateway offers (nothing, most of the time).
         log.warning("replaced an offer on %s that the gateway did not make", message.topic)
         self.bus.publish(message.topic, entry.offer, retain=True, qos=1)

@@ -27,7 +27,7 @@ class Service:
     """An update service on an EngineBus with a fake clock; the test plays the node."""
 
     def __init__(self, tmp_path: Path, known: dict | None = None,
-                 retained: dict[str, bytes] | None = None) -> None:
+                 retained: dict[str, bytes] | None = None, guard_offers: bool = True) -> None:
         self.dir = tmp_path / "firmware"
         self.images = {"0.4.0": write_image(self.dir, "0.4.0")}
         self.bus = EngineBus()
@@ -36,7 +36,8 @@ class Service:
         self.clock = TimerClock()
         self.store = FirmwareStore(self.dir, [])
         self.updates = NodeUpdates(self.bus, "home", self.store, BASE,
-                                   call_later=self.clock.call_later)
+                                   call_later=self.clock.call_later,
+                                   guard_offers=guard_offers)
         self.updates.start(known)
 
     def node(self, topic: str, report: dict, retain: bool = True) -> None:
@@ -171,6 +172,18 @@ def test_an_offer_the_gateway_did_not_make_is_withdrawn(svc: Service) -> None:
     ours = svc.retained(OFFER)
     svc.node(OFFER, forged)
     assert svc.retained(OFFER) == ours            # put back
+
+
+def test_on_its_own_broker_the_gateway_leaves_offers_the_broker_let_through(
+        tmp_path: Path) -> None:
+    # The embedded broker refuses offers from everyone but the machine itself.
+    forged = {"v": "0.9.0", "md5": "1" * 32, "size": 9999, "url": "http://x/y", "try": 1}
+    stale = {**forged, "v": "0.8.0"}
+    service = Service(tmp_path, guard_offers=False, retained={
+        "home/hall/hall_node/firmware/offer": json.dumps(stale).encode()})
+    assert service.retained("home/hall/hall_node/firmware/offer") is None  # stale: withdrawn
+    service.node(OFFER, forged)
+    assert service.offer() == forged
 
 
 def test_the_gateways_own_offer_survives_its_restart(tmp_path: Path) -> None:

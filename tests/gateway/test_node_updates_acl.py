@@ -15,6 +15,9 @@ from support.pahoclient import PahoClient
 from support.update_rig import UpdateRig, update_rig
 from support.wait import wait_until
 
+from broker.engine.policy import AllowAll, ClientInfo
+from gateway.runtime.gateway_topics import GatewayOnlyTopics, firmware_only_topics
+
 OFFER = "home/attic/attic_node/firmware/offer"
 INSTALL = "home/attic/attic_node/firmware/install"
 STATE = "home/attic/attic_node/firmware/state"
@@ -142,3 +145,21 @@ def test_the_first_boot_setup_without_an_acl_still_reserves_offers(lan: Lan,
         assert json.loads(node.get().payload)["v"] == "0.4.0"
         phone.disconnect()
         node.disconnect()
+
+
+@pytest.mark.parametrize(("username", "peer", "allowed"), [
+    (None, "127.0.0.1:40000", True),          # the machine itself: the gateway's tools
+    (None, "[::1]:40000", True),
+    ("gwadmin", "127.0.0.1:40000", False),    # a user is a user, wherever from
+    (None, "198.18.0.2:40000", False),        # anonymous from the network
+    (None, "serial:/dev/ttyUSB0", False),     # a node on a cable
+])
+def test_who_the_reservation_lets_through(username: str | None, peer: str,
+                                          allowed: bool) -> None:
+    policy = GatewayOnlyTopics(AllowAll(), firmware_only_topics("home"))
+    client = ClientInfo("c", username=username, peer=peer)
+    assert policy.restricts_publish
+    assert policy.can_publish(client, OFFER) is allowed
+    assert policy.can_publish(client, STATE) is allowed
+    assert policy.can_publish(client, INSTALL)
+    assert policy.can_publish(client, "home/attic/firmware/offer")    # not a node's
