@@ -63,6 +63,14 @@ def check_installed(node: EmulatedNode, image: bytes) -> None:
     assert (node.flash_dir / "flash-app.bin").read_bytes() == image
 
 
+def check_still_running(node: EmulatedNode, watch: Watcher, level: int) -> None:
+    """No restart, and the (old) firmware still publishes: the door driven to `level`."""
+    assert node.alive() and "restart" not in node.events
+    node.drive(DOOR_PIN, level)
+    wait_for(watch.shows("home/kitchen/door", b"ON" if level else b"OFF"),
+             what="the old firmware still publishing")
+
+
 def check_download_reports(watch: Watcher, version: str, topic: str = PROGRESS) -> None:
     """The last attempt's reports: download at least every 10 %, up to 100, then verify
     and reboot, all for `version`."""
@@ -133,10 +141,7 @@ def test_wifi_node_refuses_bad_offers_and_images_and_keeps_running(
     url = server.url(IMAGE_PATH)
 
     def still_running(level: int) -> None:
-        assert node.alive() and "restart" not in node.events
-        node.drive(DOOR_PIN, level)
-        wait_for(watch.shows("home/kitchen/door", b"ON" if level else b"OFF"),
-                 what="the old firmware still publishing")
+        check_still_running(node, watch, level)
 
     try:
         with wifi_rig(old_exe, tmp_path) as (gateway, watch, node):
@@ -234,10 +239,7 @@ def test_serial_node_pulls_the_image_over_its_cable(tmp_path: Path) -> None:
     config = f'[serial]\nports = ["{bridge_cable.path}"]\nautodetect = false\n'
 
     def still_running(level: int) -> None:
-        assert node.alive() and "restart" not in node.events
-        node.drive(DOOR_PIN, level)
-        wait_for(watch.shows("home/kitchen/door", b"ON" if level else b"OFF"),
-                 what="the old firmware still publishing over the cable")
+        check_still_running(node, watch, level)
 
     try:
         with gateway_rig(tmp_path, config) as (gateway, watch):
