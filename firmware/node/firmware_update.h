@@ -46,47 +46,51 @@ class FirmwareUpdate {
         pending_ = false;
         break;
       case gwlink::kOfferBad:
-        // Nothing to install: say why, so the gateway does not wait for progress.
+        // Nothing to install: say why, so the gateway does not wait for progress (unless
+        // an update runs: its reports stay a coherent sequence).
         pending_ = false;
-        report("failed", offer.version[0] ? offer.version : version_, -1, error);
+        if (!busy_) report("failed", offer.version[0] ? offer.version : version_, -1, error);
         break;
       case gwlink::kOfferOk:
-        pending_ = !busy_ && gate_.wanted(offer, version_);
+        // One that comes during an update waits for its end (a failure: it is next).
+        pending_ = gate_.wanted(offer, version_);
         if (pending_) offer_ = offer;
         break;
     }
     return true;
   }
 
-  // An offer waits to be installed (the installer takes it with take()).
-  bool pending() const { return pending_; }
+  // An offer waits to be installed (the installer takes it with take()); asked again
+  // after a failure, as that may have been this very (md5, try).
+  bool pending() const { return pending_ && !busy_ && gate_.wanted(offer_, version_); }
   const gwlink::FirmwareOffer& take() {
     pending_ = false;
     busy_ = true;
     verifying_ = false;
     steps_.reset();
-    return offer_;
+    installing_ = offer_;
+    return installing_;
   }
   bool busy() const { return busy_; }
   const char* version() const { return version_; }
 
   // A deep-sleep node stays awake until it knows whether an offer waits for it.
-  bool waitingForOffer() const { return !offerChecked_ || pending_; }
+  bool waitingForOffer() const { return !offerChecked_ || pending(); }
 
   void downloaded(uint32_t done, uint32_t total) {
     int pct = 0;
-    if (steps_.due(done, total, &pct)) report("download", offer_.version, pct, nullptr);
+    if (steps_.due(done, total, &pct)) report("download", installing_.version, pct, nullptr);
   }
 
   void verifying() {
     if (verifying_) return;  // the HTTP updater announces the end twice
     verifying_ = true;
-    report("verify", offer_.version, -1, nullptr);
+    report("verify", installing_.version, -1, nullptr);
   }
 
   // The new image is staged: tell the gateway, leave cleanly, and restart into it.
   void rebooting() {
-    report("reboot", offer_.version, -1, nullptr);
+    report("reboot", installing_.version, -1, nullptr);
     mqtt_.disconnect();  // after the report: the client flushes what it wrote first
     delay(50);
     ESP.restart();
@@ -95,8 +99,8 @@ class FirmwareUpdate {
   // The update failed: the old firmware keeps running, and this (md5, try) is not tried again.
   void failed(const char* why) {
     busy_ = false;
-    gate_.failed(offer_);
-    report("failed", offer_.version, -1, why);
+    gate_.failed(installing_);
+    report("failed", installing_.version, -1, why);
   }
 
  private:
@@ -119,7 +123,8 @@ class FirmwareUpdate {
   const char* version_;
   Topic offerTopic_;
   Topic progressTopic_;
-  gwlink::FirmwareOffer offer_;
+  gwlink::FirmwareOffer offer_;       // the latest offer worth installing
+  gwlink::FirmwareOffer installing_;  // the one being installed
   gwlink::OfferGate gate_;
   gwlink::ProgressSteps steps_;
   bool pending_ = false;
