@@ -10,6 +10,9 @@
 // Events, one per line:
 //   pin PIN 0|1            an output pin's level (each digitalWrite, and pinMode(OUTPUT))
 //   deep-sleep US          ESP.deepSleep(US): the process then ends (emu_power.cpp)
+//   eboot copy SRC DST N   the Updater staged an N-byte image for the boot loader, which
+//                          is written to ./flash-app.bin (emu_flash.cpp)
+//   restart                ESP.restart(): the process then ends with status 0
 // Everything else the sketch does reaches the world through the core: WiFiClient (host TCP),
 // Serial (UART0 on NODE_UART_FD when set, see emu_uart.cpp).
 #ifndef EMU_BOARD_H

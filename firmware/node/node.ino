@@ -26,12 +26,16 @@
 #include <PubSubClient.h>
 #include <gwlink.h>
 
+#include "firmware_update.h"
 #include "gateway_finder.h"
 #include "outputs.h"
 #include "sensors.h"
 #include "settings_store.h"
 
-#define NODE_FIRMWARE_VERSION "0.3.0"
+// A build for the tests may name another version (a node "updated" to a newer build).
+#ifndef NODE_FIRMWARE_VERSION
+#define NODE_FIRMWARE_VERSION "0.4.0"
+#endif
 
 // The largest MQTT packet either way; PubSubClient's buffer and the serial link's frames
 // are sized alike, and the gateway's bridge drops larger packets instead of sending them.
@@ -71,6 +75,14 @@ static PortalTrigger portalTrigger(PORTAL_AFTER_S * 1000UL);
 #endif
 
 static PubSubClient mqtt(netClient);
+static FirmwareUpdate firmwareUpdate(mqtt, NODE_FIRMWARE_VERSION);
+#if NODE_TRANSPORT == NODE_TRANSPORT_SERIAL
+#include "ota_serial.h"
+static SerialInstaller<SerialLink> installer(firmwareUpdate, serialLink);
+#else
+#include "ota_http.h"
+static HttpInstaller installer(firmwareUpdate);
+#endif
 static gwlink::Backoff mqttBackoff(1000, 60000);
 static SetupPort setupPort(Serial);
 static gwlink::NodeSettings settings;
@@ -104,7 +116,8 @@ static bool buildTopics() {
   bool ok = gwlink::make_topic(statusTopic, sizeof(Topic), settings.room, settings.name, "status") &&
             gwlink::make_topic(announceTopic, sizeof(Topic), settings.room, settings.name, "announce") &&
             gwlink::make_topic(temperatureTopic, sizeof(Topic), settings.room, "temperature") &&
-            gwlink::make_topic(humidityTopic, sizeof(Topic), settings.room, "humidity");
+            gwlink::make_topic(humidityTopic, sizeof(Topic), settings.room, "humidity") &&
+            firmwareUpdate.begin(settings.room, settings.name);
   for (size_t i = 0; i < kInputs; ++i) {
     ok = ok && gwlink::make_topic(inputTopics[i], sizeof(Topic), settings.room, kInputConfigs[i].name);
   }
@@ -182,6 +195,7 @@ static bool formatAnnouncement(char* out, size_t cap) {
 // Commands to an output, and (BOOT_RESTORE, once after boot) the state the node published
 // before, which the broker hands back retained.
 static void onMessage(char* topic, uint8_t* payload, unsigned int len) {
+  if (firmwareUpdate.onMessage(topic, payload, len)) return;
   for (size_t i = 0; i < kOutputs; ++i) {
     SwitchOutput& out = outputs[i];
     bool on = false;
@@ -286,6 +300,7 @@ static bool connectMqtt() {
   } else {
     LOG("announcement too long: shorten the input and output names\n");
   }
+  firmwareUpdate.onConnect(settings.sleep_s > 0);
   for (size_t i = 0; i < kOutputs; ++i) {
     mqtt.subscribe(commandTopics[i], 1);
     if (outputs[i].restoring()) mqtt.subscribe(outputTopics[i], 1);
@@ -322,8 +337,12 @@ static void sleepIfDone(uint32_t now) {
   if (settings.sleep_s == 0) return;
   // Done: connected, status and contact published on connect, and a reading out (if the
   // node has a DHT). Or out of time: the gateway may be down; try again next wake-up.
-  bool done = mqtt.connected() && (!climate->enabled() || climatePublished);
-  bool timedOut = now >= AWAKE_TIMEOUT_S * 1000UL;
+  // An update offered to it (the retained offer comes right after connecting) keeps the
+  // node awake until it is installed (a restart) or has failed.
+  if (firmwareUpdate.busy()) return;
+  bool done = mqtt.connected() && (!climate->enabled() || climatePublished) &&
+              !firmwareUpdate.waitingForOffer();
+  bool timedOut = now >= AWAKE_TIMEOUT_S * 1000UL && !firmwareUpdate.pending();
   if (!done && !timedOut) return;
   LOG("deep sleep for %lu s\n", static_cast<unsigned long>(settings.sleep_s));
   if (mqtt.connected()) {
@@ -475,5 +494,10 @@ void loop() {
     if (inputs[i].poll(now) && mqtt.connected()) publishInput(i);
   }
   if (mqtt.connected()) publishClimate(false);
+#if NODE_TRANSPORT == NODE_TRANSPORT_SERIAL
+  installer.service(now);
+#else
+  if (mqtt.connected()) installer.service();
+#endif
   sleepIfDone(now);
 }

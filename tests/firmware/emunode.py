@@ -52,10 +52,12 @@ class NodeConfig:
     sleep: int = 0
     preset: bool = True
     extra: dict[str, str] = field(default_factory=dict)
+    version: str | None = None  # NODE_FIRMWARE_VERSION of this build (None: node.ino's)
 
     @property
     def name(self) -> str:
-        return f"{self.node_id}_{self.transport.lower()}"
+        suffix = f"_v{self.version.replace('.', '_')}" if self.version else ""
+        return f"{self.node_id}_{self.transport.lower()}{suffix}"
 
     def settings(self) -> str:
         """The settings text, the broker's port left as $GATEWAY_PORT (emu_env.h)."""
@@ -74,6 +76,8 @@ class NodeConfig:
             **self.extra,
         }
         lines = ["#include <emu_env.h>"]
+        if self.version:
+            lines.append(f'#define NODE_FIRMWARE_VERSION "{self.version}"')
         if self.preset:
             text = self.settings().replace("\n", "\\n")
             lines.append(f'#define NODE_PRESET emu::preset("{text}")')

@@ -69,7 +69,7 @@ def test_node_becomes_a_device_is_switched_from_the_dashboard_and_forgotten_on_r
         assert relay["command_topic"] == "home/kitchen/relay/set"
         assert relay["device"]["via_device"] == "test_pi"
         assert relay["device"]["suggested_area"] == "Kitchen"
-        assert relay["device"]["sw_version"] == "0.3.0"
+        assert relay["device"]["sw_version"] == "0.4.0"
 
         # The dashboard lists the node's relay as a switch in the kitchen and switches it.
         def relay_entry() -> dict | None:
@@ -89,7 +89,7 @@ def test_node_becomes_a_device_is_switched_from_the_dashboard_and_forgotten_on_r
 
         listed = node_cli(gateway, "list")
         assert listed.returncode == 0, listed.stderr
-        assert "kitchen_node  room=kitchen  firmware=0.3.0  via=wifi" in listed.stdout
+        assert "kitchen_node  room=kitchen  firmware=0.4.0  via=wifi" in listed.stdout
 
         # Offline is not gone: the device stays in Home Assistant.
         node.kill()

@@ -18,7 +18,7 @@ from support.ptycable import PtyCable
 from gateway.node_setup import SetupError, settings_text
 from gateway.serial.framing import Frame, FrameDecoder, FrameType
 
-FIRMWARE_VERSION = "0.3.0"
+FIRMWARE_VERSION = "0.4.0"
 STATUS = "home/attic/attic_node/status"
 
 

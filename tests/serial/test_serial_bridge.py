@@ -6,24 +6,16 @@ import asyncio
 import contextlib
 import os
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from serial_fakes import CONNACK, CONNECT, PINGREQ, RecordingBroker, ScriptedNode
 from support.ptycable import PtyCable
 from support.wait import until
 
 from gateway.serial import SerialBridge, find_ports
 from gateway.serial.framing import Frame, FrameType
-
-
-@pytest.fixture
-def cable(tmp_path: Path) -> Iterator[PtyCable]:
-    cable = PtyCable(tmp_path / "node0")
-    yield cable
-    cable.close()
 
 
 @contextlib.asynccontextmanager

@@ -309,3 +309,59 @@ TEST(unread_data_is_not_a_stalled_frame) {
   CHECK_EQ(rig.client.read(buf, sizeof(buf)), 2);
   CHECK_EQ(rig.link.counters().stalled_frames, 0);
 }
+
+// Firmware image frames travel beside the MQTT stream and never reach PubSubClient.
+TEST(update_frames_pass_beside_the_mqtt_stream) {
+  Rig rig;
+  CHECK(rig.open());
+  const uint8_t md5[16] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  rig.link.send_update_read(md5, 0x01020304, 200);
+  rig.gateway.step();
+  CHECK_EQ(rig.gateway.count(gwlink::kFrameUpdateRead), 1);
+  const Bytes& read = rig.gateway.frames.back().body;
+  CHECK_EQ(read.size(), 22);
+  CHECK_MEM(read.data(), md5, 16);
+  CHECK_EQ(read[16], 1);
+  CHECK_EQ(read[19], 4);
+  CHECK_EQ((read[20] << 8) | read[21], 200);
+
+  rig.gateway.send(gwlink::kFrameData, kConnack);
+  rig.gateway.send(gwlink::kFrameUpdateData, Bytes{0, 0, 0, 0, 0xE9, 0x01});
+  uint8_t type = 0;
+  const uint8_t* body = nullptr;
+  size_t len = 0;
+  // The MQTT bytes come first and whole; the image frame waits behind them.
+  CHECK_EQ(rig.client.available(), 4);
+  uint8_t got[4];
+  CHECK_EQ(rig.client.read(got, 4), 4);
+  CHECK_MEM(got, kConnack.data(), 4);
+  CHECK(rig.link.take_update_frame(&type, &body, &len));
+  CHECK_EQ(type, gwlink::kFrameUpdateData);
+  CHECK_EQ(len, 6);
+  CHECK_EQ(body[4], 0xE9);
+  CHECK(!rig.link.take_update_frame(&type, &body, &len));  // taken once
+  CHECK_EQ(rig.client.available(), 0);
+  CHECK(rig.client.connected());
+
+  // Also while no MQTT connection is open (the image outlives a reconnect).
+  rig.client.stop();
+  rig.gateway.send(gwlink::kFrameUpdateError, Bytes{0, 0, 0, 9, 'n', 'o'});
+  CHECK(rig.link.take_update_frame(&type, &body, &len));
+  CHECK_EQ(type, gwlink::kFrameUpdateError);
+  CHECK_EQ(len, 6);
+}
+
+TEST(update_data_larger_than_the_chunk_buffer_is_dropped) {
+  FakeUart uart;
+  FakeGateway gateway;
+  gateway.uart = &uart;
+  gwlink::FramedLink<FakeUart, 512> link(uart, fake_millis, fake_idle);
+  gateway.send(gwlink::kFrameUpdateData, Bytes(4 + gwlink::kMaxUpdateChunk + 1, 0xAA));
+  uint8_t type = 0;
+  const uint8_t* body = nullptr;
+  size_t len = 0;
+  CHECK(!link.take_update_frame(&type, &body, &len));
+  gateway.send(gwlink::kFrameUpdateData, Bytes(4 + gwlink::kMaxUpdateChunk, 0xAA));
+  CHECK(link.take_update_frame(&type, &body, &len));
+  CHECK_EQ(len, 4 + gwlink::kMaxUpdateChunk);
+}

@@ -6,6 +6,10 @@
 //   read()     returns the bytes of received DATA frames, in order
 //   stop()     sends CLOSE
 //
+// Firmware image frames (UPDATE_READ out, UPDATE_DATA / UPDATE_ERROR in; ota.h) travel
+// beside the MQTT stream, open connection or not: send_update_read() and
+// take_update_frame() keep them out of the bytes PubSubClient reads.
+//
 // A bad frame (noise, a half frame) while connected ends the connection on both sides: one
 // MQTT packet may be lost, so the stream cannot be trusted any more. PubSubClient then sees
 // connected() == 0 and the sketch reconnects, exactly as after a dropped TCP connection.
@@ -17,6 +21,7 @@
 
 #include "frame.h"
 #include "mqtt_packet.h"
+#include "ota.h"
 
 namespace gwlink {
 
@@ -137,6 +142,24 @@ class FramedLink {
   // Reads what the UART holds without consuming data: notices CLOSE from the gateway.
   void poll() { pump(); }
 
+  // Asks the gateway for `length` bytes of the image `md5` at `offset` (UPDATE_READ).
+  void send_update_read(const uint8_t md5[16], uint32_t offset, uint16_t length) {
+    uint8_t frame[kUpdateReadFrameSize];
+    send_frame(frame, encode_update_read(frame, md5, offset, length));
+  }
+
+  // The last UPDATE_DATA or UPDATE_ERROR frame received, once: its type and body (valid
+  // until the next poll). A newer one replaces an untaken one: the reader repeats reads.
+  bool take_update_frame(uint8_t* type, const uint8_t** body, size_t* len) {
+    pump();
+    if (!update_pending_) return false;
+    update_pending_ = false;
+    *type = update_type_;
+    *body = update_;
+    *len = update_len_;
+    return true;
+  }
+
   State state() const { return state_; }
   const LinkCounters& counters() const { return counters_; }
 
@@ -231,9 +254,24 @@ class FramedLink {
           discard_buffers();
         }
         break;
+      case kFrameUpdateData:
+      case kFrameUpdateError:
+        keep_update_frame(decoder_.type(), body, len);
+        break;
       default:
         break;  // unknown types are ignored so the gateway can add some later
     }
+  }
+
+  void keep_update_frame(uint8_t type, const uint8_t* body, size_t len) {
+    if (len > sizeof(update_)) {
+      if (type == kFrameUpdateData) return;  // never half a chunk: the read is repeated
+      len = sizeof(update_);                   // an error's reason may be cut short
+    }
+    for (size_t i = 0; i < len; ++i) update_[i] = body[i];
+    update_type_ = type;
+    update_len_ = len;
+    update_pending_ = true;
   }
 
   void send_frame(uint8_t* frame, size_t body_len) {
@@ -260,6 +298,10 @@ class FramedLink {
   uint32_t last_input_ms_ = 0;
   State state_ = kClosed;
   uint8_t nonce_ = 0;
+  uint8_t update_[4 + kMaxUpdateChunk];  // offset + the largest chunk asked for
+  size_t update_len_ = 0;
+  uint8_t update_type_ = 0;
+  bool update_pending_ = false;
   LinkCounters counters_;
 };
 

@@ -10,6 +10,7 @@
 #include "framed_client.h"
 #include "framed_link.h"
 #include "mqtt_packet.h"
+#include "ota.h"
 #include "payload.h"
 #include "settings.h"
 #include "topic.h"
