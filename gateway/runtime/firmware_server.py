@@ -70,10 +70,10 @@ class FirmwareServer:
             return web.Response(status=304, headers=headers)
         if request.headers.get("x-ESP8266-mode") == "version":
             return web.Response(status=200, headers=headers)
-        try:
-            data = image.read()
-        except OSError as exc:
-            log.warning("cannot read %s: %s", image.path, exc)
+        # The store's cached copy: many nodes (or a LAN client opening many requests) share
+        # one image in memory instead of a megabyte each.
+        data = self.store.data_by_md5(bytes.fromhex(image.md5))
+        if data is None:
             return web.Response(status=404, text="no such firmware image\n")
         log.info("sending firmware %s (%d bytes) to %s", image.version, len(data),
                  request.remote)

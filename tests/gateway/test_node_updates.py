@@ -140,6 +140,17 @@ def test_nothing_to_offer(tmp_path: Path) -> None:
     assert service.retained("home/hall/hall_node/firmware/offer") is None
 
 
+def test_a_node_that_never_reported_progress_gets_no_offer(tmp_path: Path) -> None:
+    # Firmware before the updater: it would never answer, the update never end.
+    service = Service(tmp_path)
+    service.node(ANNOUNCE, {"fw": "0.3.0", "tr": "wifi"})
+    service.bus.inject(INSTALL, b"install")
+    assert service.offer() is None and service.state()["in_progress"] is False
+    service.node(PROGRESS, {"st": "idle", "v": "0.3.0"})
+    service.bus.inject(INSTALL, b"install")
+    assert service.offer()["v"] == "0.4.0"
+
+
 def test_only_the_install_word(svc: Service) -> None:
     svc.bus.inject(INSTALL, b"please")
     svc.bus.inject("home/Attic/../firmware/install", b"install")
@@ -189,6 +200,7 @@ def test_on_its_own_broker_the_gateway_leaves_offers_the_broker_let_through(
 def test_the_gateways_own_offer_survives_its_restart(tmp_path: Path) -> None:
     first = Service(tmp_path)
     first.node(ANNOUNCE, {"fw": "0.3.0", "tr": "wifi"})
+    first.node(PROGRESS, {"st": "idle", "v": "0.3.0"})
     first.bus.inject(INSTALL, b"install")
     first.node(PROGRESS, {"st": "failed", "v": "0.4.0", "err": "no space"})
     kept = {topic: first.retained(topic) for topic in (OFFER, PROGRESS, ANNOUNCE)}
