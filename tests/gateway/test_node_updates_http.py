@@ -118,3 +118,24 @@ def test_read_only(rig: UpdateRig) -> None:
                                     "Content-Length: 4\n\nE9E9")
         assert status == 405, method
     assert (rig.firmware_dir / "node-0.4.0.bin").read_bytes()[:1] == b"\xe9"
+
+
+def test_a_taken_port_is_logged_and_the_gateway_runs_on(tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    from gpiozero.pins.mock import MockFactory
+    from gw_helpers import RunningGateway
+    from support.pahoclient import PahoClient
+
+    from gateway.hardware import Hardware
+
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        port = squatter.getsockname()[1]
+        config = f'[serial]\nenabled = false\n[nodes]\nfirmware_port = {port}\n'
+        hardware = Hardware(simulated=True, pin_factory=MockFactory())
+        with caplog.at_level("ERROR"), RunningGateway(config, tmp_path, hardware) as gateway:
+            client = PahoClient(gateway.port)
+            client.connect()
+            client.subscribe("home/+/status")
+            assert client.get().payload == b"online"      # the broker and the bus run
+            client.disconnect()
+    assert f"cannot serve node firmware on port {port}" in caplog.text
