@@ -1,6 +1,7 @@
 """``gateway node list`` and ``gateway node forget NAME``: the ESP8266 nodes the gateway
 knows from their announcements (retained on <prefix>/<room>/<node>/announce); and
-``gateway node setup PORT`` (gateway/node_setup.py)."""
+``gateway node setup PORT`` (gateway/node_setup.py), ``gateway node update`` and
+``gateway node firmware`` (gateway/node_update_cli.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from gateway.mqtt_url import BrokerURL
 from gateway.node_announcement import ANNOUNCE_SUFFIX, BadAnnouncement, parse_announcement
 from gateway.node_setup import setup_command
+from gateway.node_update_cli import firmware_group, update_command
 
 #: how long to collect retained announcements; the broker sends them right after SUBACK
 RETAINED_WAIT = 2.0
@@ -56,9 +58,12 @@ def node_commands(client_for: Callable[[BrokerURL], mqtt.Client],
 
     @click.group("node")
     def node() -> None:
-        """ESP8266 nodes: set them up over the cable, list and forget them."""
+        """ESP8266 nodes: set them up over the cable, update, list and forget them."""
 
     node.add_command(setup_command())
+    node.add_command(update_command(_announcements, client_for, connect, broker_url_type,
+                                    default_broker))
+    node.add_command(firmware_group())
 
     @node.command("list")
     @click.option("--broker", "url", type=broker_url_type, default=default_broker,

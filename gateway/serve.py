@@ -27,6 +27,9 @@ from gateway.runtime.app import Gateway
 if TYPE_CHECKING:
     from broker import Broker
     from gateway.dashboard import Dashboard
+    from gateway.node_firmware import FirmwareStore
+    from gateway.runtime.firmware_server import FirmwareServer
+    from gateway.runtime.node_updates import NodeUpdates
     from gateway.serial import SerialBridge
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,8 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
     activity = None
     dashboard = None
     serial = None
+    updates: NodeUpdates | None = None
+    images: FirmwareServer | None = None
     reloader = _Reloader(config, broker, gateway)
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
@@ -86,7 +91,8 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
         await bus.start()
         await gateway.start()
         reloader.ready = True
-        serial = await _start_serial(config, options, broker, hardware)
+        updates, images = await _start_node_updates(config, options, broker, bus, gateway)
+        serial = await _start_serial(config, options, broker, hardware, updates.store)
         if hardware.activity:
             activity = asyncio.create_task(simulate_inputs(hardware.pin_factory,
                                                            list(config.sensors)))
@@ -108,6 +114,10 @@ async def run(config: Config, options: RunOptions, stop: asyncio.Event | None = 
             activity.cancel()
         if serial is not None:
             await serial.stop()
+        if images is not None:
+            await images.stop()
+        if updates is not None:
+            updates.close()
         if dashboard is not None:
             await dashboard.stop()
         await gateway.stop()
@@ -130,8 +140,40 @@ def _add_gateway_metrics(broker: Broker, gateway: Gateway,
     registry_of(broker).register(GatewayCollector(gateway, serial))
 
 
+async def _start_node_updates(config: Config, options: RunOptions, broker: Broker | None,
+                              bus: Bus, gateway: Gateway
+                              ) -> tuple[NodeUpdates, FirmwareServer | None]:
+    """The nodes' firmware updates: the offers on the bus and the HTTP image server. The
+    server failing to start (port taken) is logged; nodes on cables still update."""
+    from gateway.node_firmware import FirmwareStore
+    from gateway.runtime.firmware_server import FirmwareServer, lan_address
+    from gateway.runtime.node_updates import NodeUpdates
+
+    settings = config.nodes
+    store = FirmwareStore.for_data_dir(data_dir_for(config, options.data_dir))
+    server = None
+    if settings.firmware_port:
+        host = options.host if options.host is not None else (
+            broker.config.host if broker is not None else "")
+        candidate = FirmwareServer(store, settings.firmware_port,
+                                   None if host in ("", "0.0.0.0", "::") else host)
+        try:
+            await candidate.start()
+            server = candidate
+        except OSError as exc:
+            log.error("cannot serve node firmware on port %d: %s; WiFi nodes cannot update "
+                      "until it is free ([nodes] firmware_port)", settings.firmware_port, exc)
+    base_url = settings.firmware_url or (
+        f"http://{lan_address()}:{server.port if server else settings.firmware_port}")
+    updates = NodeUpdates(bus, config.gateway.topic_prefix, store, base_url)
+    updates.start({(n.room, n.node_id): n.firmware for n in gateway.nodes.nodes.values()})
+    bus.on_connected(updates.republish)
+    return updates, server
+
+
 async def _start_serial(config: Config, options: RunOptions, broker: Broker | None,
-                        hardware: Hardware) -> SerialBridge | None:
+                        hardware: Hardware, firmware: FirmwareStore | None = None
+                        ) -> SerialBridge | None:
     """ESP8266 nodes on USB serial cables: into the embedded broker, or relayed over TCP."""
     settings = config.serial
     autodetect = settings.autodetect
@@ -147,7 +189,7 @@ async def _start_serial(config: Config, options: RunOptions, broker: Broker | No
         url = parse_broker_url(options.broker_url or config.mqtt.url)
         target = TcpRelay(url.host, url.port)
     bridge = SerialBridge(target, list(settings.ports), settings.baudrate, autodetect,
-                          exclude=settings.exclude)
+                          exclude=settings.exclude, firmware=firmware)
     await bridge.start()
     return bridge
 

@@ -18,6 +18,7 @@ from gateway.config.model import (
     Filters,
     GatewaySettings,
     MqttSettings,
+    NodesSettings,
     SensorConfig,
     SerialSettings,
 )
@@ -31,7 +32,7 @@ from gateway.topics import channel_topics, status_topic
 #: GPIO numbers on the Raspberry Pi's 40-pin header (BCM numbering).
 GPIO_PINS = range(0, 28)
 
-_TOP_LEVEL = ("gateway", "broker", "mqtt", "serial", "room")
+_TOP_LEVEL = ("gateway", "broker", "mqtt", "serial", "nodes", "room")
 
 
 class _Checker:
@@ -126,6 +127,9 @@ def parse_config(text: str, file: str = "<config>") -> Config:
             check.error(("serial", key), "must be a list of paths")
         serial_values[key] = tuple(str(p) for p in serial_values[key])
     serial = SerialSettings(**serial_values)
+    nodes_table = check.table(doc, "nodes", ())
+    check.unknown(nodes_table, ("nodes",), list(schema.NODES))
+    nodes = NodesSettings(**check.options(nodes_table, ("nodes",), schema.NODES))
     placed = _rooms(check, check.table(doc, "room", ()))
     _check_pins(check, placed)
     sensors = [sensor for _, sensor in placed]
@@ -133,7 +137,7 @@ def parse_config(text: str, file: str = "<config>") -> Config:
     if check.errors:
         raise ConfigErrors(check.errors)
     return Config(path=Path(file), gateway=gateway, broker=broker, mqtt=mqtt,
-                  sensors=tuple(sensors), serial=serial)
+                  sensors=tuple(sensors), serial=serial, nodes=nodes)
 
 
 def _line_from_message(message: str) -> int | None:

@@ -100,6 +100,14 @@ class SerialSettings:
 
 
 @dataclass(frozen=True)
+class NodesSettings:
+    """The ``[nodes]`` table: firmware updates of ESP8266 nodes."""
+
+    firmware_port: int = 8266
+    firmware_url: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole, valid gateway configuration."""
 
@@ -109,3 +117,4 @@ class Config:
     mqtt: MqttSettings
     sensors: tuple[SensorConfig, ...]
     serial: SerialSettings = SerialSettings()
+    nodes: NodesSettings = NodesSettings()

@@ -70,6 +70,22 @@ SERIAL: dict[str, Option] = {
                        maximum=4_000_000),
 }
 
+def _base_url(value: str) -> str | None:
+    if value and not (value.startswith(("http://", "https://")) and len(value) > 8
+                      and not set(value) & set(" ?#")):
+        return "must be an http:// address such as http://192.168.1.10:8266"
+    return None
+
+
+NODES: dict[str, Option] = {
+    "firmware_port": Option(int, 8266, "TCP port of the HTTP server nodes download firmware "
+                            "images from; 0: off (nodes on cables still update)", minimum=0,
+                            maximum=65535),
+    "firmware_url": Option(str, "", "the image server's address as nodes reach it, put in "
+                           "their offers; default http://<this machine's address>:"
+                           "<firmware_port>", check=_base_url),
+}
+
 FILTERS: dict[str, Option] = {
     "multiply": Option(float, None, "multiply every value by this"),
     "offset": Option(float, None, "add this to every value (after multiply)"),

@@ -3,7 +3,7 @@ running.
 
 The sensors (``[[room.*]]``: drivers, pins, names, intervals, filters, options) change
 without a restart; a sensor whose settings are the same keeps running untouched. The
-``[gateway]``, ``[broker]``, ``[mqtt]`` and ``[serial]`` tables are read at start only: a
+``[gateway]``, ``[broker]``, ``[mqtt]``, ``[serial]`` and ``[nodes]`` tables are read at start only: a
 change there is logged as waiting for a restart. A file with an error changes nothing:
 every error is logged as ``file:line: key: problem`` and the running config stays.
 """
@@ -22,7 +22,7 @@ from gateway.runtime.app import Gateway
 log = logging.getLogger(__name__)
 
 #: Tables that take effect at start only.
-RESTART_TABLES = ("gateway", "broker", "mqtt", "serial")
+RESTART_TABLES = ("gateway", "broker", "mqtt", "serial", "nodes")
 
 
 async def reload_config(running: Config, gateway: Gateway) -> Config:

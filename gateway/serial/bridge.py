@@ -18,7 +18,9 @@ handed to that protocol exactly like a TCP connection, with listener "serial" an
 
 Other options: ``exclude`` (glob patterns of ports never to open, e.g. a Zigbee stick),
 ``patterns`` (what auto-detection scans), ``rescan_interval`` (seconds), ``max_packet``
-(largest MQTT packet accepted from a node), ``listener`` (the name the broker sees).
+(largest MQTT packet accepted from a node), ``listener`` (the name the broker sees),
+``firmware`` (a gateway.node_firmware.FirmwareStore: nodes read update images from it over
+the link with UPDATE_READ frames).
 
 Hot-plug: a port that fails (unplugged) ends its node's connection, so the broker publishes
 the node's will; every ``rescan_interval`` seconds the bridge opens configured ports that
@@ -38,7 +40,7 @@ from typing import Any, Protocol
 import serial
 
 from .counters import PortCounters
-from .link import DEFAULT_MAX_PACKET, NodeLink
+from .link import DEFAULT_MAX_PACKET, ImageSource, NodeLink
 from .port import SerialPort
 from .port_scan import DEFAULT_PATTERNS, device_key, find_ports
 
@@ -67,6 +69,7 @@ class SerialBridge:
         rescan_interval: float = 2.0,
         max_packet: int = DEFAULT_MAX_PACKET,
         serial_factory: Any = serial.Serial,
+        firmware: ImageSource | None = None,
     ) -> None:
         self.broker = broker
         self.configured = list(ports or [])
@@ -78,6 +81,7 @@ class SerialBridge:
         self.rescan_interval = rescan_interval
         self.max_packet = max_packet
         self._serial_factory = serial_factory
+        self.firmware = firmware
         self._open: dict[str, tuple[SerialPort, NodeLink]] = {}
         self._counters: dict[str, PortCounters] = {}
         self._open_errors: dict[str, str] = {}  # path -> last error logged, to log it once
@@ -178,6 +182,7 @@ class SerialBridge:
             lambda: self.broker.protocol_factory(listener=self.listener),
             counters,
             max_packet=self.max_packet,
+            firmware=self.firmware,
         )
         try:
             port.open()

@@ -30,6 +30,9 @@ class PortCounters:
     dropped_oversize: int = 0  # packets to the node larger than its receive buffer
     port_opens: int = 0
     port_losses: int = 0  # unplugged or failed while open
+    update_chunks: int = 0  # firmware image chunks sent (UPDATE_DATA)
+    update_errors: int = 0  # UPDATE_READs answered with UPDATE_ERROR
+    update_reads_dropped: int = 0  # UPDATE_READs left unanswered: the port's buffer was full
 
     def count_bad(self, reason: BadFrame) -> None:
         attr = _BAD_FRAME_COUNTER[reason]

@@ -54,6 +54,17 @@ BAD_FRAME_LOG_INTERVAL = 30.0
 FRAME_GAP_TIMEOUT = 0.25
 
 
+# UPDATE_READ: md5 (16 raw bytes), offset (u32 BE), length (u16 BE); at most this much.
+UPDATE_READ_BODY = 16 + 4 + 2
+MAX_UPDATE_CHUNK = 256
+
+
+class ImageSource(Protocol):
+    """Where the link finds firmware images (gateway.node_firmware.FirmwareStore)."""
+
+    def data_by_md5(self, md5: bytes) -> bytes | None: ...
+
+
 class PortIO(Protocol):
     """What a NodeLink needs from its serial port."""
 
@@ -93,6 +104,7 @@ class NodeLink:
         clock: Callable[[], float] = time.monotonic,
         call_later: Callable[[float, Callable[[], None]], Cancellable] | None = None,
         frame_gap: float = FRAME_GAP_TIMEOUT,
+        firmware: ImageSource | None = None,
     ) -> None:
         self.name = name
         self.port = port
@@ -108,6 +120,7 @@ class NodeLink:
         self._frame_gap = frame_gap
         self._last_input = 0.0
         self._gap_timer: Cancellable | None = None
+        self._firmware = firmware
 
     @property
     def session(self) -> LinkTransport | None:
@@ -174,6 +187,8 @@ class NodeLink:
             if self._session is not None:
                 self.counters.closed_by_node += 1
                 self._end_session(None, tell_node=False)
+        elif frame.type == FrameType.UPDATE_READ:
+            self._on_update_read(frame.body)
         else:
             self.counters.unknown_frames += 1
 
@@ -219,6 +234,37 @@ class NodeLink:
         except Exception as exc:
             log.exception("%s: broker refused the connection", self.name)
             self._end_session(exc, tell_node=True)
+
+    def _on_update_read(self, body: bytes) -> None:
+        """A chunk of a firmware image (docs/contracts.md "Node firmware updates"). Works with
+        or without an MQTT connection open, and interleaves with its DATA frames."""
+        offset = int.from_bytes(body[16:20], "big") if len(body) >= 20 else 0
+        if len(body) != UPDATE_READ_BODY:
+            self._update_error(offset, f"bad UPDATE_READ: {len(body)} bytes, expected "
+                               f"{UPDATE_READ_BODY}")
+            return
+        length = int.from_bytes(body[20:22], "big")
+        if not 0 < length <= MAX_UPDATE_CHUNK:
+            self._update_error(offset, f"length {length} not in 1-{MAX_UPDATE_CHUNK}")
+            return
+        # The reply is ten times the request: a node (or noise that passes the CRC) asking
+        # faster than the line can carry waits for the port to drain; it asks again in 1 s.
+        if self.port.write_buffer_size() > DEFAULT_HIGH_WATER:
+            self.counters.update_reads_dropped += 1
+            return
+        image = self._firmware.data_by_md5(body[:16]) if self._firmware is not None else None
+        if image is None:
+            self._update_error(offset, "no image with this md5")
+            return
+        if offset > len(image):
+            self._update_error(offset, f"offset beyond the image ({len(image)} bytes)")
+            return
+        self.counters.update_chunks += 1
+        self._send(FrameType.UPDATE_DATA, body[16:20] + image[offset:offset + length])
+
+    def _update_error(self, offset: int, reason: str) -> None:
+        self.counters.update_errors += 1
+        self._send(FrameType.UPDATE_ERROR, offset.to_bytes(4, "big") + reason.encode())
 
     def _on_bad_frame(self, reason: BadFrame) -> None:
         self.counters.count_bad(reason)

@@ -34,7 +34,7 @@ def test_three_line_config_gives_a_working_dht22() -> None:
 
 
 def all_option_names() -> set[str]:
-    keys = set(schema.GATEWAY) | set(schema.MQTT) | set(schema.SERIAL) | set(schema.FILTERS) | \
+    keys = set(schema.GATEWAY) | set(schema.MQTT) | set(schema.SERIAL) | set(schema.NODES) | set(schema.FILTERS) | \
         set(schema.CHANNEL) | set(schema.SENSOR) | {"host", "port"}
     for kind in driver_kinds():
         spec = driver_spec(kind)

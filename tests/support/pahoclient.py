@@ -91,8 +91,10 @@ class PahoClient:
         keepalive: int = 60,
         properties: Properties | None = None,
         will: tuple[str, bytes, int, bool] | None = None,
+        host: str = HOST,
     ) -> tuple[Any, Any, Any]:
-        """Connect and wait for CONNACK; returns (flags, reason code, properties)."""
+        """Connect and wait for CONNACK; returns (flags, reason code, properties). Run it
+        through ``lan.call`` (support.lan) to connect from the house network."""
         c = self.client
         if will is not None:
             c.will_set(*will)
@@ -100,7 +102,7 @@ class PahoClient:
         if self.version == 5:
             kwargs["clean_start"] = self.clean
             kwargs["properties"] = properties
-        c.connect(HOST, self.port, **kwargs)
+        c.connect(host, self.port, **kwargs)
         c.loop_start()
         self._wait(lambda: self.connack is not None, "CONNACK")
         assert self.connack is not None
