@@ -10,7 +10,8 @@ Devices, as Home Assistant groups entities:
   ``suggested_area`` (Home Assistant reads that key only inside ``device``), linked to the
   gateway by ``via_device``;
 - one device per ESP8266 node, from the node's announcement (:func:`node_discovery_messages`),
-  also in its room and linked to the gateway.
+  also in its room and linked to the gateway, with an ``update`` entity for its firmware
+  (the topics of docs/contracts.md, "Node firmware updates").
 Entity names leave out the device name: Home Assistant shows "Living Room Temperature" for
 the entity "Temperature" of the device "Living Room".
 
@@ -42,6 +43,11 @@ log = logging.getLogger(__name__)
 
 RECORD_FILE = "discovery.json"
 MANUFACTURER = "sensor-gateway"
+#: object id of a node's firmware update entity: a hyphen is never in a node's own entity
+#: names (a-z, 0-9, _), so an input called "firmware" cannot take its place
+FIRMWARE_OBJECT = "firmware-update"
+#: what the update entity publishes on the install topic (Home Assistant's default)
+PAYLOAD_INSTALL = "install"
 #: who publishes the configs; Home Assistant logs it with each discovered entity
 ORIGIN = {"name": "sensor-gateway", "sw_version": __version__}
 
@@ -224,7 +230,33 @@ def node_discovery_messages(gateway: GatewaySettings, node: NodeAnnouncement,
             **extra,
         }
         configs[f"{gateway.discovery_prefix}/{component}/{node.node_id}/{name}/config"] = payload
+    update_topic = (f"{gateway.discovery_prefix}/update/{node.node_id}/{FIRMWARE_OBJECT}/"
+                    "config")
+    configs[update_topic] = firmware_update_payload(gateway, node, prefix, base)
     return _encode(gateway, configs)
+
+
+def firmware_topic(prefix: str, node: NodeAnnouncement, leaf: str) -> str:
+    """``<prefix>/<room>/<node>/firmware/<leaf>`` (state, install, offer, progress)."""
+    return f"{prefix}/{node.room}/{node.node_id}/firmware/{leaf}"
+
+
+def firmware_update_payload(gateway: GatewaySettings, node: NodeAnnouncement, prefix: str,
+                            base: dict[str, Any]) -> dict[str, Any]:
+    """The node's firmware as a Home Assistant ``update`` entity: the gateway's retained
+    JSON state (installed and latest version, progress) and the install command, which
+    the gateway's update service answers by offering its newest image to the node."""
+    return {
+        "name": "Firmware",
+        "unique_id": f"{gateway.node_id}_{node.node_id}_{FIRMWARE_OBJECT}",
+        "default_entity_id": f"update.{node.node_id}_firmware",
+        "state_topic": firmware_topic(prefix, node, "state"),
+        "command_topic": firmware_topic(prefix, node, "install"),
+        "payload_install": PAYLOAD_INSTALL,
+        "device_class": "firmware",
+        "entity_category": "config",
+        **base,
+    }
 
 
 def discovery_messages(gateway: GatewaySettings,

@@ -11,6 +11,8 @@ lets them read and write over MQTT (see access.py):
                                 averaged points [t, avg, min, max] per topic, for plots
     POST /api/switch            {"topic": T, "on": true|false}: publishes the command to
                                 T's command topic; the confirmed state arrives live
+    POST /api/nodes/update      {"node": "<room>/<node>"}: publishes ``install`` to the
+                                node's firmware/install topic; the progress arrives live
     GET  /api/live              WebSocket of changes (see live.py)
     GET  /static/..., /manifest.webmanifest   assets shipped in the wheel
     GET  /metrics               Prometheus metrics (metrics.py)
@@ -45,6 +47,7 @@ from gateway.dashboard.health import SYS_PREFIX, BrokerHealth, machine_health
 from gateway.dashboard.history import DAY, WEEK, HistoryStore
 from gateway.dashboard.live import LiveHub
 from gateway.dashboard.metrics import add_metrics_route
+from gateway.dashboard.nodes import PAYLOAD_INSTALL, NodeList
 from gateway.dashboard.redirects import safe_next
 
 if TYPE_CHECKING:
@@ -102,6 +105,7 @@ class Dashboard:
         self.ssl_context = ssl_context
         self.session_check_interval = session_check_interval
         self.catalog = Catalog(prefix=topic_prefix, discovery_prefix=discovery_prefix)
+        self.nodes = NodeList(prefix=topic_prefix)
         self.broker_health = BrokerHealth()
         self.history = HistoryStore(self.data_dir / "history.sqlite3",
                                     flush_interval=history_flush)
@@ -182,6 +186,7 @@ class Dashboard:
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/api/history", self._history)
         app.router.add_post("/api/switch", self._switch)
+        app.router.add_post("/api/nodes/update", self._update_node)
         app.router.add_get("/api/live", self._live)
         app.router.add_get("/manifest.webmanifest", self._manifest)
         app.router.add_static("/static/", STATIC)
@@ -198,6 +203,9 @@ class Dashboard:
         if topic.startswith("$SYS/"):
             self.broker_health.handle(topic, msg.payload)
             return
+        node = self.nodes.handle(topic, msg.payload)
+        if node is not None and len(self.live):
+            self.live.broadcast(self._node_event(node))
         for changed in self.catalog.handle(topic, msg.payload, msg.retain):
             entity = self.catalog.entities.get(changed)
             if entity is None:
@@ -217,6 +225,16 @@ class Dashboard:
                 return None
             return {"type": "entity", "entity": self.catalog.entity_json(
                 entity, viewer.may_read, viewer.may_write)}
+        return event
+
+    def _node_event(self, key: str) -> Callable[[Viewer], dict[str, Any] | None]:
+        def event(viewer: Viewer) -> dict[str, Any] | None:
+            shown = self.nodes.node_json(key, viewer.may_read, viewer.may_write)
+            if shown is not None:
+                return {"type": "node", "node": shown}
+            # Gone (forgotten): only those who could read it hear that it went.
+            announce = self.nodes.topic(key, "announce")
+            return {"type": "node_remove", "id": key} if viewer.may_read(announce) else None
         return event
 
     def health(self, viewer: Viewer) -> dict[str, Any]:
@@ -358,6 +376,7 @@ class Dashboard:
         viewer: Viewer = request[_VIEWER]
         return {
             "entities": self.catalog.snapshot(viewer.may_read, viewer.may_write),
+            "nodes": self.nodes.snapshot(viewer.may_read, viewer.may_write),
             "health": self.health(viewer),
             "now": time.time(),
             "user": request.get(_USER),
@@ -404,6 +423,29 @@ class Dashboard:
         self.broker.publish(command, payload, qos=1, retain=False)
         log.info("dashboard: %s set %s to %s", request.get(_USER), topic, payload)
         return web.json_response({"command_topic": command, "payload": payload}, status=202)
+
+    async def _update_node(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return web.json_response({"error": "body must be JSON"}, status=400)
+        key = body.get("node") if isinstance(body, dict) else None
+        if not isinstance(key, str):
+            return web.json_response({"error": 'expected {"node": "<room>/<node>"}'},
+                                     status=400)
+        viewer: Viewer = request[_VIEWER]
+        if not self.nodes.visible_to(key, viewer.may_read):
+            return web.json_response({"error": "no such node"}, status=404)
+        install = self.nodes.install_topic(key)
+        if not viewer.may_write(install):
+            # What MQTT answers this user's PUBLISH (0x87): the dashboard is no way around it.
+            log.warning("dashboard: %s may not update node %s (ACL)", viewer.name, key)
+            return web.json_response({"error": "not authorized"}, status=403)
+        # Not retained: a request is acted on once, by the gateway's update service.
+        self.broker.publish(install, PAYLOAD_INSTALL, qos=1, retain=False)
+        log.info("dashboard: %s asked for a firmware update of node %s", request.get(_USER), key)
+        return web.json_response({"install_topic": install, "payload": PAYLOAD_INSTALL},
+                                 status=202)
 
     async def _live(self, request: web.Request) -> web.StreamResponse:
         hello = {"type": "state", **self._state_json(request)}

@@ -7,6 +7,7 @@ Topics follow the gateway's layout (gateway/topics.py, firmware/lib/gwlink/src/t
     home/<room>/<name>/availability    online/offline of one sensor
     home/<node_id>/status              the gateway's online/offline (last will)
     home/<room>/<node>/status          an ESP8266 node's online/offline (last will)
+    home/<room>/<node>/firmware/...    a node's firmware updates (ignored here: nodes.py)
 
 Home Assistant discovery configs (:mod:`gateway.dashboard.ha_configs`) add names, units,
 device classes, command and availability topics. A value seen without a config still shows,
@@ -23,6 +24,7 @@ from typing import Any
 
 from gateway.dashboard.ha_configs import PREFIX as DISCOVERY_PREFIX
 from gateway.dashboard.ha_configs import EntityConfig, parse_discovery_config, split_device_config
+from gateway.dashboard.nodes import is_firmware_topic
 
 HOME = "home"
 COMMAND_SUFFIX = "/set"
@@ -137,6 +139,8 @@ class Catalog:
         if not topic.startswith(self.prefix + "/") or topic.endswith(COMMAND_SUFFIX):
             return []
         if topic.endswith(ANNOUNCE_SUFFIX) and topic.count("/") == 3:
+            return []
+        if is_firmware_topic(self.prefix, topic):
             return []
         text = payload.decode("utf-8", errors="replace")
         if self._is_availability(topic, text):

@@ -429,3 +429,123 @@ def test_a_taken_port_fails_start_cleanly(tmp_path: Path) -> None:
             await broker.stop()
 
     run(scenario, tmp_path)
+
+
+# --- ESP8266 nodes and their firmware ------------------------------------------------------
+
+NODE = "attic/attic_node"
+NODE_TOPIC = f"home/{NODE}"
+
+
+def firmware_state(installed: str = "0.3.0", latest: str | None = "0.4.0",
+                   in_progress: bool = False, percentage: int | None = None) -> str:
+    """The retained state the gateway's update service publishes (docs/contracts.md)."""
+    return json.dumps({"installed_version": installed, "latest_version": latest,
+                       "title": "Sensor node firmware", "in_progress": in_progress,
+                       "update_percentage": percentage})
+
+
+def announce_node(broker: Broker) -> None:
+    """A node as it connects, and the gateway's firmware state for it."""
+    broker.publish(f"{NODE_TOPIC}/announce", '{"fw":"0.3.0","tr":"wifi","dht":1}', retain=True)
+    broker.publish(f"{NODE_TOPIC}/status", "online", retain=True)
+    broker.publish(f"{NODE_TOPIC}/firmware/progress", '{"st":"idle","v":"0.3.0"}', retain=True)
+    broker.publish(f"{NODE_TOPIC}/firmware/state", firmware_state(), retain=True)
+
+
+def test_nodes_show_their_firmware_and_the_button_asks_the_gateway(tmp_path: Path) -> None:
+    async def scenario(tmp: Path) -> None:
+        async with running(tmp) as gw, client(headers=basic(USER, PASSWORD)) as s:
+            announce_node(gw.broker)
+            installs: list[Message] = []
+            gw.broker.subscribe("home/+/+/firmware/install", installs.append)
+            async with s.get(gw.url + "/api/state") as res:
+                state = await res.json()
+            # home/attic/node1 has a status but never announced itself: not a node to list.
+            assert state["nodes"] == [{
+                "id": NODE, "room": "attic", "node": "attic_node", "name": "Attic node",
+                "online": True, "installed": "0.3.0", "latest": "0.4.0",
+                "title": "Sensor node firmware", "update_available": True,
+                "in_progress": False, "phase": None, "percentage": None, "error": None,
+                "failed_version": None, "can_update": True}]
+            # Update traffic is not a value on a room card.
+            assert not [e for e in state["entities"] if "/firmware/" in e["topic"]]
+            async with s.post(gw.url + "/api/nodes/update", json={"node": NODE}) as res:
+                assert res.status == 202
+                assert await res.json() == {
+                    "install_topic": f"{NODE_TOPIC}/firmware/install", "payload": "install"}
+            assert [(m.topic, m.payload, m.retain) for m in installs] == [
+                (f"{NODE_TOPIC}/firmware/install", b"install", False)]
+            for body, status in (({"node": "attic/node1"}, 404), ({"node": "nowhere"}, 404),
+                                 ({"topic": NODE}, 400), ([NODE], 400)):
+                async with s.post(gw.url + "/api/nodes/update", json=body) as res:
+                    assert res.status == status, body
+            async with s.post(gw.url + "/api/nodes/update", json={"node": NODE},
+                              headers={"Origin": "http://evil.example"}) as res:
+                assert res.status == 403
+            assert len(installs) == 1
+
+    run(scenario, tmp_path)
+
+
+async def next_node(ws: aiohttp.ClientWebSocketResponse) -> dict[str, object]:
+    """The next node event's node (or the removal event)."""
+    while True:
+        event = await next_event(ws)
+        if event["type"] == "node":
+            return event["node"]  # type: ignore[return-value]
+        if event["type"] == "node_remove":
+            return event
+
+
+def test_live_socket_follows_an_update_its_failure_and_forgetting(tmp_path: Path) -> None:
+    async def scenario(tmp: Path) -> None:
+        async with running(tmp) as gw, client() as s:
+            await login(s, gw.url)
+            announce_node(gw.broker)
+            async with s.ws_connect(gw.url + "/api/live") as ws:
+                hello = await ws.receive_json(timeout=TIMEOUT)
+                assert [n["id"] for n in hello["nodes"]] == [NODE]
+                state = f"{NODE_TOPIC}/firmware/state"
+                progress = f"{NODE_TOPIC}/firmware/progress"
+                gw.broker.publish(state, firmware_state(in_progress=True), retain=True)
+                node = await next_node(ws)
+                assert (node["in_progress"], node["percentage"]) == (True, None)
+                # The node's own report carries the percentage until the gateway's does.
+                gw.broker.publish(progress, '{"st":"download","v":"0.4.0","pct":30}',
+                                  retain=True)
+                node = await next_node(ws)
+                assert (node["phase"], node["percentage"]) == ("download", 30)
+                gw.broker.publish(state, firmware_state(in_progress=True, percentage=42),
+                                  retain=True)
+                assert (await next_node(ws))["percentage"] == 42
+                gw.broker.publish(progress, '{"st":"failed","v":"0.4.0","err":"md5 mismatch"}',
+                                  retain=True)
+                gw.broker.publish(state, firmware_state(), retain=True)
+                await next_node(ws)
+                node = await next_node(ws)
+                assert (node["in_progress"], node["phase"], node["error"],
+                        node["failed_version"], node["update_available"]) == (
+                    False, "failed", "md5 mismatch", "0.4.0", True)
+                # A new attempt hides the old failure.
+                gw.broker.publish(state, firmware_state(in_progress=True, percentage=0),
+                                  retain=True)
+                node = await next_node(ws)
+                assert node["error"] is None and node["in_progress"]
+                # Done: the node is back with the new version.
+                gw.broker.publish(progress, '{"st":"idle","v":"0.4.0"}', retain=True)
+                gw.broker.publish(state, firmware_state("0.4.0"), retain=True)
+                await next_node(ws)
+                node = await next_node(ws)
+                assert (node["installed"], node["update_available"], node["in_progress"]) == (
+                    "0.4.0", False, False)
+                gw.broker.publish(f"{NODE_TOPIC}/status", "offline", retain=True)
+                assert (await next_node(ws))["online"] is False
+                # `gateway node forget` withdraws the announcement: the node leaves the page.
+                gw.broker.publish(f"{NODE_TOPIC}/announce", "", retain=True)
+                assert await next_node(ws) == {"type": "node_remove", "id": NODE}
+                gw.broker.publish(state, firmware_state(), retain=True)   # a leftover
+            async with s.get(gw.url + "/api/state") as res:
+                assert (await res.json())["nodes"] == []
+
+    run(scenario, tmp_path)

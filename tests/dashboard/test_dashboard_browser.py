@@ -4,7 +4,9 @@ gateway (``gateway.serve.run`` with simulated sensors and gpiozero's MockFactory
 It sees a simulated DHT's temperature change live, a door contact flip when its mock pin is
 driven, switches the hall light from the page and sees the relay's mock pin follow (and the
 page show the confirmed state), switches the plots to 7 days, and saves a phone-size
-screenshot that must not be blank. With DASHBOARD_SCREENSHOT=path the screenshot is also
+screenshot that must not be blank. On a broker with an ACL, it lists an ESP8266 node with
+its firmware, offers no Update button to a read-only user, and lets a user who may write
+the install topic start an update and follow its progress and failure live. With DASHBOARD_SCREENSHOT=path the screenshot is also
 written there (``make dashboard-screenshot`` makes docs/dashboard.png this way).
 """
 
@@ -213,19 +215,101 @@ async def _sign_in(tmp_path: Path) -> None:
             await page.phone(*PHONE)
             await page.goto(f"http://127.0.0.1:{dashboard.port}/")
             await page.wait_for("location.pathname === '/login'")
-            for password, landed in (
-                    ("wrong", "location.search === '?failed=1' && "
-                              "!document.getElementById('failed').hidden"),
-                    (PASSWORD, "location.pathname === '/'")):
-                await page.evaluate(
-                    "(() => { const f = document.forms[0];"
-                    f" f.username.value = {json.dumps(USER)};"
-                    f" f.password.value = {json.dumps(password)}; }})()")
-                await page.click("form button[type=submit]")
-                await page.wait_for(f"{landed} && document.readyState === 'complete'")
+            await _log_in(page, USER, "wrong", "location.search === '?failed=1' && "
+                          "!document.getElementById('failed').hidden")
+            await _log_in(page, USER, PASSWORD)
             await page.wait_for(f"{text_of(TEMPERATURE)} === '21.4'")
             # Signed in from the network, the page offers to sign out.
             await page.wait_for("!document.getElementById('logout').hidden")
+    finally:
+        await dashboard.stop()
+        await broker.stop()
+
+
+async def _log_in(page: Chromium, user: str, password: str,
+                  landed: str = "location.pathname === '/'") -> None:
+    """Fill in and send the login form the page shows."""
+    await page.wait_for("location.pathname === '/login' && document.readyState === 'complete'")
+    await page.evaluate(
+        "(() => { const f = document.forms[0];"
+        f" f.username.value = {json.dumps(user)};"
+        f" f.password.value = {json.dumps(password)}; }})()")
+    await page.click("form button[type=submit]")
+    await page.wait_for(f"{landed} && document.readyState === 'complete'")
+
+
+NODE = "home/attic/attic_node"
+READER = "bob"
+
+
+def _firmware_state(installed: str = "0.3.0", in_progress: bool = False,
+                    percentage: int | None = None) -> str:
+    """The retained state the gateway's update service publishes (docs/contracts.md)."""
+    return json.dumps({"installed_version": installed, "latest_version": "0.4.0",
+                       "title": "Sensor node firmware", "in_progress": in_progress,
+                       "update_percentage": percentage})
+
+
+def node_part(inner: str) -> str:
+    """JavaScript giving the text of one part of the attic node's row, or null."""
+    selector = json.dumps(f'[data-node="attic/attic_node"] {inner}')
+    return f"(document.querySelector({selector}) || {{}}).textContent || null"
+
+
+def test_a_node_is_updated_from_the_phone(tmp_path: Path) -> None:
+    asyncio.run(asyncio.wait_for(_update_a_node(tmp_path), 240))
+
+
+async def _update_a_node(tmp_path: Path) -> None:
+    passwd = write_users(tmp_path / "passwd", {USER: PASSWORD, READER: PASSWORD})
+    (tmp_path / "acl").write_text(f"user {USER}\ntopic readwrite home/#\n\n"
+                                  f"user {READER}\ntopic read home/#\n")
+    broker = Broker(BrokerConfig(listeners=[{
+        "name": "lan", "kind": "tcp", "host": "127.0.0.1", "port": 0,
+        "password_file": str(passwd), "acl_file": str(tmp_path / "acl")}]))
+    await broker.start()
+    broker.publish(f"{NODE}/announce", '{"fw":"0.3.0","tr":"wifi","dht":1}', retain=True)
+    broker.publish(f"{NODE}/status", "online", retain=True)
+    broker.publish(f"{NODE}/firmware/state", _firmware_state(), retain=True)
+    installs: list[bytes] = []
+    broker.subscribe(f"{NODE}/firmware/install", lambda msg: installs.append(msg.payload))
+    dashboard = Dashboard(broker, 0, "127.0.0.1", tmp_path / "data", passwd,
+                          trust_loopback=False)
+    await dashboard.start()
+    try:
+        async with Chromium() as page:
+            await page.phone(*PHONE)
+            await page.goto(f"http://127.0.0.1:{dashboard.port}/")
+            # A read-only user sees the node and its firmware, and no button to press.
+            await _log_in(page, READER, PASSWORD)
+            await page.wait_for(f"{node_part('.firmware')} === "
+                                "'Firmware 0.3.0, 0.4.0 available'")
+            assert await page.evaluate(
+                "document.querySelectorAll('#nodes button').length") == 0
+            await page.click("#logout button")
+            await _log_in(page, USER, PASSWORD)
+            button = '[data-node="attic/attic_node"] button.update'
+            await page.wait_for(f"document.querySelector('{button}') && "
+                                f"!document.querySelector('{button}').disabled")
+            await page.click(button)
+            await _until(lambda: installs == [b"install"], "install published")
+            # The gateway begins: progress arrives live and the button waits.
+            broker.publish(f"{NODE}/firmware/state", _firmware_state(in_progress=True,
+                                                                     percentage=42), retain=True)
+            await page.wait_for(f"{node_part('.progress-text')} === 'Updating: 42 %' && "
+                                "document.querySelector('[data-node=\"attic/attic_node\"] "
+                                "progress').value === 42")
+            assert await page.evaluate(f"document.querySelector('{button}').disabled")
+            # The node fails: the reason is shown and the button is back for another try.
+            broker.publish(f"{NODE}/firmware/progress",
+                           '{"st":"failed","v":"0.4.0","err":"md5 mismatch"}', retain=True)
+            broker.publish(f"{NODE}/firmware/state", _firmware_state(), retain=True)
+            await page.wait_for(f"{node_part('.failure')} === "
+                                "'Update to 0.4.0 failed: md5 mismatch'")
+            await page.wait_for(f"!document.querySelector('{button}').disabled && "
+                                f"{node_part('progress')} === null")
+            errors = [c for c in page.console if c.startswith("exception")]
+            assert not errors, errors
     finally:
         await dashboard.stop()
         await broker.stop()

@@ -173,3 +173,87 @@ def test_rights_filter_entities_availability_and_nodes() -> None:
     assert [e["topic"] for e in seen] == ["home/hall/light"]
     assert seen[0]["online"] is None and not seen[0]["switchable"]  # status unreadable
     assert catalog.nodes(may_read) == {} and catalog.nodes() == {"home/gw/status": True}
+
+
+# --- ESP8266 nodes (gateway/dashboard/nodes.py) -------------------------------------------
+
+NODE = "home/attic/attic_node"
+
+
+def test_node_list_takes_any_junk_from_the_network_and_stays_bounded() -> None:
+    from gateway.dashboard.nodes import NodeList
+
+    nodes = NodeList(max_nodes=4)
+    assert nodes.handle(f"{NODE}/firmware/state", b"{not json") is None   # not listed yet
+    assert nodes.handle(f"{NODE}/announce", b'{"fw":"0.3.0","tr":"wifi"}') == "attic/attic_node"
+    for payload in (b"{not json", b"[1]", b"\xff\xfe", b'{"installed_version": 3, '
+                    b'"latest_version": ["x"], "in_progress": "yes", "update_percentage": 1e9}'):
+        assert nodes.handle(f"{NODE}/firmware/state", payload) == "attic/attic_node"
+        assert nodes.handle(f"{NODE}/firmware/progress", payload) == "attic/attic_node"
+        shown = nodes.node_json("attic/attic_node", lambda t: True, lambda t: True)
+        assert shown is not None and shown["installed"] == "0.3.0"
+        assert shown["latest"] is None and not shown["update_available"]
+    assert nodes.node_json("attic/attic_node", lambda t: True, lambda t: True)[
+        "percentage"] is None
+    nodes.handle(f"{NODE}/announce", b"not an announcement")      # the last good one stays
+    assert [n["installed"] for n in nodes.snapshot(lambda t: True, lambda t: True)] == ["0.3.0"]
+    for i in range(10):   # made-up nodes' status topics: a bounded record
+        nodes.handle(f"home/r{i}/n{i}/status", b"online")
+    assert len(nodes._nodes) == 4
+    assert nodes.handle("home/attic/attic_node/firmware/offer", b"{}") is None
+    assert nodes.handle("other/attic/attic_node/announce", b"{}") is None
+
+
+def test_node_list_shows_each_part_only_to_who_may_read_its_topic() -> None:
+    from gateway.dashboard.nodes import NodeList
+
+    nodes = NodeList()
+    nodes.handle(f"{NODE}/announce", b'{"fw":"0.3.0","tr":"wifi"}')
+    nodes.handle(f"{NODE}/status", b"online")
+    nodes.handle(f"{NODE}/firmware/state", json.dumps({
+        "installed_version": "0.3.0", "latest_version": "0.4.0"}).encode())
+    nodes.handle(f"{NODE}/firmware/progress", json.dumps({
+        "st": "failed", "v": "0.4.0", "err": "md5 mismatch"}).encode())
+    everything = nodes.node_json("attic/attic_node", lambda t: True, lambda t: False)
+    assert everything is not None
+    assert (everything["latest"], everything["error"], everything["online"],
+            everything["can_update"]) == ("0.4.0", "md5 mismatch", True, False)
+    only_announce = nodes.node_json("attic/attic_node", lambda t: t.endswith("/announce"),
+                                    lambda t: True)
+    assert only_announce is not None
+    assert (only_announce["installed"], only_announce["latest"], only_announce["error"],
+            only_announce["online"]) == ("0.3.0", None, None, None)
+    assert nodes.node_json("attic/attic_node", lambda t: t.endswith("/status"),
+                           lambda t: True) is None
+    # Forgotten: gone, and a leftover retained state does not bring it back.
+    assert nodes.handle(f"{NODE}/announce", b"") == "attic/attic_node"
+    assert nodes.handle(f"{NODE}/firmware/state", b'{"latest_version":"0.4.0"}') is None
+    assert nodes.snapshot(lambda t: True, lambda t: True) == []
+
+
+def test_firmware_topics_are_not_values() -> None:
+    catalog = Catalog()
+    for leaf in ("state", "progress", "offer", "install"):
+        assert feed(catalog, f"{NODE}/firmware/{leaf}", {"v": "0.4.0"}) == []
+    assert catalog.entities == {}
+
+
+def test_an_update_the_gateway_gave_up_on_shows_as_failed() -> None:
+    """A node that lost power mid-download says nothing more; the gateway's state stops
+    being in progress, and the page says why there is no progress any more."""
+    from gateway.dashboard.nodes import STALLED, NodeList
+
+    nodes = NodeList()
+    nodes.handle(f"{NODE}/announce", b'{"fw":"0.3.0","tr":"wifi"}')
+    nodes.handle(f"{NODE}/firmware/progress", b'{"st":"download","v":"0.4.0","pct":30}')
+    state = {"installed_version": "0.3.0", "latest_version": "0.4.0", "in_progress": True,
+             "update_percentage": 30}
+    nodes.handle(f"{NODE}/firmware/state", json.dumps(state).encode())
+    shown = nodes.node_json("attic/attic_node", lambda t: True, lambda t: True)
+    assert shown is not None and (shown["in_progress"], shown["error"]) == (True, None)
+    state.update(in_progress=False, update_percentage=None)
+    nodes.handle(f"{NODE}/firmware/state", json.dumps(state).encode())
+    shown = nodes.node_json("attic/attic_node", lambda t: True, lambda t: True)
+    assert shown is not None
+    assert (shown["phase"], shown["error"], shown["failed_version"]) == (
+        "failed", STALLED, "0.4.0")

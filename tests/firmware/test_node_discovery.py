@@ -30,6 +30,7 @@ NODE_CONFIGS = {
     "homeassistant/binary_sensor/kitchen_node/button/config",
     "homeassistant/sensor/kitchen_node/temperature/config",
     "homeassistant/sensor/kitchen_node/humidity/config",
+    "homeassistant/update/kitchen_node/firmware-update/config",
 }
 
 

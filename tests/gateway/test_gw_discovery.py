@@ -274,6 +274,7 @@ def test_a_node_announcement_becomes_one_device_in_its_room(
             "homeassistant/sensor/kitchen_node/humidity/config",
             "homeassistant/sensor/kitchen_node/temperature/config",
             "homeassistant/switch/kitchen_node/relay/config",
+            "homeassistant/update/kitchen_node/firmware-update/config",
         ]
         device = {
             "identifiers": ["attic_pi_node_kitchen_node"],
@@ -307,6 +308,22 @@ def test_a_node_announcement_becomes_one_device_in_its_room(
                                              "button/config"]
         temperature = configs["homeassistant/sensor/kitchen_node/temperature/config"]
         assert temperature["unit_of_measurement"] == "°C"
+        # The node's firmware: the topics of docs/contracts.md "Node firmware updates".
+        assert configs["homeassistant/update/kitchen_node/firmware-update/config"] == {
+            "name": "Firmware",
+            "unique_id": "attic_pi_kitchen_node_firmware-update",
+            "default_entity_id": "update.kitchen_node_firmware",
+            "state_topic": "home/kitchen/kitchen_node/firmware/state",
+            "command_topic": "home/kitchen/kitchen_node/firmware/install",
+            "payload_install": "install",
+            "device_class": "firmware",
+            "entity_category": "config",
+            "availability": [{"topic": "home/kitchen/kitchen_node/status"}],
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": device,
+            "origin": ORIGIN,
+        }
         await gateway.stop()
 
     asyncio.run(scenario())
@@ -321,7 +338,8 @@ def test_a_node_going_offline_stays_and_forgetting_it_removes_everything(
         bus.publish("home/kitchen/kitchen_node/status", "offline", retain=True)
         node_configs = {t for t in bus.retained if "/kitchen_node/" in t and
                         t.startswith("homeassistant/")}
-        assert len(node_configs) == 7
+        assert len(node_configs) == 8
+        assert "homeassistant/update/kitchen_node/firmware-update/config" in node_configs
         await gateway.stop()
 
         # A restart of the gateway (and of a broker that lost everything) announces the
@@ -356,7 +374,7 @@ def test_discovery_off_removes_the_nodes_configs_too(
         off = CONFIG.replace('name = "Attic Pi"', 'name = "Attic Pi"\ndiscovery = false')
         gateway, bus = await started(off, tmp_path, pin_factory)
         cleared = {t for t, p, _ in bus.published if not p}
-        assert len(node_configs) == 7 and node_configs <= cleared
+        assert len(node_configs) == 8 and node_configs <= cleared
         bus.inject(NODE_TOPIC, NODE, retain=True)         # the node reconnects: still nothing
         assert not [t for t in bus.retained if t.startswith("homeassistant/")]
         await gateway.stop()
@@ -431,6 +449,7 @@ def test_every_config_passes_home_assistants_own_schema(
 
     configs = asyncio.run(scenario())
     assert len(configs) >= 16, sorted(configs)
+    assert "homeassistant/update/kitchen_node/firmware-update/config" in configs
     version, results = check_configs([(t.split("/")[1], c) for t, c in configs.items()])
     # default_entity_id arrived in Home Assistant 2025.10 (object_id before it).
     newer_than_tested = {"default_entity_id"}
@@ -465,6 +484,10 @@ def test_device_format_publishes_one_message_per_device(
         assert "device" not in temperature
         node = configs["homeassistant/device/attic_pi_node_kitchen_node/config"]
         assert node["components"]["relay"]["command_topic"] == "home/kitchen/relay/set"
+        firmware = node["components"]["firmware-update"]
+        assert (firmware["platform"], firmware["command_topic"], firmware["state_topic"]) == (
+            "update", "home/kitchen/kitchen_node/firmware/install",
+            "home/kitchen/kitchen_node/firmware/state")
         # A node with one output less: the same message without that component, which is
         # how Home Assistant learns that the entity is gone.
         bus.inject(NODE_TOPIC, NODE.replace(b',"lamp":"l"', b""), retain=True)

@@ -38,6 +38,7 @@ topic read home/#
 user phone
 topic read home/#
 topic write home/+/+/set
+topic write home/+/+/firmware/install
 topic deny home/door/code
 
 user stranger

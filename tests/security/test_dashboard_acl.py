@@ -172,3 +172,52 @@ def test_metrics_only_for_users_who_may_read_sys(rig: Rig, lan_loop: LanLoop) ->
             assert "broker_clients_connected" in await res.text()
 
     lan_loop.run(scrape())
+
+
+def test_only_a_user_who_may_write_the_install_topic_updates_a_node(
+        rig: Rig, lan_loop: LanLoop) -> None:
+    """The update button publishes ``install`` as the signed-in user: reader (read home/#)
+    sees the node and its firmware but gets no button and a 403, as MQTT would refuse its
+    PUBLISH; phone (write home/+/+/firmware/install) may ask."""
+    node = "home/attic/attic_node"
+    rig.publish(f"{node}/announce", '{"fw":"0.3.0","tr":"wifi"}', retain=True)
+    rig.publish(f"{node}/firmware/state", json.dumps({
+        "installed_version": "0.3.0", "latest_version": "0.4.0", "in_progress": False}),
+        retain=True)
+    installs: list[tuple[str, bytes]] = []
+    rig.loop.call(rig.broker.subscribe, "home/+/+/firmware/install",
+                  lambda msg: installs.append((msg.topic, msg.payload)))
+    reader = mqtt_client(rig, "reader")
+    try:
+        reader.publish(f"{node}/firmware/install", "install")  # MQTT: dropped
+    finally:
+        reader.close()
+
+    async def nodes(user: str) -> list[dict]:
+        status, state = await get_json(f"{rig.url}/api/state", basic(user))
+        assert status == 200
+        return state["nodes"]
+
+    async def update(user: str) -> int:
+        async with session() as s, s.post(f"{rig.url}/api/nodes/update", headers=basic(user),
+                                          json={"node": "attic/attic_node"}) as res:
+            return res.status
+
+    async def attack() -> None:
+        [shown] = await nodes("reader")
+        assert (shown["installed"], shown["latest"], shown["can_update"]) == (
+            "0.3.0", "0.4.0", False)
+        assert await update("reader") == 403
+        # Who may not read the node learns nothing of it, not even that it exists.
+        assert await nodes("stranger") == []
+        assert await update("stranger") == 404
+        [shown] = await nodes("phone")
+        assert shown["can_update"]
+        assert await update("phone") == 202
+
+    lan_loop.run(attack())
+    deadline = time.monotonic() + TIMEOUT
+    while not installs and time.monotonic() < deadline:
+        quiet(rig, 0.05)
+    quiet(rig)
+    assert installs == [(f"{node}/firmware/install", b"install")]

@@ -1,5 +1,6 @@
 // The dashboard page: rooms as cards, live over a WebSocket, a plot per sensor, switches
-// that show the state the gateway confirmed (not the one requested).
+// that show the state the gateway confirmed (not the one requested), and the ESP8266 nodes
+// with their firmware and an update button.
 "use strict";
 
 const SPANS = { "24h": 86400, "7d": 7 * 86400 };
@@ -12,6 +13,8 @@ const state = {
   range: "24h",
   history: new Map(),    // topic -> points [[t, avg, min, max]]
   pending: new Map(),    // topic -> {on, timer} for switches awaiting confirmation
+  nodes: new Map(),      // node id (room/node) -> node JSON from the server
+  updating: new Map(),   // node id -> timer, for update requests the gateway has not begun
   ws: null,
   retry: 1000,
   rendering: false,      // true while renderAll builds the page (plots load in one go)
@@ -187,6 +190,125 @@ function renderHealth() {
     ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
+// --- nodes and their firmware ----------------------------------------------------------
+
+function firmwareText(node) {
+  if (!node.installed) return "Firmware unknown";
+  if (node.update_available) return `Firmware ${node.installed}, ${node.latest} available`;
+  return node.latest ? `Firmware ${node.installed}, up to date` : `Firmware ${node.installed}`;
+}
+
+function progressText(node) {
+  if (node.phase === "verify") return "Checking the new firmware…";
+  if (node.phase === "reboot") return "Restarting into the new firmware…";
+  if (node.percentage != null && (node.phase === "download" || node.percentage > 0)) {
+    return `Updating: ${node.percentage} %`;
+  }
+  if (node.phase === "download") return "Updating…";
+  // Offered, not yet begun: a node in deep sleep begins at its next wake-up.
+  return "Waiting for the node to begin…";
+}
+
+function renderNode(node) {
+  const list = document.getElementById("node-list");
+  let row = document.getElementById(`n-${node.id}`);
+  if (!row) {
+    row = h("li", { id: `n-${node.id}`, class: "entity node", "data-node": node.id },
+      h("div", { class: "line" },
+        h("span", { class: "name" }),
+        h("span", { class: "firmware" })));
+    const after = [...list.children].find((c) => c.dataset.node.localeCompare(node.id) > 0);
+    list.insertBefore(row, after || null);
+  }
+  row.querySelector(".name").textContent = `${node.name} (${node.room.replace(/_/g, " ")})`;
+  row.querySelector(".firmware").textContent = firmwareText(node);
+  row.classList.toggle("offline", node.online === false);
+  row.title = node.online === false ? "offline" : "";
+  if (node.in_progress) confirmUpdate(node.id);   // the gateway has begun: no longer waiting
+  // Only a user who may publish the install topic gets a button (the server checks too).
+  let button = row.querySelector(".update");
+  if (node.can_update && !button) {
+    button = h("button", { type: "button", class: "update", onclick: () => updateNode(node.id) },
+      "Update");
+    row.querySelector(".line").insertBefore(button, row.querySelector(".firmware"));
+  } else if (!node.can_update && button) {
+    button.remove();
+    button = null;
+  }
+  if (button) {
+    const waiting = state.updating.has(node.id);
+    button.disabled = !node.update_available || node.in_progress || waiting;
+    button.textContent = node.in_progress || waiting ? "Updating" : "Update";
+    button.setAttribute("aria-label", `Update ${node.name} to ${node.latest || "the latest firmware"}`);
+  }
+  let bar = row.querySelector("progress");
+  const status = row.querySelector(".progress-text");
+  if (node.in_progress) {
+    if (!bar) {
+      bar = h("progress", { max: "100" });
+      row.append(bar, h("div", { class: "firmware progress-text", role: "status" }));
+    }
+    if (node.percentage == null) bar.removeAttribute("value");
+    else bar.value = node.percentage;
+    row.querySelector(".progress-text").textContent = progressText(node);
+  } else if (bar) {
+    bar.remove();
+    status.remove();
+  }
+  let failure = row.querySelector(".failure");
+  if (node.error) {
+    if (!failure) { failure = h("div", { class: "failure", role: "alert" }); row.append(failure); }
+    const what = node.failed_version ? `Update to ${node.failed_version}` : "The update";
+    failure.textContent = `${what} failed: ${node.error}`;
+  } else if (failure) failure.remove();
+  document.getElementById("nodes").hidden = false;
+}
+
+function removeNode(id) {
+  const row = document.getElementById(`n-${id}`);
+  if (row) row.remove();
+  state.nodes.delete(id);
+  document.getElementById("nodes").hidden = state.nodes.size === 0;
+}
+
+function renderNodes() {
+  document.getElementById("node-list").replaceChildren();
+  document.getElementById("nodes").hidden = state.nodes.size === 0;
+  for (const node of state.nodes.values()) renderNode(node);
+}
+
+async function updateNode(id) {
+  const node = state.nodes.get(id);
+  if (!node || state.updating.has(id)) return;
+  const timer = setTimeout(() => {
+    state.updating.delete(id);
+    const current = state.nodes.get(id);
+    if (current) renderNode(current);
+    banner(`${node.name}: the gateway did not start the update.`);
+  }, CONFIRM_TIMEOUT_MS);
+  state.updating.set(id, timer);
+  renderNode(node);
+  try {
+    const res = await fetch("/api/nodes/update", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ node: id }),
+    });
+    if (!res.ok) throw new Error(res.status === 403 ? "not allowed to update nodes" : `HTTP ${res.status}`);
+  } catch (err) {
+    confirmUpdate(id);
+    const current = state.nodes.get(id);
+    if (current) renderNode(current);
+    banner(`${node.name}: ${err.message}`);
+  }
+}
+
+function confirmUpdate(id) {
+  const timer = state.updating.get(id);
+  if (timer === undefined) return;
+  clearTimeout(timer);
+  state.updating.delete(id);
+}
+
 // --- history and plots -----------------------------------------------------------------
 
 // One request for any number of plots: the server reads them in one pass.
@@ -289,6 +411,8 @@ function applyState(msg) {
   state.offset = msg.now - Date.now() / 1000;
   state.entities = new Map(msg.entities.map((e) => [e.topic, e]));
   state.health = msg.health;
+  state.nodes = new Map((msg.nodes || []).map((n) => [n.id, n]));
+  renderNodes();
   document.getElementById("logout").hidden = !msg.user || msg.user === "(local)";
   renderAll();
 }
@@ -302,6 +426,10 @@ function onMessage(event) {
     renderEntity(msg.entity);
     if (!previous || previous.updated !== msg.entity.updated) appendPoint(msg.entity);
   } else if (msg.type === "remove") removeEntity(msg.topic);
+  else if (msg.type === "node") {
+    state.nodes.set(msg.node.id, msg.node);
+    renderNode(msg.node);
+  } else if (msg.type === "node_remove") removeNode(msg.id);
   else if (msg.type === "health") {
     state.health = msg.health;
     state.offset = msg.now - Date.now() / 1000;
