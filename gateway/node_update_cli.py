@@ -53,6 +53,7 @@ class _Target:
     offered: bool = False           # the gateway answered the install (state in progress)
     asked_at: float = 0.0
     result: str | None = None       # "done", "failed: ...", "up to date"
+    reports: bool = False           # the node has reported progress (it can update)
     shown: str = ""
 
     @property
@@ -88,6 +89,7 @@ class _Follower:
         if leaf == "state":
             self._state(target, data)
         else:
+            target.reports = True
             self._progress(target, data)
 
     def _state(self, target: _Target, data: dict) -> None:
@@ -149,6 +151,10 @@ def update_nodes(client: mqtt.Client, prefix: str, found: dict[str, bytes], time
 
     drain(clock() + 1.0)            # the retained states and progress come first
     for target in targets:
+        if not target.reports:
+            target.result = ("failed: it has never reported update progress; its firmware "
+                             "cannot update over the air (flash it once by cable)")
+            continue
         if target.installed is not None and target.installed == target.latest \
                 and not target.in_progress:
             target.result = "up to date"

@@ -81,6 +81,7 @@ class NodeUpdate:
     last_error: str = ""
     stall: Cancellable | None = field(default=None, repr=False)
     state: bytes = b""                     # the last state published
+    reports: bool = False                  # has reported progress: its firmware can update
 
 
 class NodeUpdates:
@@ -180,6 +181,13 @@ class NodeUpdates:
                         "(gateway node firmware add FILE)", node, room)
             self._publish_state(entry)
             return False
+        if not entry.reports:
+            # Firmware before 0.4.0 has no updater and never reports: offering would leave
+            # the update "in progress" for ever.
+            log.warning("install asked for node %s in %s, which has never reported update "
+                        "progress: its firmware cannot update over the air (flash it once "
+                        "by cable)", node, room)
+            return False
         if entry.installed == image.version:
             log.info("node %s in %s runs firmware %s already", node, room, image.version)
             self._publish_state(entry)
@@ -263,6 +271,7 @@ class NodeUpdates:
         if not isinstance(status, str) or not isinstance(version, str) or len(version) > 32:
             return
         entry = self._node(*where)
+        entry.reports = True
         if status == "idle":
             entry.installed = version
             self._check_done(entry)

@@ -3,6 +3,9 @@
     python -m gateway.serial --broker 127.0.0.1:1883            # auto-detect ports
     python -m gateway.serial --broker gw.local:1883 --port /dev/ttyUSB0 --no-autodetect
 
+Nodes updating over the cable read their image from --firmware-dir (default: the
+gateway's, <data dir>/firmware) and the images shipped with the gateway.
+
 Runs until SIGINT/SIGTERM; logs the port counters every --stats-interval seconds.
 """
 
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 
 from .bridge import SerialBridge
 from .port_scan import DEFAULT_PATTERNS
@@ -35,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"only use --port, do not scan {' '.join(DEFAULT_PATTERNS)}")
     parser.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
                         help="never open ports matching this glob (repeatable)")
+    parser.add_argument("--firmware-dir", type=Path, default=None, metavar="DIR",
+                        help="node firmware images (node-<version>.bin) for nodes updating "
+                             "over the cable (default: the gateway's data directory's)")
     parser.add_argument("--stats-interval", type=float, default=60.0, metavar="SECONDS",
                         help="log counters this often; 0: never (default %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -47,9 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from gateway.node_firmware import FirmwareStore
+    from gateway.node_update_cli import default_data_dir
+
     relay = TcpRelay(args.broker_host, args.broker_port)
+    store = FirmwareStore(args.firmware_dir or default_data_dir() / "firmware")
     bridge = SerialBridge(relay, ports=args.port, baudrate=args.baud,
-                          autodetect=args.autodetect, exclude=args.exclude)
+                          autodetect=args.autodetect, exclude=args.exclude, firmware=store)
     await bridge.start()
     try:
         while not stop.is_set():

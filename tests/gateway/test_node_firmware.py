@@ -149,3 +149,25 @@ def test_cli_add_says_why_an_image_is_refused(tmp_path: Path) -> None:
                                        "--data-dir", str(tmp_path / "state")])
     assert result.exit_code == 1
     assert "does not start with 0xE9 (it starts with 0x50)" in result.output
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("[nodes]\nfirmware_port = 70000\n", "nodes.firmware_port"),
+    ("[nodes]\nfirmware_port = -1\n", "nodes.firmware_port"),
+    ("[nodes]\nfirmware_url = \"ftp://gw/x\"\n", "must be an http:// address"),
+    ("[nodes]\nfirmware_url = \"http://gw:8266/a b\"\n", "must be an http:// address"),
+    ("[nodes]\nfirmware_prot = 1\n", "nodes.firmware_prot: unknown key"),
+])
+def test_nodes_table_is_checked(text: str, error: str) -> None:
+    from gw_rig import config_errors
+
+    errors = config_errors(text)
+    assert any(error in e for e in errors), errors
+
+
+def test_nodes_table_defaults_and_values() -> None:
+    from gateway.config import parse_config
+
+    assert parse_config("").nodes.firmware_port == 8266
+    nodes = parse_config('[nodes]\nfirmware_port = 0\nfirmware_url = "http://10.0.0.2:81"\n').nodes
+    assert (nodes.firmware_port, nodes.firmware_url) == (0, "http://10.0.0.2:81")

@@ -69,6 +69,17 @@ def test_a_failed_update_exits_1_with_the_nodes_reason_and_retries(rig: UpdateRi
     assert node.offers[0]["try"] == 2
 
 
+def test_a_node_without_the_updater_is_told_at_once(rig: UpdateRig) -> None:
+    old = rig.client("attic_node", client_id="attic_node", version=4)
+    old.publish("home/attic/attic_node/announce", '{"fw":"0.3.0","tr":"wifi"}', qos=1,
+                retain=True)                  # firmware 0.3.0: no progress, no updater
+    result = cli(rig, "attic_node")
+    old.disconnect()
+    assert result.returncode == 1
+    assert "attic_node: update to 0.4.0 failed: it has never reported update progress; its " \
+        "firmware cannot update over the air (flash it once by cable)" in result.stderr
+
+
 def test_unknown_node_and_usage(rig: UpdateRig) -> None:
     result = cli(rig, "nobody")
     assert result.returncode == 1 and "no node 'nobody' has announced itself" in result.stderr

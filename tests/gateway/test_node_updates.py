@@ -140,6 +140,17 @@ def test_nothing_to_offer(tmp_path: Path) -> None:
     assert service.retained("home/hall/hall_node/firmware/offer") is None
 
 
+def test_a_node_that_never_reported_progress_gets_no_offer(tmp_path: Path) -> None:
+    # Firmware before the updater: it would never answer, the update never end.
+    service = Service(tmp_path)
+    service.node(ANNOUNCE, {"fw": "0.3.0", "tr": "wifi"})
+    service.bus.inject(INSTALL, b"install")
+    assert service.offer() is None and service.state()["in_progress"] is False
+    service.node(PROGRESS, {"st": "idle", "v": "0.3.0"})
+    service.bus.inject(INSTALL, b"install")
+    assert service.offer()["v"] == "0.4.0"
+
+
 def test_only_the_install_word(svc: Service) -> None:
     svc.bus.inject(INSTALL, b"please")
     svc.bus.inject("home/Attic/../firmware/install", b"install")
@@ -189,6 +200,7 @@ def test_on_its_own_broker_the_gateway_leaves_offers_the_broker_let_through(
 def test_the_gateways_own_offer_survives_its_restart(tmp_path: Path) -> None:
     first = Service(tmp_path)
     first.node(ANNOUNCE, {"fw": "0.3.0", "tr": "wifi"})
+    first.node(PROGRESS, {"st": "idle", "v": "0.3.0"})
     first.bus.inject(INSTALL, b"install")
     first.node(PROGRESS, {"st": "failed", "v": "0.4.0", "err": "no space"})
     kept = {topic: first.retained(topic) for topic in (OFFER, PROGRESS, ANNOUNCE)}
@@ -217,3 +229,38 @@ def test_a_forgotten_node_leaves_no_firmware_topics(svc: Service) -> None:
     for topic in (OFFER, STATE, PROGRESS):
         assert svc.retained(topic) is None, topic
     assert ("attic", "attic_node") not in svc.updates.nodes
+
+
+def test_with_mosquitto_as_the_broker_forged_offers_are_replaced(
+        tmp_path: Path, mosquitto) -> None:  # noqa: ANN001 - the conftest fixture
+    """An external broker cannot be told that offers are the gateway's (its ACL could, if
+    set up so): the service replaces an offer it did not make, live, over the paho bus."""
+    from gpiozero.pins.mock import MockFactory
+    from gw_helpers import RunningGateway
+    from support.pahoclient import PahoClient
+
+    from gateway.hardware import Hardware
+
+    write_image(tmp_path / "data" / "firmware", "0.4.0")
+    config = '[serial]\nenabled = false\n[nodes]\nfirmware_port = 0\n' \
+             'firmware_url = "http://192.0.2.7:8266"\n'
+    with RunningGateway(config, tmp_path / "data", Hardware(simulated=True,
+                        pin_factory=MockFactory()),
+                        broker_url=f"mqtt://127.0.0.1:{mosquitto.port}"):
+        node = PahoClient(mosquitto.port, client_id="attic_node")
+        node.connect()
+        node.subscribe(OFFER, qos=1)
+        node.publish(ANNOUNCE, '{"fw":"0.3.0","tr":"wifi"}', qos=1, retain=True)
+        node.publish(PROGRESS, '{"st":"idle","v":"0.3.0"}', qos=1, retain=True)
+        attacker = PahoClient(mosquitto.port)
+        attacker.connect()
+        attacker.publish(OFFER, '{"v":"6.6.6","md5":"' + "0" * 32 + '","size":1,"url":"x",'
+                         '"try":1}', qos=1, retain=True)
+        assert json.loads(node.get().payload)["v"] == "6.6.6"   # the broker let it through
+        assert node.get().payload == b""                        # and the gateway took it back
+        attacker.publish(INSTALL, "install", qos=1)
+        offer = json.loads(node.get().payload)
+        assert offer["v"] == "0.4.0"
+        assert offer["url"] == "http://192.0.2.7:8266/firmware/node-0.4.0.bin"
+        attacker.disconnect()
+        node.disconnect()

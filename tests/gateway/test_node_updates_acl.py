@@ -21,6 +21,7 @@ from gateway.runtime.gateway_topics import GatewayOnlyTopics, firmware_only_topi
 OFFER = "home/attic/attic_node/firmware/offer"
 INSTALL = "home/attic/attic_node/firmware/install"
 STATE = "home/attic/attic_node/firmware/state"
+PROGRESS = "home/attic/attic_node/firmware/progress"
 FORGED = json.dumps({"v": "6.6.6", "md5": "0" * 32, "size": 300000,
                      "url": "http://198.18.255.254/evil.bin", "try": 1})
 NOT_AUTHORIZED = 0x87
@@ -58,6 +59,7 @@ def node(rig: UpdateRig) -> Iterator[PahoClient]:
     client.subscribe(OFFER, qos=1)
     client.publish("home/attic/attic_node/announce", '{"fw":"0.3.0","tr":"wifi"}', qos=1,
                    retain=True)
+    client.publish(PROGRESS, '{"st":"idle","v":"0.3.0"}', qos=1, retain=True)
     yield client
     client.disconnect()
 
@@ -136,6 +138,7 @@ def test_the_first_boot_setup_without_an_acl_still_reserves_offers(lan: Lan,
         node.subscribe(OFFER, qos=1)
         node.publish("home/attic/attic_node/announce", '{"fw":"0.3.0","tr":"wifi"}', qos=1,
                      retain=True)
+        node.publish(PROGRESS, '{"st":"idle","v":"0.3.0"}', qos=1, retain=True)
         phone = rig.client("phone")
         acks = Acks(phone)
         assert acks.send(phone, OFFER, FORGED, retain=True) == NOT_AUTHORIZED

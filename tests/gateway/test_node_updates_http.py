@@ -13,6 +13,7 @@ import pytest
 from support.lan import Lan
 from support.node_images import md5_hex
 from support.update_rig import UpdateRig, update_rig
+from support.wait import wait_until
 
 
 @pytest.fixture
@@ -118,3 +119,84 @@ def test_read_only(rig: UpdateRig) -> None:
                                     "Content-Length: 4\n\nE9E9")
         assert status == 405, method
     assert (rig.firmware_dir / "node-0.4.0.bin").read_bytes()[:1] == b"\xe9"
+
+
+def test_a_taken_port_is_logged_and_the_gateway_runs_on(tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    from gpiozero.pins.mock import MockFactory
+    from gw_helpers import RunningGateway
+    from support.pahoclient import PahoClient
+
+    from gateway.hardware import Hardware
+
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        port = squatter.getsockname()[1]
+        config = f'[serial]\nenabled = false\n[nodes]\nfirmware_port = {port}\n'
+        hardware = Hardware(simulated=True, pin_factory=MockFactory())
+        with caplog.at_level("ERROR"), RunningGateway(config, tmp_path, hardware) as gateway:
+            client = PahoClient(gateway.port)
+            client.connect()
+            client.subscribe("home/+/status")
+            assert client.get().payload == b"online"      # the broker and the bus run
+            client.disconnect()
+    assert f"cannot serve node firmware on port {port}" in caplog.text
+
+
+def test_idle_connections_are_bounded_and_end_at_their_deadline(
+        lan: Lan, other_lan: Lan, tmp_path: Path) -> None:
+    """A slowloris on the image server must not use up the descriptors the broker in the
+    same process needs: 4 connections per address, 6 in all (here), each 120 s at most."""
+    import asyncio
+    import threading
+
+    from support.clock import TimerClock
+    from support.node_images import write_image
+
+    from gateway.node_firmware import FirmwareStore
+    from gateway.runtime.firmware_server import FirmwareServer
+
+    data = write_image(tmp_path / "fw", "0.4.0")
+    clock = TimerClock()
+    server = FirmwareServer(FirmwareStore(tmp_path / "fw", []), 0, lan.host_ip,
+                            max_connections=6, max_per_address=4, call_later=clock.call_later)
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    def on_loop(fn):  # noqa: ANN001, ANN202 - runs fn on the server's loop, returns its result
+        async def call():  # noqa: ANN202
+            return await fn() if asyncio.iscoroutinefunction(fn) else fn()
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(30)
+
+    def closed_by_server(conn: socket.socket) -> bool:
+        conn.settimeout(10)
+        try:
+            return conn.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    on_loop(server.start)
+    try:
+        connect = lambda: socket.create_connection((lan.host_ip, server.port))  # noqa: E731
+        idle = [lan.call(connect) for _ in range(4)]
+        wait_until(lambda: on_loop(lambda: server.connections) == 4, what="4 connections")
+        assert closed_by_server(lan.call(connect))              # a 5th from that address
+        neighbour = [other_lan.call(connect) for _ in range(2)]
+        wait_until(lambda: on_loop(lambda: server.connections) == 6, what="6 connections")
+        assert closed_by_server(other_lan.call(connect))        # over the total
+        on_loop(lambda: clock.advance(121))
+        assert all(closed_by_server(conn) for conn in idle + neighbour)
+        wait_until(lambda: on_loop(lambda: server.connections) == 0, what="all closed")
+        host = f"{lan.host_ip}:{server.port}"
+
+        def download() -> bytes:
+            import urllib.request
+            with urllib.request.urlopen(f"http://{host}/firmware/node-0.4.0.bin",
+                                        timeout=30) as response:
+                return response.read()
+
+        assert lan.call(download) == data                       # served again
+        for conn in idle + neighbour:
+            conn.close()
+    finally:
+        on_loop(server.stop)
+        loop.call_soon_threadsafe(loop.stop)

@@ -148,3 +148,32 @@ def test_reads_wait_while_the_port_cannot_keep_up(store: FirmwareStore) -> None:
     link.data_received(read_frame(bytes.fromhex(image.md5), 0, 256))
     (reply,) = ScriptedNode().receive(bytes(port.written))
     assert reply.type == FrameType.UPDATE_DATA and len(reply.body) == 4 + 256
+
+
+def test_the_command_line_bridge_serves_images_too(cable: PtyCable, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    data = write_image(tmp_path / "images", "0.4.0", size=4096)
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.serial", "--broker", "127.0.0.1:9", "--port",
+         str(cable.path), "--no-autodetect", "--firmware-dir", str(tmp_path / "images")],
+        stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(repo)))
+    log_lines: list[str] = []
+    threading.Thread(target=lambda: log_lines.extend(proc.stderr), daemon=True).start()
+
+    async def scenario() -> Frame:
+        await until(lambda: any("listening for a node on" in x for x in log_lines),
+                    what="bridge up")
+        md5 = hashlib.md5(data).digest()
+        return await answer(cable, ScriptedNode(), read_frame(md5, 4000, 256))
+
+    try:
+        reply = asyncio.run(asyncio.wait_for(scenario(), 120))
+        assert reply == Frame(FrameType.UPDATE_DATA, (4000).to_bytes(4, "big") + data[4000:])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

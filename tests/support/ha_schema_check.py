@@ -9,6 +9,9 @@ A "device" config (device-based discovery, Home Assistant 2024.12+) goes the way
 Assistant's own discovery code takes it: the device schema, then each component with the
 device, the origin and the shared options merged in, through its platform's schema; its
 result lists what each component lost as "<component id>.<key>".
+
+An "update_state" pair is not a config but the JSON an update entity's state topic carries,
+checked with the schema Home Assistant reads it with (``MQTT_JSON_UPDATE_SCHEMA``).
 """
 
 import importlib
@@ -67,11 +70,26 @@ def _with_hass() -> None:
         frame.async_setup(HomeAssistant(tempfile.mkdtemp()))
 
 
+def check_update_state(state: dict) -> dict:
+    from homeassistant.components.mqtt import update
+
+    if not hasattr(update, "MQTT_JSON_UPDATE_SCHEMA"):
+        return {"error": "unsupported: a JSON update state needs Home Assistant 2024.11"}
+    try:
+        valid = update.MQTT_JSON_UPDATE_SCHEMA(dict(state))
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"dropped": sorted(k for k in state if k not in valid), "device_dropped": []}
+
+
+CHECKS = {"device": check_device, "update_state": check_update_state}
+
+
 def main() -> None:
     from homeassistant.const import __version__
 
     pairs = json.load(sys.stdin)
-    results = [check_device(cfg) if c == "device" else check(c, cfg) for c, cfg in pairs]
+    results = [CHECKS[c](cfg) if c in CHECKS else check(c, cfg) for c, cfg in pairs]
     json.dump({"version": __version__, "results": results}, sys.stdout)
 
 
