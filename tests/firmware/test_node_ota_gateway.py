@@ -50,7 +50,7 @@ def test_wifi_node_updated_by_gateway_node_update(tmp_path: Path) -> None:
             node.start()
             wait_for(reported(watch, st="idle", v=OLD), timeout=60, what="idle")
             wait_for(lambda: json.loads(watch.last(STATE) or b"{}").get("latest_version")
-                     == NEW, what="the state naming the newer image")
+                     == NEW, timeout=90, what="the state naming the newer image")
             cli = subprocess.Popen(
                 [gateway_command(), "node", "update", "kitchen_node", "--broker",
                  f"mqtt://127.0.0.1:{gateway.port}", "--timeout", "240"],
@@ -64,7 +64,7 @@ def test_wifi_node_updated_by_gateway_node_update(tmp_path: Path) -> None:
             assert cli.returncode == 0, out + err
             assert "kitchen_node: download 100 %" in out.splitlines()
             assert out.splitlines()[-1] == f"kitchen_node: now runs firmware {NEW}"
-            wait_for(lambda: watch.last(OFFER) == b"", what="the offer withdrawn")
+            wait_for(lambda: watch.last(OFFER) == b"", timeout=90, what="the offer withdrawn")
             offer = json.loads(next(p for p in watch.payloads(OFFER) if p))
             assert offer["url"].endswith(f"/firmware/node-{NEW}.bin") and offer["try"] == 1
             assert json.loads(watch.last(STATE) or b"{}") == {
@@ -96,7 +96,7 @@ def test_serial_node_pulls_the_image_from_the_gateways_bridge(tmp_path: Path) ->
             node.exe = new_exe
             node.start()
             wait_for(reported(watch, st="idle", v=NEW), timeout=60, what="idle, new version")
-            wait_for(lambda: watch.last(OFFER) == b"", what="the offer withdrawn")
+            wait_for(lambda: watch.last(OFFER) == b"", timeout=90, what="the offer withdrawn")
             node.drive(DOOR_PIN, 1)
             wait_for(watch.shows("home/kitchen/door", b"ON"), what="the new build publishing")
     finally:
