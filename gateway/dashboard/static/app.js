@@ -18,6 +18,7 @@ const state = {
   ws: null,
   retry: 1000,
   rendering: false,      // true while renderAll builds the page (plots load in one go)
+  leaving: false,        // a sign-out or another page is loading: no redirect of our own
 };
 
 // Binary states in words that fit the thing: a door is open, a PIR sees motion.
@@ -445,10 +446,16 @@ async function connect() {
   ws.onmessage = onMessage;
   ws.onclose = async () => {
     document.body.dataset.live = "no";
+    // Signing out closes this socket before the browser loads the login page; a second
+    // navigation of ours would cut into that one (and into the form the user fills next).
+    if (state.leaving) return;
     // A refused upgrade may mean the session ended: ask the API, which answers 401.
     try {
       const res = await fetch("/api/state");
-      if (res.status === 401) { location.href = "/login"; return; }
+      if (res.status === 401) {
+        if (!state.leaving) location.href = "/login";
+        return;
+      }
     } catch (err) { /* the gateway is restarting or out of reach */ }
     banner("Connection lost, reconnecting…");
     setTimeout(connect, state.retry);
@@ -463,6 +470,8 @@ function tick() {
   }
 }
 
+document.getElementById("logout").addEventListener("submit", () => { state.leaving = true; });
+window.addEventListener("pagehide", () => { state.leaving = true; });
 document.querySelectorAll(".range button").forEach((b) =>
   b.addEventListener("click", () => setRange(b.dataset.range)));
 window.addEventListener("resize", () => { for (const t of state.history.keys()) drawPlot(t); });
