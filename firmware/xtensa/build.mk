@@ -99,24 +99,13 @@ $(XBUILD)/core.a: $(X_CORE_OBJS)
 	@rm -f $@
 	$(XAR) cr $@ $^
 
-# Debian's picolibc with its out-of-reach calls sent through veneers (libc_veneers.S): the
-# call targets are those of its CALL0 relocations that neither archive defines.
+# Debian's picolibc, with the ROM's string functions and its out-of-reach calls sent through
+# veneers (libc_veneers.S): see picolibc.py.
 PICOLIBC  ?= /usr/lib/xtensa-lx106-elf/lib
 X_LIBC    := $(XBUILD)/picolibc
-$(X_LIBC)/calls.txt: $(PICOLIBC)/libc.a $(PICOLIBC)/libm.a
-	@mkdir -p $(@D)
-	$(XOBJDUMP) -r $^ | awk '$$2 == "R_XTENSA_SLOT0_OP" {sub(/[-+]0x.*/, "", $$3); print $$3}' \
-		| grep -v '^\.' | sort -u > $@.refs
-	$(XNM) $^ | awk 'NF == 3 && $$2 ~ /[TWDRBCV]/ {print $$3}' | sort -u > $@.defs
-	comm -23 $@.refs $@.defs > $@
-	@test -s $@
-$(X_LIBC)/calls.h: $(X_LIBC)/calls.txt
-	sed 's/.*/VENEER(&)/' $< > $@
-$(X_LIBC)/renames.txt: $(X_LIBC)/calls.txt
-	sed 's/.*/& __libc_veneer_&/' $< > $@
-# Same names as Debian's, so the core's linker script (*libc.a:, *libm.a:) places them.
-$(X_LIBC)/libc.a $(X_LIBC)/libm.a: $(X_LIBC)/%: $(PICOLIBC)/% $(X_LIBC)/renames.txt
-	$(XOBJCOPY) --redefine-syms=$(X_LIBC)/renames.txt $< $@
+$(X_LIBC)/calls.h $(X_LIBC)/libc.a $(X_LIBC)/libm.a &: $(PICOLIBC)/libc.a $(PICOLIBC)/libm.a \
+		$(SDK)/ld/eagle.rom.addr.v6.ld $(XDIR)/picolibc.py
+	$(PYTHON) $(XDIR)/picolibc.py --lib $(PICOLIBC) --rom-ld $(SDK)/ld/eagle.rom.addr.v6.ld --out $(X_LIBC)
 $(XBUILD)/obj/libc_veneers.o: $(XDIR)/libc_veneers.S $(X_LIBC)/calls.h | $(XBUILD)/obj
 	$(XCC) $(X_SFLAGS) -DLIBC_CALLS='"$(X_LIBC)/calls.h"' -c $< -o $@
 
