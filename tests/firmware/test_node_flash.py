@@ -110,37 +110,44 @@ def test_refuses_a_file_that_is_no_node_image(tmp_path: Path, loader: LoaderDoub
     assert loader.ops == []
 
 
-def test_port_missing(tmp_path: Path) -> None:
+@pytest.fixture
+def image_file(tmp_path: Path) -> Path:
     image = tmp_path / "node-0.4.0.bin"
     image.write_bytes(image_bytes("0.4.0"))
-    result = flash(str(tmp_path / "ttyUSB9"), str(image))
+    return image
+
+
+@pytest.fixture
+def esp32(tmp_path: Path) -> Iterator[LoaderDouble]:
+    double = LoaderDouble(tmp_path / "ttyUSB0", magic=ESP32_MAGIC).start()
+    yield double
+    double.close()
+
+
+@pytest.fixture
+def silent_port(tmp_path: Path) -> Iterator[Path]:
+    cable = PtyCable(tmp_path / "ttyUSB0")   # a port, but no boot loader behind it
+    yield cable.path
+    cable.close()
+
+
+def test_port_missing(tmp_path: Path, image_file: Path) -> None:
+    result = flash(str(tmp_path / "ttyUSB9"), str(image_file))
     assert result.exit_code == 1
     assert f"no serial port {tmp_path / 'ttyUSB9'}: is the node plugged in?" in result.output
 
 
-def test_refuses_a_chip_that_is_not_an_esp8266(tmp_path: Path) -> None:
-    esp32 = LoaderDouble(tmp_path / "ttyUSB0", magic=ESP32_MAGIC).start()
-    image = tmp_path / "node-0.4.0.bin"
-    image.write_bytes(image_bytes("0.4.0"))
-    try:
-        result = flash(str(esp32.path), str(image), "--no-reset")
-    finally:
-        esp32.close()
+def test_refuses_a_chip_that_is_not_an_esp8266(esp32: LoaderDouble, image_file: Path) -> None:
+    result = flash(str(esp32.path), str(image_file), "--no-reset")
     assert result.exit_code == 1
     assert "has an ESP32, not an ESP8266" in result.output
     assert esp32.writes == [] and not esp32.stub_running
 
 
-def test_nothing_answers_on_the_port(tmp_path: Path) -> None:
-    cable = PtyCable(tmp_path / "ttyUSB0")   # a port, but no boot loader behind it
-    image = tmp_path / "node-0.4.0.bin"
-    image.write_bytes(image_bytes("0.4.0"))
-    try:
-        result = flash(str(cable.path), str(image), "--no-reset")
-    finally:
-        cable.close()
+def test_nothing_answers_on_the_port(silent_port: Path, image_file: Path) -> None:
+    result = flash(str(silent_port), str(image_file), "--no-reset")
     assert result.exit_code == 1
-    assert f"no ESP8266 boot loader answered on {cable.path}" in result.output
+    assert f"no ESP8266 boot loader answered on {silent_port}" in result.output
 
 
 def test_a_checkout_flashes_what_make_firmware_built() -> None:
