@@ -121,7 +121,7 @@ $(XBUILD)/ld/local.eagle.flash.ld: $(SDK)/ld/eagle.flash.4m2m.ld
 X_LDLIBS := -lhal -lphy -lpp -lnet80211 -llwip2-536-feat -lwpa -lcrypto -lmain -lwps \
 	-lespnow -lsmartconfig -lairkiss -lwpa2 -lm -lc -lgcc
 $(XBUILD)/node.elf: $(X_OBJS) $(XBUILD)/core.a $(X_LIBC)/libc.a $(X_LIBC)/libm.a $(XBUILD)/ld/local.eagle.flash.ld $(XBUILD)/ld/local.eagle.app.v6.common.ld
-	$(XCC) -g -nostdlib -Wl,--no-check-sections -u app_entry -u _printf_float -Wl,-static \
+	$(XCC) -g -nostdlib -Wl,--no-check-sections -u app_entry -Wl,-static \
 		-L$(XBUILD)/ld -L$(X_LIBC) -L$(SDK)/lib -L$(SDK)/lib/NONOSDK22x_190703 \
 		-Tlocal.eagle.flash.ld -Wl,--gc-sections \
 		-Wl,-wrap,system_restart_local -Wl,-wrap,spi_flash_read -Wl,-Map,$(XBUILD)/node.map \

@@ -184,3 +184,29 @@ def test_code_that_must_run_from_iram_is_in_iram(built: Built) -> None:
     for name in ("memcpy", "memset", "memmove", "memcmp", "strlen", "strcmp"):
         assert addresses[name] in ROM, f"{name} at 0x{addresses[name]:x}, not the ROM's"
     assert addresses["setup"] >= 0x40201010 and addresses["loop"] >= 0x40201010
+
+
+def test_iram_code_calls_nothing_of_picolibc(built: Built) -> None:
+    """IRAM code runs while the flash cache is off (interrupts during flash writes); the
+    picolibc functions it could call sit in flash. Every function address IRAM code loads
+    (its literal words) must belong to the core, the SDK or the ROM, never to picolibc."""
+    defined = {addr: name for name, addr in symbols(built.elf).items()}
+    picolibc = defined_in([built.build / "picolibc" / name for name in ("libc.a", "libm.a")])
+    ours = defined_in([*built.build.glob("obj/**/*.o"), built.build / "core.a"])
+    loaded: set[str] = set()
+    for section in (".text", ".text1"):
+        code = built.build / f"iram{section}.bin"
+        subprocess.run(["xtensa-lx106-elf-objcopy", "-O", "binary", f"--only-section={section}",
+                        str(built.elf), str(code)], check=True)
+        data = code.read_bytes()
+        words = {int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data) - 3, 4)}
+        loaded |= {defined[w] for w in words if w in defined and w >= 0x40201010}
+    assert loaded, "no calls from IRAM into flash found at all: the scan is broken"
+    assert sorted((loaded & picolibc) - ours) == []
+
+
+def defined_in(files: list[Path]) -> set[str]:
+    out = subprocess.run(["xtensa-lx106-elf-nm", "--defined-only", *map(str, files)],
+                         capture_output=True, text=True, check=True).stdout
+    return {f[2] for f in (line.split() for line in out.splitlines())
+            if len(f) == 3 and f[1] in "TW"}
