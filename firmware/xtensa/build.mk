@@ -35,6 +35,19 @@ LIBS_DIR  := $(ESP_CORE)/libraries
 CXXINC    ?= /usr/include/newlib/c++/12.2.1
 XSPECS_C  ?= /usr/lib/xtensa-lx106-elf/picolibc.specs
 
+# What the build needs and no make rule can produce: said up front, not as a compiler error.
+ifneq ($(filter firmware,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(CORE_DIR)/Arduino.h),)
+$(error $(ESP_CORE): the ESP8266 Arduino core is missing (THIRDPARTY=$(THIRDPARTY)))
+endif
+ifeq ($(shell command -v $(XCC)),)
+$(error $(XCC) missing: sudo apt-get install gcc-xtensa-lx106 picolibc-xtensa-lx106-elf libstdc++-arm-none-eabi-dev (deploy/dev-deps.sh test))
+endif
+ifeq ($(wildcard $(CXXINC)/functional),)
+$(error $(CXXINC): no C++ library headers: sudo apt-get install libstdc++-arm-none-eabi-dev)
+endif
+endif
+
 X_LIBDIRS := $(addprefix $(LIBS_DIR)/,ESP8266WiFi/src ESP8266mDNS/src ESP8266WebServer/src \
 	DNSServer/src ESP8266httpUpdate/src ESP8266HTTPClient/src EEPROM) \
 	$(THIRDPARTY)/pubsubclient/src $(THIRDPARTY)/adafruit-dht $(abspath lib/gwlink/src)
