@@ -5,8 +5,9 @@
 #   include/   headers the core takes from its own newlib (sys/pgmspace.h, sys/reent.h)
 #   *.c *.cpp  the runtime glue: PROGMEM string functions, picolibc's stdio/exit hooks,
 #              C++ runtime hooks (no libstdc++.a in the subset)
-#   libc_veneers.S long jumps from Debian's picolibc (no -mlongcalls) to what it calls
-#   image.py   elf -> one image flashable at 0x0 (the core's eboot + the sketch), with esptool
+#   picolibc.py  copies of Debian's picolibc archives fit for the core's link, and
+#   libc_veneers.S  the long jumps they call through (picolibc has no -mlongcalls)
+#   image.py   ELF -> one image flashable at 0x0 (the core's eboot + the sketch), with esptool
 #
 #   make -C firmware firmware          -> $(OUT)/node-<version>.bin (+ $(BUILD)/xtensa/node.elf)
 #
@@ -59,8 +60,9 @@ X_DEFS := -D__ets__ -DICACHE_FLASH -U__STRICT_ANSI__ -D_GNU_SOURCE -DESP8266 \
 	-DMMU_ICACHE_SIZE=0x8000 -DNON32XFER_HANDLER -DFP_IN_IROM -DMQTT_MAX_PACKET_SIZE=512
 # The lx106's configuration (XCHAL_*), which the core reads through its newlib's sys/config.h:
 # picolibc ships the same header as machine/core-isa.h.
-X_INCS := -include machine/core-isa.h -I$(XDIR)/include -I$(SDK)/include -I$(SDK)/lwip2/include -I$(CORE_DIR) \
-	-I$(ESP_CORE)/variants/nodemcu $(addprefix -I,$(X_LIBDIRS)) -I$(XBUILD)/sketch
+X_INCS := -include machine/core-isa.h -I$(XDIR)/include -I$(SDK)/include \
+	-I$(SDK)/lwip2/include -I$(CORE_DIR) -I$(ESP_CORE)/variants/nodemcu \
+	$(addprefix -I,$(X_LIBDIRS)) -I$(XBUILD)/sketch
 X_COMMON := -Os -g -free -fipa-pta -Werror=return-type -mlongcalls -mtext-section-literals \
 	-falign-functions=4 -MMD -ffunction-sections -fdata-sections -fno-exceptions
 X_CFLAGS   := --specs=$(XSPECS_C) -std=gnu17 -Wpointer-arith -Wno-implicit-function-declaration \
@@ -71,8 +73,8 @@ X_SFLAGS   := -x assembler-with-cpp -MMD -mlongcalls $(X_DEFS) $(X_INCS)
 
 # The core: everything Arduino builds for it (the sketch's link drops what is unused), but
 # libc_replacements.cpp: newlib's stdio hooks; picolibc's are in picolibc_glue.c.
-X_CORE_SRCS := $(filter-out %/libc_replacements.cpp,$(wildcard $(CORE_DIR)/*.cpp $(CORE_DIR)/*.c $(CORE_DIR)/*.S \
-	$(CORE_DIR)/umm_malloc/*.c $(CORE_DIR)/umm_malloc/*.cpp $(CORE_DIR)/libb64/*.cpp \
+X_CORE_SRCS := $(filter-out %/libc_replacements.cpp,$(wildcard $(CORE_DIR)/*.cpp \
+	$(CORE_DIR)/*.c $(CORE_DIR)/*.S $(CORE_DIR)/umm_malloc/*.c $(CORE_DIR)/umm_malloc/*.cpp $(CORE_DIR)/libb64/*.cpp \
 	$(CORE_DIR)/spiffs/*.cpp))
 # The libraries the sketch includes, without BearSSL (TLS is unused, libbearssl.a absent).
 X_LIB_SRCS := $(filter-out %BearSSL.cpp %BearSSLHelpers.cpp, \
@@ -82,10 +84,10 @@ X_SRCS := $(X_CORE_SRCS) $(X_LIB_SRCS) $(X_OWN_SRCS)
 # One object per source, in a tree that mirrors the sources' (equal file names never
 # collide) and named file.cpp.o as Arduino does: the core's linker script picks sections by
 # those names (*.cpp.o to flash, umm_malloc.cpp.o kept in IRAM).
-x_obj = $(XBUILD)/obj/$(patsubst $(ESP_CORE)/%,core/%,$(patsubst $(THIRDPARTY)/%,tp/%,$(patsubst $(abspath .)/%,fw/%,$(1)))).o
+x_obj = $(XBUILD)/obj/$(patsubst $(THIRDPARTY)/%,tp/%,$(patsubst $(abspath .)/%,fw/%,$(1))).o
 X_CORE_OBJS := $(foreach s,$(X_CORE_SRCS),$(call x_obj,$(s)))
-X_OBJS := $(foreach s,$(X_LIB_SRCS) $(X_OWN_SRCS),$(call x_obj,$(s))) $(XBUILD)/obj/sketch.ino.cpp.o \
-	$(XBUILD)/obj/libc_veneers.o
+X_OBJS := $(foreach s,$(X_LIB_SRCS) $(X_OWN_SRCS),$(call x_obj,$(s))) \
+	$(XBUILD)/obj/sketch.ino.cpp.o $(XBUILD)/obj/libc_veneers.o
 
 define x_rule
 $(call x_obj,$(1)): $(1)
@@ -104,13 +106,14 @@ $(XBUILD)/sketch/config.h: $(wildcard node/config.h) node/config.example.h | $(X
 	cp $(if $(wildcard node/config.h),node/config.h,node/config.example.h) $@
 
 $(XBUILD)/obj/sketch.ino.cpp.o: node/node.ino $(wildcard node/*.h) $(XBUILD)/sketch/config.h | $(XBUILD)/obj
-	$(XCXX) $(X_CXXFLAGS) -I$(NODE_DIR) -x c++ -include Arduino.h -c $< -o $@
+	@echo "  XC node.ino $(NODE_VERSION)"
+	@$(XCXX) $(X_CXXFLAGS) -I$(NODE_DIR) -x c++ -include Arduino.h -c $< -o $@
 
 # The core in an archive, as Arduino links it: the linker script's file patterns
 # (EXCLUDE_FILE(umm_malloc.cpp.o), which keeps the heap in IRAM) match member names.
 $(XBUILD)/core.a: $(X_CORE_OBJS)
 	@rm -f $@
-	$(XAR) cr $@ $^
+	@$(XAR) cr $@ $^
 
 # Debian's picolibc, with the ROM's string functions and its out-of-reach calls sent through
 # veneers (libc_veneers.S): see picolibc.py.
@@ -123,7 +126,8 @@ $(XBUILD)/obj/libc_veneers.o: $(XDIR)/libc_veneers.S $(X_LIBC)/calls.h | $(XBUIL
 	$(XCC) $(X_SFLAGS) -DLIBC_CALLS='"$(X_LIBC)/calls.h"' -c $< -o $@
 
 # The linker scripts, preprocessed as the core's platform.txt does.
-$(XBUILD)/ld/local.eagle.app.v6.common.ld: $(SDK)/ld/eagle.app.v6.common.ld.h $(SDK)/ld/eagle.app.v6.common.ld.vtables.h
+$(XBUILD)/ld/local.eagle.app.v6.common.ld: $(SDK)/ld/eagle.app.v6.common.ld.h \
+		$(SDK)/ld/eagle.app.v6.common.ld.vtables.h
 	@mkdir -p $(@D)
 	$(XCC) -DFP_IN_IROM -DVTABLES_IN_FLASH -DMMU_IRAM_SIZE=0x8000 -DMMU_ICACHE_SIZE=0x8000 \
 		-CC -E -P -x c $< -o $@
@@ -133,8 +137,10 @@ $(XBUILD)/ld/local.eagle.flash.ld: $(SDK)/ld/eagle.flash.4m2m.ld
 
 X_LDLIBS := -lhal -lphy -lpp -lnet80211 -llwip2-536-feat -lwpa -lcrypto -lmain -lwps \
 	-lespnow -lsmartconfig -lairkiss -lwpa2 -lm -lc -lgcc
-$(XBUILD)/node.elf: $(X_OBJS) $(XBUILD)/core.a $(X_LIBC)/libc.a $(X_LIBC)/libm.a $(XBUILD)/ld/local.eagle.flash.ld $(XBUILD)/ld/local.eagle.app.v6.common.ld
-	$(XCC) -g -nostdlib -Wl,--no-check-sections -u app_entry -Wl,-static \
+$(XBUILD)/node.elf: $(X_OBJS) $(XBUILD)/core.a $(X_LIBC)/libc.a $(X_LIBC)/libm.a \
+		$(XBUILD)/ld/local.eagle.flash.ld $(XBUILD)/ld/local.eagle.app.v6.common.ld
+	@echo "  LD $@"
+	@$(XCC) -g -nostdlib -Wl,--no-check-sections -Wl,--no-warn-rwx-segments -u app_entry -Wl,-static \
 		-L$(XBUILD)/ld -L$(X_LIBC) -L$(SDK)/lib -L$(SDK)/lib/NONOSDK22x_190703 \
 		-Tlocal.eagle.flash.ld -Wl,--gc-sections \
 		-Wl,-wrap,system_restart_local -Wl,-wrap,spi_flash_read -Wl,-Map,$(XBUILD)/node.map \
