@@ -122,8 +122,9 @@ X_LIBC    := $(XBUILD)/picolibc
 $(X_LIBC)/calls.h $(X_LIBC)/libc.a $(X_LIBC)/libm.a &: $(PICOLIBC)/libc.a $(PICOLIBC)/libm.a \
 		$(SDK)/ld/eagle.rom.addr.v6.ld $(XDIR)/picolibc.py
 	$(PYTHON) $(XDIR)/picolibc.py --lib $(PICOLIBC) --rom-ld $(SDK)/ld/eagle.rom.addr.v6.ld --out $(X_LIBC)
+# Each veneer's address literal right before it (--text-section-literals), always in reach.
 $(XBUILD)/obj/libc_veneers.o: $(XDIR)/libc_veneers.S $(X_LIBC)/calls.h | $(XBUILD)/obj
-	$(XCC) $(X_SFLAGS) -DLIBC_CALLS='"$(X_LIBC)/calls.h"' -c $< -o $@
+	$(XCC) $(X_SFLAGS) -Wa,--text-section-literals -DLIBC_CALLS='"$(X_LIBC)/calls.h"' -c $< -o $@
 
 # The linker scripts, preprocessed as the core's platform.txt does.
 $(XBUILD)/ld/local.eagle.app.v6.common.ld: $(SDK)/ld/eagle.app.v6.common.ld.h \
