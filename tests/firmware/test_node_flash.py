@@ -150,7 +150,17 @@ def test_nothing_answers_on_the_port(silent_port: Path, image_file: Path) -> Non
     assert f"no ESP8266 boot loader answered on {silent_port}" in result.output
 
 
-def test_a_checkout_flashes_what_make_firmware_built() -> None:
-    # The gateway runs from this checkout in the tests: `make firmware` writes to out/.
+def test_a_checkout_flashes_what_make_firmware_built(
+        tmp_path: Path, loader: LoaderDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gateway runs from this checkout in the tests: `make firmware` writes to its out/.
     assert build_output_dirs() == (CHECKOUT_DIR / "out",)
-    assert (CHECKOUT_DIR / "firmware" / "Makefile").is_file()
+    out = tmp_path / "checkout-out"
+    built = store_image(out, "0.5.0")
+    monkeypatch.setattr(gateway.node_cli, "build_output_dirs", lambda: (out,))
+    monkeypatch.setattr(gateway.node_cli, "default_shipped_dirs", lambda: ())
+    data_dir = tmp_path / "state"
+    store_image(data_dir / "firmware", "0.4.0")
+    result = flash(str(loader.path), "--no-reset", "--data-dir", str(data_dir))
+    assert result.exit_code == 0, result.output
+    assert "flashed firmware 0.5.0" in result.output
+    assert loader.written(0, len(built)) == built
