@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
 from click.testing import CliRunner, Result
 from support.esp8266_loader import (
     ESP32_MAGIC,
@@ -135,6 +136,19 @@ def test_port_missing(tmp_path: Path, image_file: Path) -> None:
     result = flash(str(tmp_path / "ttyUSB9"), str(image_file))
     assert result.exit_code == 1
     assert f"no serial port {tmp_path / 'ttyUSB9'}: is the node plugged in?" in result.output
+
+
+def test_port_held_by_the_gateway(loader: LoaderDouble, image_file: Path) -> None:
+    # The gateway's serial bridge opens its ports exclusively (gateway/serial/port.py).
+    held = serial.Serial(str(loader.path), exclusive=True)
+    try:
+        result = flash(str(loader.path), str(image_file), "--no-reset")
+    finally:
+        held.close()
+    assert result.exit_code == 1
+    assert f"cannot open {loader.path}" in result.output
+    assert "sudo systemctl stop sensor-gateway" in result.output
+    assert loader.ops == []
 
 
 def test_refuses_a_chip_that_is_not_an_esp8266(esp32: LoaderDouble, image_file: Path) -> None:
