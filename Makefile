@@ -38,6 +38,14 @@ lint: setup
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
+# The node firmware for the ESP8266 (NodeMCU / D1 mini, 4 MB): out/node-<version>.bin, one
+# image flashable at 0x0 (`gateway node flash PORT`, or esptool write_flash 0x0), built with
+# Debian's xtensa-lx106 GCC and picolibc against ../shared/thirdparty (firmware/xtensa/build.mk).
+.PHONY: firmware
+firmware: setup
+	$(MAKE) -C firmware -j2 firmware BUILD=$(abspath build/firmware) OUT=$(abspath out) \
+		PYTHON=$(abspath $(BIN)/python)
+
 # MQTT.js for the WebSocket tests (tests/security/js); the tests also install it on first use.
 .PHONY: security-js
 security-js:

@@ -6,10 +6,12 @@
 set -euo pipefail
 run_pkgs=(python3-venv)
 # Real peers and tools of the tests: mosquitto and its clients, socat (pseudo-terminals),
-# the ESP8266 cross-compiler and its C library, nodejs (MQTT.js), systemd-analyze and
+# the ESP8266 cross-compiler and its C library (+ the C++ library headers of the same GCC,
+# packaged for ARM but generic, for `make firmware`), nodejs (MQTT.js), systemd-analyze and
 # passwd (units, first boot), chromium (dashboard browser test), shellcheck, and RAUC with
 # squashfs-tools and e2fsprogs (update bundles).
 test_pkgs=(mosquitto mosquitto-clients socat gcc g++ make gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
+  libstdc++-arm-none-eabi-dev
   openssl nodejs systemd passwd chromium shellcheck rauc squashfs-tools e2fsprogs)
 
 list=0

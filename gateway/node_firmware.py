@@ -6,7 +6,9 @@ Images are files named ``node-<version>.bin`` in two kinds of directory:
 * the gateway's own, ``<data_dir>/firmware``, where ``gateway node firmware add FILE``
   copies an image after checking that it looks like an ESP8266 application image;
 * the shipped ones, where the package or the SD image puts the firmware built with it
-  (``gateway/firmware`` inside the package, ``/usr/share/sensor-gateway/firmware``).
+  (``gateway/firmware`` inside the package, ``/usr/share/sensor-gateway/firmware``);
+* for ``gateway node flash`` run from a source checkout, also the checkout's ``out/``,
+  where ``make firmware`` writes ``node-<version>.bin`` (:func:`build_output_dirs`).
 
 The newest version wins (a user-added image of the same version as a shipped one replaces
 it). Digests are computed once per file and kept while its size and modification time stay
@@ -36,6 +38,8 @@ IMAGE_NAME_RE = re.compile(rf"^node-({_VERSION})\.bin$")
 
 SYSTEM_FIRMWARE_DIR = Path("/usr/share/sensor-gateway/firmware")
 PACKAGE_FIRMWARE_DIR = Path(__file__).resolve().parent / "firmware"
+#: A source checkout: the gateway package next to firmware/ and the out/ `make firmware` fills.
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 
 
 class BadImage(ValueError):
@@ -94,6 +98,14 @@ def check_image(data: bytes, where: str = "the image") -> None:
 def default_shipped_dirs() -> tuple[Path, ...]:
     """Where images shipped with the gateway are looked for."""
     return (PACKAGE_FIRMWARE_DIR, SYSTEM_FIRMWARE_DIR)
+
+
+def build_output_dirs() -> tuple[Path, ...]:
+    """``out/`` of the source checkout the gateway runs from (``make firmware`` writes the
+    node image there), or nothing for an installed package."""
+    if (CHECKOUT_DIR / "firmware" / "Makefile").is_file():
+        return (CHECKOUT_DIR / "out",)
+    return ()
 
 
 class FirmwareStore:
@@ -159,7 +171,7 @@ class FirmwareStore:
         """Check ``source`` and copy it into the user directory as ``node-<version>.bin``.
 
         ``version`` defaults to the one in the file name (``node-0.4.0.bin``, or
-        ``firmware/out/node-0.4.0.bin`` as ``make firmware`` writes it)."""
+        ``out/node-0.4.0.bin`` as ``make firmware`` writes it)."""
         source = Path(source)
         if version is None:
             match = IMAGE_NAME_RE.match(source.name)
