@@ -108,9 +108,9 @@ install_venv() {
   # visible to gpiozero inside the venv.
   [ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
   if [ -n "$WHEELHOUSE" ]; then
-    "$venv/bin/pip" install -q --no-index --find-links "$WHEELHOUSE" --upgrade sensor-gateway
+    "$venv/bin/pip" install -q --no-index --find-links "$WHEELHOUSE" --upgrade 'sensor-gateway[flash]'
   else
-    "$venv/bin/pip" install -q --upgrade "$SRC_DIR"
+    "$venv/bin/pip" install -q --upgrade "${SRC_DIR}[flash]"
   fi
   say "installed $("$venv/bin/pip" show sensor-gateway 2>/dev/null | sed -n 's/^Version: //p') into $VENV_DIR"
 }
