@@ -13,6 +13,7 @@ SETTINGS_REPLY frame: ``ok <firmware> <accepted>`` then restarts into them, or
 
 from __future__ import annotations
 
+import errno
 import time
 from dataclasses import dataclass
 
@@ -65,6 +66,20 @@ def parse_reply(body: bytes) -> SetupReply:
     return SetupReply(verdict == "ok", firmware, detail)
 
 
+def open_error(port: str, exc: OSError | serial.SerialException) -> str:
+    """Why ``port`` did not open, with the hint that fits the cause: a port that is not
+    there is a node not plugged in (or a charge-only cable), not a port the bridge holds."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+        return (f"cannot open {port}: no such serial port (is the node plugged in, with a data "
+                "cable? `ls /dev/serial/by-id/` lists the ports)")
+    if code == errno.EACCES:
+        return (f"cannot open {port}: permission denied (run it as root, or join the "
+                "`dialout` group)")
+    return (f"cannot open {port}: {exc} (is `gateway run` bridging this port? stop it or "
+            "remove the port from [serial] first)")
+
+
 def send_settings(port: str, text: str, baudrate: int = 115200,
                   timeout: float = 15.0) -> SetupReply:
     """Sends ``text`` to the node on ``port`` and returns its answer."""
@@ -78,8 +93,7 @@ def send_settings(port: str, text: str, baudrate: int = 115200,
     try:
         ser.open()
     except (OSError, serial.SerialException) as exc:
-        raise SetupError(f"cannot open {port}: {exc} (is `gateway run` bridging this port? "
-                         "stop it or remove the port from [serial] first)") from exc
+        raise SetupError(open_error(port, exc)) from exc
     try:
         frame = encode_frame(FrameType.SETTINGS, text.encode())
         decoder = FrameDecoder(MAX_SETTINGS + 64)
