@@ -1,0 +1,33 @@
+"""What `gateway node setup` says when it cannot reach a node: the hint must fit the cause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.node_setup import SetupError, open_error, send_settings
+
+
+def test_a_port_that_is_not_there_is_not_blamed_on_the_bridge(tmp_path: Path) -> None:
+    # A node not plugged in (or on a charge-only cable) has no port at all: telling the user
+    # to stop the gateway's bridge sends them the wrong way.
+    missing = tmp_path / "ttyUSB0"
+    with pytest.raises(SetupError) as caught:
+        send_settings(str(missing), "name=n\nroom=r\n", timeout=1)
+    message = str(caught.value)
+    assert message.startswith(f"cannot open {missing}: no such serial port")
+    assert "plugged in" in message
+    assert "bridging" not in message
+
+
+def test_a_port_the_user_may_not_open_names_the_way_in() -> None:
+    # Root reads every port, so the refusal is built as pyserial raises it.
+    import errno
+
+    import serial
+
+    refused = serial.SerialException(errno.EACCES, "could not open port /dev/ttyUSB0")
+    message = open_error("/dev/ttyUSB0", refused)
+    assert message == ("cannot open /dev/ttyUSB0: permission denied (run it as root, or join "
+                       "the `dialout` group)")
