@@ -130,7 +130,7 @@ def setup_command() -> click.Command:
                   help="MQTT password (or the NODE_MQTT_PASSWORD environment variable).")
     @click.option("--pin", "pins", multiple=True, metavar="GPIO=KIND[:NAME[:FLAGS]]",
                   help="What is wired to a pin (repeatable): 14=dht22, 12=contact:door, "
-                       "13=button:bell, 4=motion:hall, 5=relay:fan:low, 2=led:lamp:restore.")
+                       "13=button:bell, 13=motion:hall, 5=relay:fan:low, 4=led:lamp:restore.")
     @click.option("--interval", type=int, help="Seconds between DHT readings (default 30).")
     @click.option("--sleep", type=int, help="Deep-sleep seconds between wake-ups (battery).")
     @click.option("--baud", default=115200, show_default=True, help="The node's baud rate.")

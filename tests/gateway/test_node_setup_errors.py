@@ -31,3 +31,19 @@ def test_a_port_the_user_may_not_open_names_the_way_in() -> None:
     message = open_error("/dev/ttyUSB0", refused)
     assert message == ("cannot open /dev/ttyUSB0: permission denied (run it as root, or join "
                        "the `dialout` group)")
+
+
+def test_the_pin_examples_of_the_help_are_pins_a_node_takes() -> None:
+    # A user copies the help's examples; the node refuses every GPIO but these.
+    import re
+
+    from click.testing import CliRunner
+
+    from gateway.node_setup import setup_command
+
+    usable = {4, 5, 12, 13, 14}
+    result = CliRunner().invoke(setup_command(), ["--help"], terminal_width=200)
+    pin_help = result.output.split("--pin", 1)[1].split("--interval", 1)[0]
+    examples = [int(gpio) for gpio in re.findall(r"(\d+)=[a-z]", pin_help)]
+    assert len(examples) >= 5, pin_help
+    assert set(examples) <= usable, pin_help
