@@ -47,8 +47,8 @@ def settings_text(values: dict[str, str | None], pins: tuple[str, ...]) -> str:
     for pin in pins:
         gpio, sep, spec = pin.partition("=")
         if not sep or not gpio.strip().isdigit() or not spec:
-            raise SetupError(f"--pin {pin!r}: expected GPIO=kind[:name], e.g. 14=dht22 or "
-                             "12=contact:door")
+            raise SetupError(f"--pin {pin!r}: expected GPIO=kind[:name[:flags]], e.g. "
+                             f"14=dht22, 12=contact:door or 5=relay:fan:low{_meant(pin)}")
         lines.append(f"pin={gpio.strip()}:{spec}")
     for line in lines:
         if "\n" in line or "\r" in line or "\0" in line:
@@ -58,6 +58,14 @@ def settings_text(values: dict[str, str | None], pins: tuple[str, ...]) -> str:
         raise SetupError(f"the settings are {len(text.encode())} bytes; a node takes "
                          f"{MAX_SETTINGS}")
     return text
+
+
+def _meant(pin: str) -> str:
+    """A pin written as on the phone's set-up page (``14:dht22``): the cable's form of it."""
+    gpio, sep, spec = pin.partition(":")
+    if sep and gpio.strip().isdigit() and spec and "=" not in pin:
+        return f" (did you mean {gpio.strip()}={spec}?)"
+    return ""
 
 
 def parse_reply(body: bytes) -> SetupReply:

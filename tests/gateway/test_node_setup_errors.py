@@ -47,3 +47,17 @@ def test_the_pin_examples_of_the_help_are_pins_a_node_takes() -> None:
     examples = [int(gpio) for gpio in re.findall(r"(\d+)=[a-z]", pin_help)]
     assert len(examples) >= 5, pin_help
     assert set(examples) <= usable, pin_help
+
+
+def test_a_pin_written_as_on_the_phone_page_is_answered_with_the_cables_form() -> None:
+    # The set-up page takes 14:dht22; the cable takes 14=dht22 (README step 3b says so).
+    from gateway.node_setup import settings_text
+
+    with pytest.raises(SetupError) as caught:
+        settings_text({"name": "n", "room": "r"}, ("5:relay:fan:low",))
+    assert str(caught.value) == (
+        "--pin '5:relay:fan:low': expected GPIO=kind[:name[:flags]], e.g. 14=dht22, "
+        "12=contact:door or 5=relay:fan:low (did you mean 5=relay:fan:low?)")
+    with pytest.raises(SetupError) as caught:
+        settings_text({"name": "n", "room": "r"}, ("dht22",))
+    assert "did you mean" not in str(caught.value)
