@@ -82,6 +82,7 @@ class NodeUpdate:
     stall: Cancellable | None = field(default=None, repr=False)
     state: bytes = b""                     # the last state published
     reports: bool = False                  # has reported progress: its firmware can update
+    restarting: bool = False               # reported `reboot` into the offered image
 
 
 class NodeUpdates:
@@ -274,6 +275,15 @@ class NodeUpdates:
         entry.reports = True
         if status == "idle":
             entry.installed = version
+            if entry.offer and entry.restarting and version != entry.offered_version:
+                # It installed the image and came back with another version (an image whose
+                # name says another version, a boot loader that kept the old one): the
+                # retained offer would have it install the same image at every restart.
+                self._fail(entry, f"restarted into firmware {version}, not "
+                                  f"{entry.offered_version}: is the image the version its "
+                                  "name says?")
+                self._withdraw(entry)
+            entry.restarting = False
             self._check_done(entry)
         elif status in ACTIVE_STATES and entry.offer and version == entry.offered_version:
             entry.in_progress = True
@@ -282,6 +292,7 @@ class NodeUpdates:
                 entry.percentage = int(pct)
             elif status != "download":
                 entry.percentage = 100
+            entry.restarting = status == "reboot"
             self._arm_stall(entry)
         elif status == "failed" and version == entry.offered_version:
             err = report.get("err")
