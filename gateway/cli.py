@@ -173,6 +173,10 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
 
     def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         nonlocal received
+        if done.is_set():
+            # Messages read together with the last counted one (a burst of retained values)
+            # arrive before the disconnect: --count is a promise of how many lines.
+            return
         payload = message.payload.decode("utf-8", errors="replace")
         mark = " (retained)" if retained_flag and message.retain else ""
         try:

@@ -9,7 +9,7 @@ import click
 import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
-from gw_helpers import ROOT, TIMEOUT, Recorder, gateway_command
+from gw_helpers import ROOT, TIMEOUT, Recorder, gateway_command, publish_once
 from support.ports import free_port
 from support.processes import Mosquitto
 
@@ -139,3 +139,14 @@ def test_sub_reports_a_subscription_the_acl_refuses(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "refused the subscription to 'home/#'" in result.output
     assert "--broker mqtt://USER:PASSWORD@HOST" in result.output
+
+
+def test_sub_count_prints_exactly_that_many(mosquitto: Mosquitto) -> None:
+    # Retained messages arrive together: those after the count went on being printed.
+    url = f"mqtt://127.0.0.1:{mosquitto.port}"
+    runner = CliRunner()
+    for room in range(50):
+        publish_once(mosquitto.port, f"home/room{room}/temperature", "20.0", retain=True)
+    result = runner.invoke(main, ["sub", "home/#", "--broker", url, "-n", "2", "-W", "20"])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) == 2, result.output
