@@ -31,7 +31,7 @@ from typing import Protocol
 from gateway.bus.base import Bus, InboundMessage, Subscription
 from gateway.names import normalize
 from gateway.node_announcement import ANNOUNCE_SUFFIX
-from gateway.node_firmware import FirmwareImage, FirmwareStore, image_name
+from gateway.node_firmware import BadImage, FirmwareImage, FirmwareStore, image_name, version_key
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,18 @@ CallLater = Callable[[float, Callable[[], None]], Cancellable]
 def firmware_topic(prefix: str, room: str, node: str, leaf: str) -> str:
     """``<prefix>/<room>/<node>/firmware/<leaf>``."""
     return f"{prefix}/{room}/{node}/firmware/{leaf}"
+
+
+def runs_newer(installed: str | None, version: str | None) -> bool:
+    """The node runs a later version than ``version`` (flashed by cable with a newer build
+    than the gateway keeps): offering ``version`` would downgrade it. Versions that do not
+    parse compare as not newer, so such a node is offered the newest image as before."""
+    if installed is None or version is None:
+        return False
+    try:
+        return version_key(installed) > version_key(version)
+    except (BadImage, ValueError):
+        return False
 
 
 def offer_payload(image: FirmwareImage, base_url: str, attempt: int) -> bytes:
@@ -191,6 +203,11 @@ class NodeUpdates:
             return False
         if entry.installed == image.version:
             log.info("node %s in %s runs firmware %s already", node, room, image.version)
+            self._publish_state(entry)
+            return False
+        if runs_newer(entry.installed, image.version):
+            log.info("node %s in %s runs firmware %s, newer than the newest image (%s): "
+                     "nothing to offer", node, room, entry.installed, image.version)
             self._publish_state(entry)
             return False
         if entry.offered_md5 == image.md5 and entry.attempt:
@@ -386,6 +403,8 @@ class NodeUpdates:
     def state_of(self, entry: NodeUpdate) -> dict[str, object]:
         """Home Assistant's update state of one node."""
         latest = self._latest or entry.installed
+        if runs_newer(entry.installed, latest):
+            latest = entry.installed    # nothing newer here: up to date, not a downgrade
         return {"installed_version": entry.installed, "latest_version": latest,
                 "title": TITLE, "in_progress": entry.in_progress,
                 "update_percentage": entry.percentage if entry.in_progress else None}

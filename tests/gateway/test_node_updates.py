@@ -290,3 +290,14 @@ def test_a_node_idle_before_it_began_keeps_its_offer(svc: Service) -> None:
     svc.bus.inject(INSTALL, b"install")
     svc.node(PROGRESS, {"st": "idle", "v": "0.3.0"})
     assert svc.offer() is not None and svc.state()["in_progress"] is True
+
+
+def test_a_node_newer_than_every_image_is_up_to_date_not_downgraded(svc: Service) -> None:
+    # Flashed by cable with a newer build than the gateway keeps (0.4.0 here).
+    svc.node(ANNOUNCE, {"fw": "0.10.0", "tr": "wifi"})
+    svc.node(PROGRESS, {"st": "idle", "v": "0.10.0"})
+    assert svc.state()["installed_version"] == "0.10.0"
+    assert svc.state()["latest_version"] == "0.10.0"
+    svc.bus.inject(INSTALL, b"install")
+    assert svc.offer() is None
+    assert svc.state()["in_progress"] is False
