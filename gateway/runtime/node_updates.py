@@ -296,10 +296,15 @@ class NodeUpdates:
                 # It installed the image and came back with another version (an image whose
                 # name says another version, a boot loader that kept the old one): the
                 # retained offer would have it install the same image at every restart.
-                self._fail(entry, f"restarted into firmware {version}, not "
-                                  f"{entry.offered_version}: is the image the version its "
-                                  "name says?")
+                error = (f"restarted into firmware {version}, not {entry.offered_version}: "
+                         "is the image the version its name says?")
+                self._fail(entry, error)
                 self._withdraw(entry)
+                # Said where the node's own failures are said, so the dashboard and `gateway
+                # node update` show why; the node's next connect replaces it with `idle`.
+                self.bus.publish(self._topic(entry, "progress"), json.dumps(
+                    {"st": "failed", "v": entry.offered_version, "err": error},
+                    separators=(",", ":")).encode(), retain=True, qos=1)
             entry.restarting = False
             self._check_done(entry)
         elif status in ACTIVE_STATES and entry.offer and version == entry.offered_version:
@@ -311,7 +316,8 @@ class NodeUpdates:
                 entry.percentage = 100
             entry.restarting = status == "reboot"
             self._arm_stall(entry)
-        elif status == "failed" and version == entry.offered_version:
+        elif status == "failed" and version == entry.offered_version and (
+                entry.offer or not entry.failed):     # not the report made just above
             err = report.get("err")
             self._fail(entry, err if isinstance(err, str) else "failed")
         self._publish_state(entry)

@@ -281,6 +281,11 @@ def test_a_node_back_with_another_version_after_installing_is_not_offered_it_aga
     assert svc.state()["installed_version"] == "0.3.0"
     entry = svc.updates.nodes[("attic", "attic_node")]
     assert entry.failed and "restarted into firmware 0.3.0, not 0.4.0" in entry.last_error
+    # The reason where the dashboard and `gateway node update` look for a node's failure.
+    assert json.loads(svc.retained(PROGRESS) or b"{}") == {
+        "st": "failed", "v": "0.4.0",
+        "err": "restarted into firmware 0.3.0, not 0.4.0: is the image the version its name "
+               "says?"}
     svc.bus.inject(INSTALL, b"install")             # asking again is a new attempt
     assert svc.offer()["try"] == 2
 
