@@ -1,12 +1,17 @@
-"""What `gateway node setup` says when it cannot reach a node: the hint must fit the cause."""
+"""What `gateway node setup` says when it cannot reach a node or cannot read an option: the
+hint must fit the cause, and the help's examples must be settings a node takes."""
 
 from __future__ import annotations
 
+import errno
+import re
 from pathlib import Path
 
 import pytest
+import serial
+from click.testing import CliRunner
 
-from gateway.node_setup import SetupError, open_error, send_settings
+from gateway.node_setup import SetupError, open_error, send_settings, settings_text, setup_command
 
 
 def test_a_port_that_is_not_there_is_not_blamed_on_the_bridge(tmp_path: Path) -> None:
@@ -23,10 +28,6 @@ def test_a_port_that_is_not_there_is_not_blamed_on_the_bridge(tmp_path: Path) ->
 
 def test_a_port_the_user_may_not_open_names_the_way_in() -> None:
     # Root reads every port, so the refusal is built as pyserial raises it.
-    import errno
-
-    import serial
-
     refused = serial.SerialException(errno.EACCES, "could not open port /dev/ttyUSB0")
     message = open_error("/dev/ttyUSB0", refused)
     assert message == ("cannot open /dev/ttyUSB0: permission denied (run it as root, or join "
@@ -35,12 +36,6 @@ def test_a_port_the_user_may_not_open_names_the_way_in() -> None:
 
 def test_the_pin_examples_of_the_help_are_pins_a_node_takes() -> None:
     # A user copies the help's examples; the node refuses every GPIO but these.
-    import re
-
-    from click.testing import CliRunner
-
-    from gateway.node_setup import setup_command
-
     usable = {4, 5, 12, 13, 14}
     result = CliRunner().invoke(setup_command(), ["--help"], terminal_width=200)
     pin_help = result.output.split("--pin", 1)[1].split("--interval", 1)[0]
@@ -51,8 +46,6 @@ def test_the_pin_examples_of_the_help_are_pins_a_node_takes() -> None:
 
 def test_a_pin_written_as_on_the_phone_page_is_answered_with_the_cables_form() -> None:
     # The set-up page takes 14:dht22; the cable takes 14=dht22 (README step 3b says so).
-    from gateway.node_setup import settings_text
-
     with pytest.raises(SetupError) as caught:
         settings_text({"name": "n", "room": "r"}, ("5:relay:fan:low",))
     assert str(caught.value) == (
