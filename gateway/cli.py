@@ -158,6 +158,7 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
     Example: gateway sub 'home/#'"""
     received = 0
     refused: list[str] = []
+    denied: list[str] = []
     done = threading.Event()
     reader_gone = threading.Event()
     client = _client(url)
@@ -172,6 +173,10 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
 
     def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         nonlocal received
+        if done.is_set():
+            # Messages read together with the last counted one (a burst of retained values)
+            # arrive before the disconnect: --count is a promise of how many lines.
+            return
         payload = message.payload.decode("utf-8", errors="replace")
         mark = " (retained)" if retained_flag and message.retain else ""
         try:
@@ -185,8 +190,16 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
         if count is not None and received >= count:
             done.set()
 
+    def on_subscribe(client: mqtt.Client, userdata: object, mid: int,
+                     reason_codes: list[ReasonCode], properties: Properties | None) -> None:
+        # A subscription the ACL refuses would otherwise wait in silence for ever.
+        if reason_codes and all(code.is_failure for code in reason_codes):
+            denied.append(str(reason_codes[0]))
+            done.set()
+
     client.on_connect = on_connect
     client.on_message = on_message
+    client.on_subscribe = on_subscribe
     _connect(client, url)
     client.loop_start()
     try:
@@ -203,6 +216,11 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
         return
     if refused:
         raise click.ClickException(f"{url} refused the connection: {refused[0]}")
+    if denied:
+        raise click.ClickException(
+            f"{url} refused the subscription to {topic_filter!r} ({denied[0]}): its ACL does "
+            "not let this user read it; log in as one it does: --broker "
+            "mqtt://USER:PASSWORD@HOST")
 
 
 @main.command()

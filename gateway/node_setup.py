@@ -13,6 +13,7 @@ SETTINGS_REPLY frame: ``ok <firmware> <accepted>`` then restarts into them, or
 
 from __future__ import annotations
 
+import errno
 import time
 from dataclasses import dataclass
 
@@ -46,8 +47,8 @@ def settings_text(values: dict[str, str | None], pins: tuple[str, ...]) -> str:
     for pin in pins:
         gpio, sep, spec = pin.partition("=")
         if not sep or not gpio.strip().isdigit() or not spec:
-            raise SetupError(f"--pin {pin!r}: expected GPIO=kind[:name], e.g. 14=dht22 or "
-                             "12=contact:door")
+            raise SetupError(f"--pin {pin!r}: expected GPIO=kind[:name[:flags]], e.g. "
+                             f"14=dht22, 12=contact:door or 5=relay:fan:low{_meant(pin)}")
         lines.append(f"pin={gpio.strip()}:{spec}")
     for line in lines:
         if "\n" in line or "\r" in line or "\0" in line:
@@ -59,10 +60,32 @@ def settings_text(values: dict[str, str | None], pins: tuple[str, ...]) -> str:
     return text
 
 
+def _meant(pin: str) -> str:
+    """A pin written as on the phone's set-up page (``14:dht22``): the cable's form of it."""
+    gpio, sep, spec = pin.partition(":")
+    if sep and gpio.strip().isdigit() and spec and "=" not in pin:
+        return f" (did you mean {gpio.strip()}={spec}?)"
+    return ""
+
+
 def parse_reply(body: bytes) -> SetupReply:
     verdict, _, rest = body.decode("utf-8", "replace").partition(" ")
     firmware, _, detail = rest.partition(" ")
     return SetupReply(verdict == "ok", firmware, detail)
+
+
+def open_error(port: str, exc: OSError | serial.SerialException) -> str:
+    """Why ``port`` did not open, with the hint that fits the cause: a port that is not
+    there is a node not plugged in (or a charge-only cable), not a port the bridge holds."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+        return (f"cannot open {port}: no such serial port (is the node plugged in, with a data "
+                "cable? `ls /dev/serial/by-id/` lists the ports)")
+    if code == errno.EACCES:
+        return (f"cannot open {port}: permission denied (run it as root, or join the "
+                "`dialout` group)")
+    return (f"cannot open {port}: {exc} (is `gateway run` bridging this port? stop it or "
+            "remove the port from [serial] first)")
 
 
 def send_settings(port: str, text: str, baudrate: int = 115200,
@@ -78,8 +101,7 @@ def send_settings(port: str, text: str, baudrate: int = 115200,
     try:
         ser.open()
     except (OSError, serial.SerialException) as exc:
-        raise SetupError(f"cannot open {port}: {exc} (is `gateway run` bridging this port? "
-                         "stop it or remove the port from [serial] first)") from exc
+        raise SetupError(open_error(port, exc)) from exc
     try:
         frame = encode_frame(FrameType.SETTINGS, text.encode())
         decoder = FrameDecoder(MAX_SETTINGS + 64)
@@ -116,7 +138,7 @@ def setup_command() -> click.Command:
                   help="MQTT password (or the NODE_MQTT_PASSWORD environment variable).")
     @click.option("--pin", "pins", multiple=True, metavar="GPIO=KIND[:NAME[:FLAGS]]",
                   help="What is wired to a pin (repeatable): 14=dht22, 12=contact:door, "
-                       "13=button:bell, 4=motion:hall, 5=relay:fan:low, 2=led:lamp:restore.")
+                       "13=button:bell, 13=motion:hall, 5=relay:fan:low, 4=led:lamp:restore.")
     @click.option("--interval", type=int, help="Seconds between DHT readings (default 30).")
     @click.option("--sleep", type=int, help="Deep-sleep seconds between wake-ups (battery).")
     @click.option("--baud", default=115200, show_default=True, help="The node's baud rate.")

@@ -31,7 +31,7 @@ from typing import Protocol
 from gateway.bus.base import Bus, InboundMessage, Subscription
 from gateway.names import normalize
 from gateway.node_announcement import ANNOUNCE_SUFFIX
-from gateway.node_firmware import FirmwareImage, FirmwareStore, image_name
+from gateway.node_firmware import BadImage, FirmwareImage, FirmwareStore, image_name, version_key
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,18 @@ CallLater = Callable[[float, Callable[[], None]], Cancellable]
 def firmware_topic(prefix: str, room: str, node: str, leaf: str) -> str:
     """``<prefix>/<room>/<node>/firmware/<leaf>``."""
     return f"{prefix}/{room}/{node}/firmware/{leaf}"
+
+
+def runs_newer(installed: str | None, version: str | None) -> bool:
+    """The node runs a later version than ``version`` (flashed by cable with a newer build
+    than the gateway keeps): offering ``version`` would downgrade it. Versions that do not
+    parse compare as not newer, so such a node is offered the newest image as before."""
+    if installed is None or version is None:
+        return False
+    try:
+        return version_key(installed) > version_key(version)
+    except (BadImage, ValueError):
+        return False
 
 
 def offer_payload(image: FirmwareImage, base_url: str, attempt: int) -> bytes:
@@ -82,6 +94,7 @@ class NodeUpdate:
     stall: Cancellable | None = field(default=None, repr=False)
     state: bytes = b""                     # the last state published
     reports: bool = False                  # has reported progress: its firmware can update
+    restarting: bool = False               # reported `reboot` into the offered image
 
 
 class NodeUpdates:
@@ -192,6 +205,11 @@ class NodeUpdates:
             log.info("node %s in %s runs firmware %s already", node, room, image.version)
             self._publish_state(entry)
             return False
+        if runs_newer(entry.installed, image.version):
+            log.info("node %s in %s runs firmware %s, newer than the newest image (%s): "
+                     "nothing to offer", node, room, entry.installed, image.version)
+            self._publish_state(entry)
+            return False
         if entry.offered_md5 == image.md5 and entry.attempt:
             # The same offer again (it may have been lost), or after a failure a new try,
             # which the node takes as a new attempt.
@@ -274,6 +292,20 @@ class NodeUpdates:
         entry.reports = True
         if status == "idle":
             entry.installed = version
+            if entry.offer and entry.restarting and version != entry.offered_version:
+                # It installed the image and came back with another version (an image whose
+                # name says another version, a boot loader that kept the old one): the
+                # retained offer would have it install the same image at every restart.
+                error = (f"restarted into firmware {version}, not {entry.offered_version}: "
+                         "is the image the version its name says?")
+                self._fail(entry, error)
+                self._withdraw(entry)
+                # Said where the node's own failures are said, so the dashboard and `gateway
+                # node update` show why; the node's next connect replaces it with `idle`.
+                self.bus.publish(self._topic(entry, "progress"), json.dumps(
+                    {"st": "failed", "v": entry.offered_version, "err": error},
+                    separators=(",", ":")).encode(), retain=True, qos=1)
+            entry.restarting = False
             self._check_done(entry)
         elif status in ACTIVE_STATES and entry.offer and version == entry.offered_version:
             entry.in_progress = True
@@ -282,8 +314,10 @@ class NodeUpdates:
                 entry.percentage = int(pct)
             elif status != "download":
                 entry.percentage = 100
+            entry.restarting = status == "reboot"
             self._arm_stall(entry)
-        elif status == "failed" and version == entry.offered_version:
+        elif status == "failed" and version == entry.offered_version and (
+                entry.offer or not entry.failed):     # not the report made just above
             err = report.get("err")
             self._fail(entry, err if isinstance(err, str) else "failed")
         self._publish_state(entry)
@@ -375,6 +409,8 @@ class NodeUpdates:
     def state_of(self, entry: NodeUpdate) -> dict[str, object]:
         """Home Assistant's update state of one node."""
         latest = self._latest or entry.installed
+        if runs_newer(entry.installed, latest):
+            latest = entry.installed    # nothing newer here: up to date, not a downgrade
         return {"installed_version": entry.installed, "latest_version": latest,
                 "title": TITLE, "in_progress": entry.in_progress,
                 "update_percentage": entry.percentage if entry.in_progress else None}

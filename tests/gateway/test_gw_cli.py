@@ -9,7 +9,7 @@ import click
 import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
-from gw_helpers import ROOT, TIMEOUT, Recorder, gateway_command
+from gw_helpers import ROOT, TIMEOUT, Recorder, gateway_command, publish_once
 from support.ports import free_port
 from support.processes import Mosquitto
 
@@ -116,3 +116,37 @@ def test_sub_into_head_ends_quietly(mosquitto: Mosquitto) -> None:
     assert done.stdout.startswith("home/room")
     assert done.stderr == ""
     assert done.returncode == 0
+
+
+
+def test_sub_reports_a_subscription_the_acl_refuses(tmp_path: Path) -> None:
+    # Anonymous clients on loopback may connect but read nothing: before, sub waited in
+    # silence. (Our broker refuses such a SUBSCRIBE; Mosquitto accepts it under 3.1.1 and
+    # drops at delivery, where no client can tell.)
+    from support.threadbroker import ThreadBroker
+
+    from broker.server.listeners import ListenerConfig
+
+    acl = tmp_path / "acl"
+    acl.write_text("user someone\ntopic read home/#\n")
+    server = ThreadBroker(listeners=[ListenerConfig("tcp", "127.0.0.1", 0, acl_file=str(acl))])
+    server.start()
+    try:
+        result = CliRunner().invoke(main, ["sub", "home/#", "--broker",
+                                           f"mqtt://127.0.0.1:{server.port}", "-W", "20"])
+    finally:
+        server.stop()
+    assert result.exit_code == 1, result.output
+    assert "refused the subscription to 'home/#'" in result.output
+    assert "--broker mqtt://USER:PASSWORD@HOST" in result.output
+
+
+def test_sub_count_prints_exactly_that_many(mosquitto: Mosquitto) -> None:
+    # Retained messages arrive together: those after the count went on being printed.
+    url = f"mqtt://127.0.0.1:{mosquitto.port}"
+    runner = CliRunner()
+    for room in range(50):
+        publish_once(mosquitto.port, f"home/room{room}/temperature", "20.0", retain=True)
+    result = runner.invoke(main, ["sub", "home/#", "--broker", url, "-n", "2", "-W", "20"])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) == 2, result.output

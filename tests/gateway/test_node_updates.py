@@ -264,3 +264,45 @@ def test_with_mosquitto_as_the_broker_forged_offers_are_replaced(
         assert offer["url"] == "http://192.0.2.7:8266/firmware/node-0.4.0.bin"
         attacker.disconnect()
         node.disconnect()
+
+
+def test_a_node_back_with_another_version_after_installing_is_not_offered_it_again(
+        svc: Service) -> None:
+    # The image was not the version its name says (or the boot loader kept the old one):
+    # a retained offer would make the node install it again at every restart, for ever.
+    svc.bus.inject(INSTALL, b"install")
+    svc.node(PROGRESS, {"st": "download", "v": "0.4.0", "pct": 100})
+    svc.node(PROGRESS, {"st": "verify", "v": "0.4.0"})
+    svc.node(PROGRESS, {"st": "reboot", "v": "0.4.0"})
+    svc.node(ANNOUNCE, {"fw": "0.3.0", "tr": "wifi"})
+    svc.node(PROGRESS, {"st": "idle", "v": "0.3.0"})
+    assert svc.retained(OFFER) is None
+    assert svc.state()["in_progress"] is False
+    assert svc.state()["installed_version"] == "0.3.0"
+    entry = svc.updates.nodes[("attic", "attic_node")]
+    assert entry.failed and "restarted into firmware 0.3.0, not 0.4.0" in entry.last_error
+    # The reason where the dashboard and `gateway node update` look for a node's failure.
+    assert json.loads(svc.retained(PROGRESS) or b"{}") == {
+        "st": "failed", "v": "0.4.0",
+        "err": "restarted into firmware 0.3.0, not 0.4.0: is the image the version its name "
+               "says?"}
+    svc.bus.inject(INSTALL, b"install")             # asking again is a new attempt
+    assert svc.offer()["try"] == 2
+
+
+def test_a_node_idle_before_it_began_keeps_its_offer(svc: Service) -> None:
+    # Its first report after connecting is idle with its old version: not a failure.
+    svc.bus.inject(INSTALL, b"install")
+    svc.node(PROGRESS, {"st": "idle", "v": "0.3.0"})
+    assert svc.offer() is not None and svc.state()["in_progress"] is True
+
+
+def test_a_node_newer_than_every_image_is_up_to_date_not_downgraded(svc: Service) -> None:
+    # Flashed by cable with a newer build than the gateway keeps (0.4.0 here).
+    svc.node(ANNOUNCE, {"fw": "0.10.0", "tr": "wifi"})
+    svc.node(PROGRESS, {"st": "idle", "v": "0.10.0"})
+    assert svc.state()["installed_version"] == "0.10.0"
+    assert svc.state()["latest_version"] == "0.10.0"
+    svc.bus.inject(INSTALL, b"install")
+    assert svc.offer() is None
+    assert svc.state()["in_progress"] is False
