@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gateway.cli_refusals import refused_reason, subscription_refused
 from gateway.config import Config, ConfigErrors, load_config
 from gateway.drivers.base import driver_spec
 from gateway.mqtt_url import BrokerURL, parse_broker_url
@@ -192,9 +193,9 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
 
     def on_subscribe(client: mqtt.Client, userdata: object, mid: int,
                      reason_codes: list[ReasonCode], properties: Properties | None) -> None:
-        # A subscription the ACL refuses would otherwise wait in silence for ever.
-        if reason_codes and all(code.is_failure for code in reason_codes):
-            denied.append(str(reason_codes[0]))
+        reason = refused_reason(reason_codes)
+        if reason is not None:
+            denied.append(reason)
             done.set()
 
     client.on_connect = on_connect
@@ -217,10 +218,7 @@ def sub(topic_filter: str, url: BrokerURL, count: int | None, timeout: float | N
     if refused:
         raise click.ClickException(f"{url} refused the connection: {refused[0]}")
     if denied:
-        raise click.ClickException(
-            f"{url} refused the subscription to {topic_filter!r} ({denied[0]}): its ACL does "
-            "not let this user read it; log in as one it does: --broker "
-            "mqtt://USER:PASSWORD@HOST")
+        raise subscription_refused(url, topic_filter, denied[0])
 
 
 @main.command()

@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gateway.cli_refusals import refused_reason, subscription_refused
 from gateway.mqtt_url import BrokerURL
 from gateway.node_announcement import ANNOUNCE_SUFFIX, BadAnnouncement, parse_announcement
 from gateway.node_firmware import (
@@ -37,6 +38,8 @@ def _announcements(client: mqtt.Client, prefix: str, node: str = "+") -> dict[st
     found: dict[str, bytes] = {}
     subscribed = threading.Event()
     refused: list[str] = []
+    denied: list[str] = []
+    topic_filter = f"{prefix}/+/{node}/{ANNOUNCE_SUFFIX}"
 
     def on_connect(client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
                    reason_code: ReasonCode, properties: Properties | None) -> None:
@@ -44,19 +47,28 @@ def _announcements(client: mqtt.Client, prefix: str, node: str = "+") -> dict[st
             refused.append(str(reason_code))
             subscribed.set()
             return
-        client.subscribe(f"{prefix}/+/{node}/{ANNOUNCE_SUFFIX}", qos=1)
+        client.subscribe(topic_filter, qos=1)
+
+    def on_subscribe(client: mqtt.Client, userdata: object, mid: int,
+                     reason_codes: list[ReasonCode], properties: Properties | None) -> None:
+        reason = refused_reason(reason_codes)
+        if reason is not None:
+            denied.append(reason)
+        subscribed.set()
 
     def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         if message.retain and message.payload:
             found[message.topic] = message.payload
 
     client.on_connect = on_connect
-    client.on_subscribe = lambda *args: subscribed.set()
+    client.on_subscribe = on_subscribe
     client.on_message = on_message
     client.loop_start()
     subscribed.wait(10)
     if refused:
         raise click.ClickException(f"the broker refused the connection: {refused[0]}")
+    if denied:
+        raise subscription_refused("the broker", topic_filter, denied[0])
     threading.Event().wait(RETAINED_WAIT)
     return found
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -119,10 +120,9 @@ def test_sub_into_head_ends_quietly(mosquitto: Mosquitto) -> None:
 
 
 
-def test_sub_reports_a_subscription_the_acl_refuses(tmp_path: Path) -> None:
-    # Anonymous clients on loopback may connect but read nothing: before, sub waited in
-    # silence. (Our broker refuses such a SUBSCRIBE; Mosquitto accepts it under 3.1.1 and
-    # drops at delivery, where no client can tell.)
+@pytest.fixture
+def reads_nothing(tmp_path: Path) -> Iterator[str]:
+    """The URL of a broker whose ACL lets an anonymous client connect but read nothing."""
     from support.threadbroker import ThreadBroker
 
     from broker.server.listeners import ListenerConfig
@@ -132,10 +132,16 @@ def test_sub_reports_a_subscription_the_acl_refuses(tmp_path: Path) -> None:
     server = ThreadBroker(listeners=[ListenerConfig("tcp", "127.0.0.1", 0, acl_file=str(acl))])
     server.start()
     try:
-        result = CliRunner().invoke(main, ["sub", "home/#", "--broker",
-                                           f"mqtt://127.0.0.1:{server.port}", "-W", "20"])
+        yield f"mqtt://127.0.0.1:{server.port}"
     finally:
         server.stop()
+
+
+def test_sub_reports_a_subscription_the_acl_refuses(reads_nothing: str) -> None:
+    # Anonymous clients on loopback may connect but read nothing: before, sub waited in
+    # silence. (Our broker refuses such a SUBSCRIBE; Mosquitto accepts it under 3.1.1 and
+    # drops at delivery, where no client can tell.)
+    result = CliRunner().invoke(main, ["sub", "home/#", "--broker", reads_nothing, "-W", "20"])
     assert result.exit_code == 1, result.output
     assert "refused the subscription to 'home/#'" in result.output
     assert "--broker mqtt://USER:PASSWORD@HOST" in result.output
@@ -150,3 +156,14 @@ def test_sub_count_prints_exactly_that_many(mosquitto: Mosquitto) -> None:
     result = runner.invoke(main, ["sub", "home/#", "--broker", url, "-n", "2", "-W", "20"])
     assert result.exit_code == 0, result.output
     assert len(result.output.splitlines()) == 2, result.output
+
+
+@pytest.mark.parametrize("command", [["node", "list"], ["node", "update", "attic_node"]])
+def test_node_commands_report_a_subscription_the_acl_refuses(
+        reads_nothing: str, command: list[str]) -> None:
+    # On a Pi with an ACL file the anonymous loopback client reads nothing: node list printed
+    # nothing and node update said the node had never announced itself.
+    result = CliRunner().invoke(main, [*command, "--broker", reads_nothing])
+    assert result.exit_code == 1, result.output
+    assert "refused the subscription to 'home/+/" in result.output
+    assert "--broker mqtt://USER:PASSWORD@HOST" in result.output
