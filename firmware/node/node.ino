@@ -365,7 +365,7 @@ static bool loadSettings() {
   }
 #endif
   if (len == 0) return false;
-  if (gwlink::parse_settings(text, len, &settings, error, sizeof(error))) return true;
+  if (settings_store::parse(text, len, &settings, error, sizeof(error))) return true;
   DEBUG_PORT.printf("stored settings refused (%s)\n", error);
   return false;
 }

@@ -30,6 +30,20 @@ inline size_t load(char* text) {
   return len;
 }
 
+// The settings parser's check plus what only this build knows: a WiFi node cannot reach the
+// gateway without a network to join (a serial-transport node needs none).
+inline bool parse(const char* text, size_t len, gwlink::NodeSettings* out, char* error,
+                  size_t cap) {
+  if (!gwlink::parse_settings(text, len, out, error, cap)) return false;
+#if defined(NODE_TRANSPORT) && NODE_TRANSPORT == NODE_TRANSPORT_WIFI
+  if (out->wifi_ssid[0] == 0) {
+    snprintf(error, cap, "wifi_ssid is required: this node reaches the gateway over WiFi");
+    return false;
+  }
+#endif
+  return true;
+}
+
 inline bool save(const char* text, size_t len) {
   uint16_t crc = gwlink::crc16(reinterpret_cast<const uint8_t*>(text), len);
   uint8_t header[kHeader] = {kMagic[0], kMagic[1], kMagic[2], kMagic[3],
@@ -66,7 +80,7 @@ class SetupPort {
     char error[96] = "";
     const char* text = reinterpret_cast<const char*>(decoder_.body());
     size_t len = decoder_.body_len();
-    bool ok = gwlink::parse_settings(text, len, &candidate, error, sizeof(error));
+    bool ok = settings_store::parse(text, len, &candidate, error, sizeof(error));
     char accepted[gwlink::kMaxSettingsText];
     if (ok && !gwlink::describe_settings(candidate, accepted, sizeof(accepted))) accepted[0] = 0;
     if (ok && !settings_store::save(text, len)) {

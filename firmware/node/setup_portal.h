@@ -2,7 +2,7 @@
 // answers every DNS name with its own address (the core's DNSServer), so a phone that joins
 // it pops up its captive-portal page, and serves a form (the core's ESP8266WebServer) for
 // the settings `gateway node setup` sends over the cable. The form's fields become that
-// same settings text, checked by the same parser (gwlink::parse_settings) and kept in the
+// same settings text, checked by the same parser (settings_store::parse) and kept in the
 // same store (settings_store.h): a refused form shows the reason and changes nothing; a
 // good one is stored and the node restarts into it.
 //
@@ -340,7 +340,7 @@ class SetupPortal {
     }
     size_t len = 0;
     if (!to_text(*s, &len, error, sizeof(error)) ||
-        !gwlink::parse_settings(s->text, len, &s->parsed, error, sizeof(error))) {
+        !settings_store::parse(s->text, len, &s->parsed, error, sizeof(error))) {
       render(400, portal_pages::kForm, error);
       return;
     }
@@ -348,7 +348,7 @@ class SetupPortal {
       render(500, portal_pages::kForm, "could not write the settings to flash");
       return;
     }
-    char accepted[160];
+    char accepted[256];
     if (!gwlink::describe_settings(s->parsed, accepted, sizeof(accepted))) {
       snprintf(accepted, sizeof(accepted), "name=%s room=%s", s->parsed.name, s->parsed.room);
     }

@@ -136,6 +136,8 @@ def test_a_blank_node_is_set_up_from_a_phone(blank_node: Path, tmp_path: Path) -
                 ({"pins": "12:contact:door 12:relay:fan"}, "pin used twice: GPIO12"),
                 ({"name": "Attic Node"}, "bad name (a-z, 0-9, _, at most 32): Attic Node"),
                 ({"room": "attic\nname=intruder"}, "room: a line break is not allowed"),
+                ({"wifi_ssid": ""},
+                 "wifi_ssid is required: this node reaches the gateway over WiFi"),
             ]:
                 status, _, page = phone.request("POST", "/", form={**good, **change})
                 assert status == 400, page

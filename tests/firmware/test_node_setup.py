@@ -103,6 +103,9 @@ def test_a_blank_node_is_set_up_over_the_cable(blank_node: Path, tmp_path: Path)
                       "--pin", "12=relay:fan"), "pin used twice: GPIO12"),
                     (("--name", "attic_node", "--room", "attic", "--pin", "16=relay:fan"),
                      "unknown pin: 16"),
+                    # Valid for a serial node; this one would never reach its gateway.
+                    (("--name", "attic_node", "--room", "attic", "--pin", "14=dht22"),
+                     "wifi_ssid is required: this node reaches the gateway over WiFi"),
                 ]:
                     refused = setup(cable, *args)
                     assert refused.returncode == 1, refused

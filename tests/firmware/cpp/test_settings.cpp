@@ -46,7 +46,7 @@ TEST(good_settings_parse) {
   char text[256];
   CHECK(gwlink::describe_settings(s, text, sizeof(text)));
   CHECK(strcmp(text, "name=attic_node room=attic gateway=192.168.1.20:1884 interval=10 sleep=0 "
-                     "pins=14:dht22,12:contact:door,5:relay:fan") == 0);
+                     "pins=14:dht22,12:contact:door:invert,5:relay:fan:low:restore") == 0);
   CHECK(!gwlink::describe_settings(s, text, 40));
 }
 

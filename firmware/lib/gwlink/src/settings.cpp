@@ -255,7 +255,10 @@ bool describe_settings(const NodeSettings& s, char* out, size_t cap) {
   for (int l = 0; l < 2; ++l) {
     for (size_t i = 0; i < counts[l]; ++i) {
       const PinSetting& p = lists[l][i];
-      n = snprintf(out + used, cap - used, "%s%u:%s:%s", sep, p.pin, kWords[p.role], p.name);
+      // Flags as the settings give them, each behind its own colon (a comma separates pins).
+      n = snprintf(out + used, cap - used, "%s%u:%s:%s%s%s%s", sep, p.pin, kWords[p.role],
+                   p.name, p.invert ? ":invert" : "", p.active_low ? ":low" : "",
+                   p.boot == 1 ? ":on" : p.boot == 2 ? ":restore" : "");
       if (n < 0 || used + n >= cap) return false;
       used += n;
       sep = ",";
