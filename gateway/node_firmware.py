@@ -206,6 +206,18 @@ class FirmwareStore:
             raise BadImage(f"{target} vanished after it was written")
         return image
 
+    def remove(self, version: str) -> FirmwareImage:
+        """Delete the user's image of ``version``; shipped images (read-only, part of the
+        installed system) are refused with where they lie."""
+        image = self.by_version(version)
+        if image is None:
+            raise BadImage(f"no firmware {version} is stored")
+        if image.path.parent != self.user_dir:
+            raise BadImage(f"firmware {version} ships with the gateway ({image.path}): it "
+                           "cannot be removed, only outranked by a newer one")
+        image.path.unlink()
+        return image
+
     # --- internals --------------------------------------------------------------------------
 
     def _scan(self, directory: Path) -> list[FirmwareImage]:

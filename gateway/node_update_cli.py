@@ -232,7 +232,7 @@ def update_command(announcements: Callable[..., dict[str, bytes]],
 
 
 def firmware_group() -> click.Group:
-    """``gateway node firmware list|add``."""
+    """``gateway node firmware list|add|remove``."""
 
     @click.group("firmware")
     def firmware() -> None:
@@ -274,5 +274,23 @@ def firmware_group() -> click.Group:
                                        f"{exc.strerror or exc}") from None
         click.echo(f"stored firmware {image.version} ({image.size} bytes, md5 {image.md5}) "
                    f"as {image.path}")
+
+    @firmware.command("remove")
+    @click.argument("version")
+    @data_dir_option
+    def remove(version: str, data_dir: Path | None) -> None:
+        """Delete the stored image of VERSION (a wrong or broken one): nodes are offered
+        the newest that remains from then on."""
+        store = FirmwareStore.for_data_dir(data_dir or default_data_dir())
+        try:
+            image = store.remove(version)
+        except BadImage as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(f"cannot remove firmware {version}: "
+                                       f"{exc.strerror or exc}") from None
+        newest = store.newest()
+        click.echo(f"removed firmware {image.version} ({image.path}); offered now: "
+                   f"{newest.version if newest else 'nothing'}")
 
     return firmware

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from support.node_images import image_bytes, md5_hex, write_image
 from support.small_disk import SmallDisk
 
+from gateway import node_firmware
 from gateway.cli import main
 from gateway.node_firmware import (
     MAX_IMAGE_SIZE,
@@ -140,6 +141,25 @@ def test_cli_add_and_list(tmp_path: Path) -> None:
     result = runner.invoke(main, ["node", "firmware", "list", "--data-dir", str(data_dir)])
     assert result.exit_code == 0
     assert f"0.7.0  {len(data)} bytes  md5 {md5_hex(data)}" in result.output
+
+    write_image(tmp_path, "0.7.1")
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    write_image(shipped, "0.6.0")
+    runner.invoke(main, ["node", "firmware", "add", str(tmp_path / "node-0.7.1.bin"),
+                         "--data-dir", str(data_dir)])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(node_firmware, "default_shipped_dirs", lambda: (shipped,))
+        result = runner.invoke(main, ["node", "firmware", "remove", "0.7.1", "--data-dir",
+                                      str(data_dir)])
+        assert result.exit_code == 0, result.output
+        assert "removed firmware 0.7.1" in result.output and "offered now: 0.7.0" in result.output
+        assert not (data_dir / "firmware" / "node-0.7.1.bin").exists()
+        for version, why in [("0.6.0", "ships with the gateway"), ("0.9.9", "no firmware 0.9.9")]:
+            result = runner.invoke(main, ["node", "firmware", "remove", version,
+                                          "--data-dir", str(data_dir)])
+            assert result.exit_code == 1 and why in result.output, result.output
+        assert (shipped / "node-0.6.0.bin").exists()
 
 
 def test_cli_add_says_why_an_image_is_refused(tmp_path: Path) -> None:
