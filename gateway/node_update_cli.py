@@ -158,8 +158,8 @@ def update_nodes(client: mqtt.Client, prefix: str, found: dict[str, bytes], time
         if target.installed is not None and target.installed == target.latest \
                 and not target.in_progress:
             target.result = "up to date"
-            click.echo(f"{target.name}: runs firmware {target.installed}, the newest the "
-                       "gateway has")
+            click.echo(f"{target.name}: runs firmware {target.installed}; the gateway has "
+                       "nothing newer")
             continue
         info = client.publish(_topic(prefix, target, "install"), b"install", qos=1)
         info.wait_for_publish(timeout=10)

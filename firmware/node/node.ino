@@ -50,6 +50,7 @@ typedef gwlink::FramedLink<HardwareSerial, kMaxPacket> SerialLink;
 typedef gwlink::FramedClient<Client, IPAddress, HardwareSerial, kMaxPacket> SerialLinkClient;
 static SerialLink serialLink(Serial, millis, yield);
 static SerialLinkClient netClient(serialLink, 1000);
+static void onLinkSettings(const uint8_t* body, size_t len);  // settings on the link
 #elif NODE_TRANSPORT == NODE_TRANSPORT_WIFI
 #define DEBUG_PORT Serial
 static WiFiClient netClient;
@@ -398,6 +399,7 @@ void setup() {
   // Outputs first: a relay must reach its boot state before anything that can take time.
   for (size_t i = 0; i < kOutputs; ++i) outputs[i].begin(kOutputConfigs[i]);
 #if NODE_TRANSPORT == NODE_TRANSPORT_SERIAL
+  serialLink.on_settings(onLinkSettings);
   Serial.begin(SERIAL_BAUD);
   DEBUG_PORT.begin(115200);
   WiFi.mode(WIFI_OFF);  // no radio needed: saves ~70 mA
@@ -438,12 +440,32 @@ void setup() {
 
 // Settings frames on UART0, which a serial node's link owns once the node is set up. New
 // settings take effect through a restart, as after power-up.
+#if NODE_TRANSPORT == NODE_TRANSPORT_SERIAL
+static bool linkSettingsStored = false;
+
+// A set-up node's link hands settings frames over (the gateway stopped, `gateway node setup`
+// on the same cable): answered there and then, applied by the restart in serviceSetup().
+static void onLinkSettings(const uint8_t* body, size_t len) {
+  if (settings_store::answer_settings(Serial, body, len, NODE_FIRMWARE_VERSION)) {
+    linkSettingsStored = true;
+  }
+}
+#endif
+
 static void serviceSetup(uint32_t now) {
   static uint32_t remindedAt = 0;
+  bool stored;
 #if NODE_TRANSPORT == NODE_TRANSPORT_SERIAL
-  if (haveSettings) return;
+  if (haveSettings) {
+    serialLink.poll();  // also between connection attempts, which back off up to a minute
+    stored = linkSettingsStored;
+  } else {
+    stored = setupPort.poll(NODE_FIRMWARE_VERSION);
+  }
+#else
+  stored = setupPort.poll(NODE_FIRMWARE_VERSION);
 #endif
-  if (setupPort.poll(NODE_FIRMWARE_VERSION)) {
+  if (stored) {
     DEBUG_PORT.printf("new settings stored: restarting\n");
     if (mqtt.connected()) mqtt.disconnect();
     delay(50);

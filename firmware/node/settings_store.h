@@ -54,6 +54,34 @@ inline bool save(const char* text, size_t len) {
   return EEPROM.commit();
 }
 
+// Checks and stores one settings frame's text and answers with a settings-reply frame on
+// `uart`; true when the settings were stored (the caller restarts into them). Shared by the
+// set-up port below and a serial node's link, which owns UART0 once the node is set up.
+template <class Uart>
+bool answer_settings(Uart& uart, const uint8_t* frame_body, size_t len,
+                     const char* firmware_version) {
+  static gwlink::NodeSettings candidate;
+  static uint8_t reply[gwlink::kMaxSettingsText + 64];
+  char error[96] = "";
+  const char* text = reinterpret_cast<const char*>(frame_body);
+  bool ok = parse(text, len, &candidate, error, sizeof(error));
+  char accepted[gwlink::kMaxSettingsText];
+  if (ok && !gwlink::describe_settings(candidate, accepted, sizeof(accepted))) accepted[0] = 0;
+  if (ok && !save(text, len)) {
+    ok = false;
+    snprintf(error, sizeof(error), "could not write the settings to flash");
+  }
+  reply[0] = gwlink::kFrameSettingsReply;
+  char* body = reinterpret_cast<char*>(reply + 1);
+  size_t cap = sizeof(reply) - 3;
+  int n = ok ? snprintf(body, cap, "ok %s %s", firmware_version, accepted)
+             : snprintf(body, cap, "error %s %s", firmware_version, error);
+  size_t body_len = n < 0 ? 0 : (static_cast<size_t>(n) < cap ? n : cap - 1);
+  gwlink::write_frame(uart, reply, body_len);
+  uart.flush();
+  return ok;
+}
+
 }  // namespace settings_store
 
 // Listens on UART0 for settings frames while nothing else owns it (always on a WiFi node;
@@ -69,38 +97,17 @@ class SetupPort {
       if (byte < 0) break;
       if (decoder_.push(static_cast<uint8_t>(byte)) != gwlink::FrameDecoder::kFrame) continue;
       if (decoder_.type() != gwlink::kFrameSettings) continue;
-      if (apply(firmware_version)) return true;
+      if (settings_store::answer_settings(uart_, decoder_.body(), decoder_.body_len(),
+                                          firmware_version)) {
+        return true;
+      }
     }
     return false;
   }
 
  private:
-  bool apply(const char* firmware_version) {
-    static gwlink::NodeSettings candidate;
-    char error[96] = "";
-    const char* text = reinterpret_cast<const char*>(decoder_.body());
-    size_t len = decoder_.body_len();
-    bool ok = settings_store::parse(text, len, &candidate, error, sizeof(error));
-    char accepted[gwlink::kMaxSettingsText];
-    if (ok && !gwlink::describe_settings(candidate, accepted, sizeof(accepted))) accepted[0] = 0;
-    if (ok && !settings_store::save(text, len)) {
-      ok = false;
-      snprintf(error, sizeof(error), "could not write the settings to flash");
-    }
-    reply_[0] = gwlink::kFrameSettingsReply;
-    char* body = reinterpret_cast<char*>(reply_ + 1);
-    size_t cap = sizeof(reply_) - 3;
-    int n = ok ? snprintf(body, cap, "ok %s %s", firmware_version, accepted)
-               : snprintf(body, cap, "error %s %s", firmware_version, error);
-    size_t body_len = n < 0 ? 0 : (static_cast<size_t>(n) < cap ? n : cap - 1);
-    gwlink::write_frame(uart_, reply_, body_len);
-    uart_.flush();
-    return ok;
-  }
-
   HardwareSerial& uart_;
   uint8_t rx_[gwlink::kMaxSettingsText + 8];
-  uint8_t reply_[gwlink::kMaxSettingsText + 64];
   gwlink::FrameDecoder decoder_;
 };
 

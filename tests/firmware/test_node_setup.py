@@ -173,6 +173,21 @@ def test_a_blank_serial_node_is_set_up_then_bridged(tmp_path: Path) -> None:
             wait_for(watch.shows("home/cellar/cellar_node/status", b"online"), timeout=60,
                      what="the serial node online through the bridge")
             wait_for(watch.shows("home/cellar/temperature", b"19.0"), what="its reading")
+        # Set up again while its link owns the cable (the gateway stopped, as the README
+        # says): the link hands the frame over; bad settings change nothing, good ones
+        # restart it into its new room.
+        bad = setup(cable, "--name", "cellar_node", "--room", "cellar", "--pin", "3=dht22")
+        assert bad.returncode == 1 and "unknown pin: 3" in bad.stderr, bad
+        assert node.alive()
+        again = setup(cable, "--name", "cellar_node", "--room", "basement", "--pin", "14=dht22",
+                      "--interval", "2")
+        assert again.returncode == 0, again
+        assert "accepted: name=cellar_node room=basement" in again.stdout, again.stdout
+        assert node.wait_exit(60) == 0
+        with gateway_rig(tmp_path, config) as (_, watch):
+            node.start()
+            wait_for(watch.shows("home/basement/temperature", b"19.0"), timeout=60,
+                     what="its reading from the new room")
     finally:
         node.kill()
         cable.close()

@@ -48,7 +48,7 @@ def test_update_a_node_and_follow_it(rig: UpdateRig) -> None:
     # Asked again: nothing to do.
     again = cli(rig, "--all")
     assert again.returncode == 0
-    assert "attic_node: runs firmware 0.4.0, the newest the gateway has" in again.stdout
+    assert "attic_node: runs firmware 0.4.0; the gateway has nothing newer" in again.stdout
 
 
 def test_a_failed_update_exits_1_with_the_nodes_reason_and_retries(rig: UpdateRig) -> None:

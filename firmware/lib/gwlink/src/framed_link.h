@@ -22,6 +22,7 @@
 #include "frame.h"
 #include "mqtt_packet.h"
 #include "ota.h"
+#include "settings.h"
 
 namespace gwlink {
 
@@ -59,6 +60,11 @@ class FramedLink {
   // core's yield so the ESP8266's watchdog and WiFi stack keep running).
   FramedLink(Uart& uart, MillisFn millis, IdleFn idle = 0)
       : uart_(uart), millis_(millis), idle_(idle), decoder_(rx_, sizeof(rx_)) {}
+
+  // A SETTINGS frame (`gateway node setup` on this cable while the gateway is stopped) goes
+  // to `fn` whole, as it arrives: the node stores it, answers on the UART and restarts.
+  typedef void (*SettingsFn)(const uint8_t* body, size_t len);
+  void on_settings(SettingsFn fn) { settings_fn_ = fn; }
 
   // Opens a new connection; returns 1 once the gateway accepted it, 0 after timeout_ms.
   int connect(uint32_t timeout_ms) {
@@ -258,6 +264,9 @@ class FramedLink {
       case kFrameUpdateError:
         keep_update_frame(decoder_.type(), body, len);
         break;
+      case kFrameSettings:
+        if (settings_fn_ != 0) settings_fn_(body, len);
+        break;
       default:
         break;  // unknown types are ignored so the gateway can add some later
     }
@@ -287,8 +296,11 @@ class FramedLink {
   Uart& uart_;
   MillisFn millis_;
   IdleFn idle_;
-  // rx_ holds one decoded frame (type + packet + CRC); tx_ one packet plus the same framing.
-  uint8_t rx_[MaxPacket + 3];
+  // rx_ holds one decoded frame (type + packet + CRC), a settings text included; tx_ one
+  // packet plus the same framing.
+  static const size_t kRxSize =
+      MaxPacket > kMaxSettingsText ? MaxPacket + 3 : kMaxSettingsText + 3;
+  uint8_t rx_[kRxSize];
   uint8_t tx_[MaxPacket + 3];
   FrameDecoder decoder_;
   size_t rx_pos_ = 0;
@@ -298,6 +310,7 @@ class FramedLink {
   uint32_t last_input_ms_ = 0;
   State state_ = kClosed;
   uint8_t nonce_ = 0;
+  SettingsFn settings_fn_ = 0;
   uint8_t update_[4 + kMaxUpdateChunk];  // offset + the largest chunk asked for
   size_t update_len_ = 0;
   uint8_t update_type_ = 0;
