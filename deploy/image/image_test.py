@@ -31,6 +31,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -342,7 +343,9 @@ def booted(image: Path, work: Path, boot_config: Path, timeout: float, machine: 
 
 
 def run(image: Path, work: Path, template: Path, timeout: float, machine: str,
-        backup: bool = True, updates: Updates | None = None) -> int:
+        backup: bool = True, updates: Future[Updates] | None = None) -> int:
+    """The first card's checks, its backup, the updates (``updates``: the bundles, made
+    while the first card boots), and the backup restored onto a second card."""
     boot_config = work / "gateway.toml"
     work.mkdir(parents=True, exist_ok=True)
     key = ssh_key(work)
@@ -362,7 +365,7 @@ def run(image: Path, work: Path, template: Path, timeout: float, machine: str,
         if first is None:
             return _fail("no history on the dashboard after the backup", boot.serial_log)
         if updates is not None:
-            code = test_updates(boot, updates, Kept(password, marker, first), timeout)
+            code = test_updates(boot, updates.result(), Kept(password, marker, first), timeout)
             if code:
                 return code
     if not backup:
@@ -551,6 +554,7 @@ def make_bundles(rootfs: Path, root_ext4: Path, work: Path, version: str) -> Upd
     init = next(rootfs.glob("opt/sensor-gateway/venv/lib/python3*/site-packages/gateway/__init__.py"))
     inside = "/" + str(init.relative_to(rootfs))
     good_version, broken_version = bumped(version, 1), bumped(version, 2)
+    started = time.monotonic()
     bundles = []
     for name, new_version, broken in (("good", good_version, False), ("broken", broken_version, True)):
         fs = work / f"{name}.ext4"
@@ -572,6 +576,8 @@ def make_bundles(rootfs: Path, root_ext4: Path, work: Path, version: str) -> Upd
                        env=dict(os.environ, BUNDLE_VERSION=new_version))
         fs.unlink()
         bundles.append(out)
+    print(f"test bundles {good_version} and {broken_version} (broken) made in "
+          f"{time.monotonic() - started:.0f}s")
     return Updates(bundles[0], good_version, bundles[1], broken_version)
 
 
@@ -811,15 +817,12 @@ def main() -> int:
         print(f"missing {', '.join(missing)}: apt-get install {' '.join(HOST_PACKAGES)}", file=sys.stderr)
         return 2
     work = args.work / args.machine
-    updates = None
-    if args.updates:
-        started = time.monotonic()
-        updates = make_bundles(args.rootfs, args.root_ext4, work / "bundles",
-                               image_version(args.rootfs))
-        print(f"test bundles {updates.good_version} and {updates.broken_version} (broken) made "
-              f"in {time.monotonic() - started:.0f}s")
-    return run(args.image, work, here / "gateway.toml", args.timeout, args.machine, args.backup,
-               updates)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The bundles are made while the first card boots.
+        updates = pool.submit(make_bundles, args.rootfs, args.root_ext4, work / "bundles",
+                              image_version(args.rootfs)) if args.updates else None
+        return run(args.image, work, here / "gateway.toml", args.timeout, args.machine,
+                   args.backup, updates)
 
 
 def image_version(rootfs: Path) -> str:

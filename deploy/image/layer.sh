@@ -49,6 +49,9 @@ cleanup
 mounts=()
 
 cp -a "$IMAGE_DIR/overlay/." "$rootfs/"
+gid=$(sed -n 's/^sensor-gateway:[^:]*:\([0-9]*\):.*/\1/p' "$rootfs/etc/group")
+[ -n "$gid" ] || die "no sensor-gateway group in the image"
+sed -i "s/@GATEWAY_GID@/$gid/" "$rootfs/etc/fstab"
 install -m 0644 "$IMAGE_DIR/gateway.toml" "$rootfs/boot/firmware/gateway.toml"
 # Bundles are installed only when signed for this certificate (bundle.sh signs with its key).
 update_keys
