@@ -62,7 +62,9 @@ else
 fi
 # ro: the root never changes but by an update. panic=10: a kernel that panics restarts
 # (and spends an attempt) instead of hanging. fsck.repair=yes: the initrd repairs the root.
-setenv bootargs "root=PARTUUID=53475731-0${slotpart} ro rootwait ${console_args} rauc.slot=${slot} panic=10 fsck.repair=yes net.ifnames=0 systemd.status_unit_format=name"
+# systemd.show_status=1: unit status on the console throughout, also after a slow start job
+# (`make image-test` reads it; on a Pi it is the serial console's log).
+setenv bootargs "root=PARTUUID=53475731-0${slotpart} ro rootwait ${console_args} rauc.slot=${slot} panic=10 fsck.repair=yes net.ifnames=0 systemd.show_status=1 systemd.status_unit_format=name"
 # The kernel and initrd come from the slot itself, so an update brings its own kernel. The
 # initrd goes well above the (uncompressed, ~32 MiB) kernel; the device tree is the one the
 # Pi firmware or QEMU handed to U-Boot.

@@ -557,6 +557,10 @@ def make_bundles(rootfs: Path, root_ext4: Path, work: Path, version: str) -> Upd
     started = time.monotonic()
     bundles = []
     for name, new_version, broken in (("good", good_version, False), ("broken", broken_version, True)):
+        out = work / f"{name}.raucb"
+        if out.exists() and out.stat().st_mtime > root_ext4.stat().st_mtime:
+            bundles.append(out)  # made of this very root file system by an earlier run
+            continue
         fs = work / f"{name}.ext4"
         subprocess.run(["cp", "--sparse=always", str(root_ext4), str(fs)], check=True)
         patched = work / f"{name}-__init__.py"
@@ -571,7 +575,6 @@ def make_bundles(rootfs: Path, root_ext4: Path, work: Path, version: str) -> Upd
         subprocess.run(["debugfs", "-w", "-f", "-", str(fs)], input="\n".join(commands) + "\n",
                        text=True, check=True, capture_output=True)
         subprocess.run(["e2fsck", "-fy", str(fs)], check=False, capture_output=True)
-        out = work / f"{name}.raucb"
         subprocess.run(["bash", str(here / "bundle.sh"), str(fs), str(out)], check=True,
                        env=dict(os.environ, BUNDLE_VERSION=new_version))
         fs.unlink()
