@@ -59,7 +59,7 @@ install -m 0644 "$UPDATE_CERT" "$rootfs/etc/rauc/keyring.pem"
 # `gateway system update`, `gateway passwd ...` over SSH without the venv's path.
 ln -sfn /opt/sensor-gateway/venv/bin/gateway "$rootfs/usr/local/bin/gateway"
 in_chroot systemctl enable --quiet systemd-networkd systemd-resolved avahi-daemon ssh \
-  sensor-gateway-data.service sensor-gateway-health.service
+  sensor-gateway-data.service sensor-gateway-health.service sensor-gateway-reboot.path
 # Nothing on a read-only root to upgrade or back up: the appliance changes by updates.
 in_chroot systemctl mask --quiet apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer
 # Nothing here needs the network "online"; waiting for it would fail on a Pi with an
