@@ -24,8 +24,8 @@ def image_test() -> ModuleType:
     return module
 
 
-UNITS = "\n".join(f"[  OK  ] {text}." for text in image_test().EXPECTED) + \
-    "\n[  OK  ] Finished systemd-fsck@dev-disk-by\\x2dlabel-GWDATA.service."
+UNITS = "[  OK  ] Finished systemd-fsck@dev-disk-by\\x2dlabel-GWDATA.service.\n" \
+    "[  OK  ] Started sensor-gateway.service."
 
 
 def test_a_boot_that_checked_the_root_has_no_problem() -> None:
@@ -59,9 +59,13 @@ def test_qemu_needs_no_network_boot_rom(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_a_data_partition_not_checked_is_a_problem() -> None:
-    log = "RASPIROOT: clean, 28211/98304 files, 230000/393216 blocks\n" + \
-        "\n".join(f"[  OK  ] {text}." for text in image_test().EXPECTED)
+    log = "RASPIROOT: clean, 28211/98304 files, 230000/393216 blocks\n[  OK  ] Started ssh.service."
     assert image_test().serial_problems(log) == ["missing: the data partition's check (systemd-fsck)"]
+
+
+def test_a_failed_unit_on_the_console_is_a_problem() -> None:
+    log = "RASPIROOT: clean, 1/2 files\n" + UNITS + "\n[FAILED] Failed to start avahi-daemon.service."
+    assert image_test().serial_problems(log) == ["[FAILED] Failed to start avahi-daemon.service."]
 
 
 def test_the_console_is_cut_into_boots_and_slots() -> None:
