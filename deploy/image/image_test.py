@@ -323,6 +323,7 @@ class Boot:
         number = len(list(self.serial_log.parent.glob("serial*.log"))) + 1
         self.serial_log = self.serial_log.with_name(f"serial-{number}.log")
         self.serial_log.unlink(missing_ok=True)
+        print(f"timings since QEMU start: {self.timings.report()}")
         self.timings = Timings()
         self.deadline = time.monotonic() + timeout
         self.qemu = start_qemu(self.machine, self.disk, self.ports, self.serial_log)
