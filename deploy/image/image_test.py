@@ -771,7 +771,8 @@ def power_cut_while_writing(boot: Boot, updates: Updates, kept: Kept, timeout: f
     installer.wait()
     boot.timings.mark("(c) power cut")
     counters = boot_counters(boot.disk)
-    if counters.get("BOOT_ORDER") != "B A" or counters.get("BOOT_A_LEFT") != "0":
+    # RAUC takes the slot it writes out of BOOT_ORDER and its attempts before it writes.
+    if counters.get("BOOT_A_LEFT") != "0" or not counters.get("BOOT_ORDER", "").startswith("B"):
         return _fail(f"the half-written slot A can still boot: boot-slot.env says {counters}",
                      boot.serial_log)
     print(f"  boot-slot.env after the power cut: {counters}")
