@@ -3,8 +3,9 @@
 # archive alone. Steps, each reported with its time:
 #   1 base rootfs  (cached in ~/.cache/sensor-gateway-image; rebuilt only when base.sh or packages.txt change)
 #   2 wheelhouse   (our wheel + arm64 wheels of its dependencies)
-#   3 layer        (fresh copy of the base + deploy/install.sh in the chroot + overlay/)
-#   4 assemble     (MBR, FAT boot partition, ext4 root)
+#   3 layer        (fresh copy of the base + deploy/install.sh in the chroot + overlay/, then
+#                   the A/B layout: read-only root, boot and data partitions' contents)
+#   4 assemble     (MBR: FAT boot partition, root slots A and B, data partition)
 #   5 compress     (out/sensor-gateway-<version>-arm64.img.xz and its .sha256)
 #   6 bundle       (out/sensor-gateway-<version>-arm64.raucb, the signed update, and its .sha256)
 # Options: --no-compress (stop after the raw image; `make image-test` uses it).
@@ -29,12 +30,14 @@ bash "$IMAGE_DIR/wheelhouse.sh" "$CACHE_DIR/wheelhouse"
 step_done
 
 step "3/6 gateway layer"
-bash "$IMAGE_DIR/layer.sh" "$base" "$CACHE_DIR/rootfs" "$CACHE_DIR/wheelhouse"
+bash "$IMAGE_DIR/layer.sh" "$base" "$CACHE_DIR/rootfs" "$CACHE_DIR/wheelhouse" \
+  "$CACHE_DIR/bootfs" "$CACHE_DIR/data"
 step_done
 
 step "4/6 assemble disk image"
 raw="$CACHE_DIR/sensor-gateway.img"
-bash "$IMAGE_DIR/assemble.sh" "$CACHE_DIR/rootfs" "$raw"
+bash "$IMAGE_DIR/assemble.sh" "$CACHE_DIR/rootfs" "$CACHE_DIR/bootfs" "$CACHE_DIR/data" "$raw" \
+  "$CACHE_DIR/rootfs.ext4"
 step_done
 
 if [ "$compress" -eq 1 ]; then
@@ -49,7 +52,7 @@ if [ "$compress" -eq 1 ]; then
   echo "image: $OUT_DIR/$name ($(du -h "$OUT_DIR/$name" | cut -f1)), sha256 in $name.sha256" >&2
 
   step "6/6 update bundle"
-  bash "$IMAGE_DIR/bundle.sh" "$CACHE_DIR/rootfs" "$OUT_DIR/sensor-gateway-$(project_version)-arm64.raucb"
+  bash "$IMAGE_DIR/bundle.sh" "$CACHE_DIR/rootfs.ext4" "$OUT_DIR/sensor-gateway-$(project_version)-arm64.raucb"
   step_done
 else
   echo "raw image: $raw" >&2

@@ -61,3 +61,34 @@ enable_binfmt() {
 project_version() {
   sed -n 's/^version *= *"\(.*\)"/\1/p' "$REPO_DIR/pyproject.toml" | head -n1
 }
+
+# update_keys: sets UPDATE_KEY and UPDATE_CERT (PEM files), the key update bundles are signed
+# with and the certificate the image trusts (/etc/rauc/keyring.pem). Without them in the
+# environment, a development key and self-signed certificate are made once in
+# $CACHE_DIR/update-keys: keep them, or the gateways flashed so far refuse later bundles.
+update_keys() {
+  if [ -n "${UPDATE_KEY:-}" ] && [ -n "${UPDATE_CERT:-}" ]; then return 0; fi
+  local keys="$CACHE_DIR/update-keys"
+  UPDATE_KEY="$keys/key.pem" UPDATE_CERT="$keys/cert.pem"
+  if [ ! -s "$UPDATE_KEY" ] || [ ! -s "$UPDATE_CERT" ]; then
+    mkdir -p "$keys"
+    chmod 0700 "$keys"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7300 \
+      -subj "/CN=sensor-gateway development updates" \
+      -keyout "$UPDATE_KEY" -out "$UPDATE_CERT" 2>/dev/null
+    echo "    made a development update key: $UPDATE_KEY (set UPDATE_KEY/UPDATE_CERT for releases)" >&2
+  fi
+}
+
+# SLOT_MIB: the size of each root slot (A and B). A bundle's root file system must fit one,
+# so this leaves room for later versions to grow (the root is some 800 MiB today).
+SLOT_MIB=1536
+
+# make_root_fs DIR IMAGE: the read-only root file system of DIR as an ext4 image, sized to
+# its content plus a tenth (nothing is written to it on the gateway).
+make_root_fs() {
+  local used_mib root_mib
+  used_mib=$(du -s --block-size=1M "$1" | cut -f1)
+  root_mib=$(( (used_mib * 11 / 10 + 64 + 63) / 64 * 64 ))
+  mkfs.ext4 -q -F -L RASPIROOT -d "$1" -E root_owner=0:0 "$2" "${root_mib}M"
+}

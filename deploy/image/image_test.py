@@ -4,8 +4,11 @@ readings under home/#, a wrong password is refused, and the serial log shows no 
 
 Usage (root, after deploy/image/build.sh --no-compress): python3 deploy/image/image_test.py
 
-QEMU's ``virt`` machine with Debian's generic arm64 kernel from the image's boot partition;
-the sensors are simulated (no GPIO in QEMU) through the gateway's own driver code.
+QEMU's ``virt`` machine boots the image as the Pi does, through U-Boot (Debian's
+u-boot-qemu) and the image's own boot script, which picks slot A or B; the sensors are
+simulated (no GPIO in QEMU) through the gateway's own driver code. Then updates: a good
+bundle installed from the dashboard and booted into, a broken one that comes back by itself,
+and a power cut in the middle of writing one (updates.py).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -26,7 +30,8 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,35 +64,36 @@ def fat(image: Path) -> str:
     return f"{image}@@{FAT_OFFSET}"
 
 
-def prepare(image: Path, work: Path, boot_config: Path) -> tuple[Path, Path, Path]:
-    """A copy of the image on a bigger disk (first boot grows the root; a power of two, as
-    QEMU's SD card wants) with the test gateway.toml on its boot partition; returns
-    (disk, kernel, initrd)."""
+def prepare(image: Path, work: Path, boot_config: Path) -> Path:
+    """A copy of the image on a bigger disk (first boot grows the data partition; a power of
+    two, as QEMU's SD card wants) with the test gateway.toml on its boot partition."""
     work.mkdir(parents=True, exist_ok=True)
     disk = work / "disk.img"
     subprocess.run(["cp", "--sparse=always", str(image), str(disk)], check=True)
     size = 1 << (image.stat().st_size + 256 * 2**20).bit_length()
     os.truncate(disk, size)
     subprocess.run(["mcopy", "-o", "-i", fat(disk), str(boot_config), "::gateway.toml"], check=True)
-    listing = subprocess.run(["mdir", "-b", "-i", fat(disk), "::"], check=True, text=True,
-                             capture_output=True).stdout
-    names = [Path(line.strip()).name for line in listing.splitlines()]
-    kernel_name = next(n for n in names if n.startswith("vmlinuz-"))
-    initrd_name = next(n for n in names if n.startswith("initrd.img-"))
-    kernel, initrd = work / "vmlinuz", work / "initrd.img"
-    for name, dest in ((kernel_name, kernel), (initrd_name, initrd)):
-        subprocess.run(["mcopy", "-o", "-i", fat(disk), f"::{name}", str(dest)], check=True)
-    return disk, kernel, initrd
+    return disk
 
 
-def test_boot_config(template: Path) -> str:
-    """The shipped gateway.toml with the test's hostname: defaults otherwise, so the test
-    proves what a user gets by flashing and booting."""
+def test_boot_config(template: Path, ssh_key: str) -> str:
+    """The shipped gateway.toml with the test's hostname and SSH key: defaults otherwise, so
+    the test proves what a user gets by flashing and booting."""
     text = template.read_text(encoding="utf-8")
-    text, count = re.subn(r'(?m)^hostname = ".*"$', f'hostname = "{TEST_HOSTNAME}"', text)
+    text, count = re.subn(r'(?m)^hostname = ".*"$',
+                          f'hostname = "{TEST_HOSTNAME}"\nssh_authorized_keys = ["{ssh_key}"]', text)
     if count != 1:
         raise SystemExit("deploy/image/gateway.toml has no hostname line to change")
     return text
+
+
+def ssh_key(work: Path) -> Path:
+    """The test's SSH key (root logs in with it: the boot file's ssh_authorized_keys)."""
+    key = work / "id_ed25519"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "imagetest",
+                        "-f", str(key)], check=True)
+    return key
 
 
 def free_port() -> int:
@@ -96,39 +102,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_qemu(machine: str, disk: Path, kernel: Path, initrd: Path, port: int,
-               http_port: int, serial_log: Path) -> subprocess.Popen[bytes]:
-    """QEMU with MQTT forwarded to 127.0.0.1:port and the dashboard (80) to http_port only. ``virt``: virtio disk and network,
-    2 cores. ``raspi3b``: the Pi 3's SoC with the image as its SD card and a USB network
-    adapter (the Pi 3's own Ethernet hangs off USB too); closer to the real board, slower."""
-    net = (f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:1883"
-           f",hostfwd=tcp:127.0.0.1:{http_port}-:80")
-    # Unit names rather than descriptions on the console, so the log can be checked for them.
-    append = ("root=LABEL=RASPIROOT rw rootwait console=ttyAMA0 net.ifnames=0"
-              " systemd.status_unit_format=name")
+@dataclass(frozen=True)
+class Ports:
+    """Host ports forwarded to the guest's MQTT (1883), dashboard (80) and SSH (22)."""
+
+    mqtt: int
+    http: int
+    ssh: int
+
+
+#: QEMU's own U-Boot build (u-boot-qemu); the Pi's (rpi_arm64) comes from the image's boot
+#: partition, as the Pi firmware loads it.
+UBOOT_VIRT = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
+
+
+def start_qemu(machine: str, disk: Path, ports: Ports, serial_log: Path) -> subprocess.Popen[bytes]:
+    """QEMU with the ports forwarded to 127.0.0.1 only, booting the disk through U-Boot and
+    the image's boot script, as the Pi does; a reboot of the guest restarts the machine.
+    ``virt``: virtio disk and network, 2 cores, u-boot-qemu as its firmware. ``raspi3b``: the
+    Pi 3's SoC with the image as its SD card, the image's U-Boot for the Pi (rpi_arm64) and
+    the Pi 3's device tree from its boot partition, as the Pi firmware would load them, and a USB network adapter (the Pi 3's own Ethernet hangs off USB too); slower."""
+    net = (f"user,id=net0,hostfwd=tcp:127.0.0.1:{ports.mqtt}-:1883"
+           f",hostfwd=tcp:127.0.0.1:{ports.http}-:80,hostfwd=tcp:127.0.0.1:{ports.ssh}-:22")
     if machine == "virt":
         board = [
             "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024",
+            "-bios", str(UBOOT_VIRT),
             "-drive", f"file={disk},format=raw,if=none,id=hd0,cache=unsafe",
             "-device", "virtio-blk-pci,drive=hd0",
-            # romfile=: no network boot ROM (the kernel is given), so QEMU starts without
-            # ipxe-qemu, a package host_deps leaves out with the other recommends.
+            # romfile=: no network boot ROM, so QEMU starts without ipxe-qemu, a package
+            # host_deps leaves out with the other recommends.
             "-netdev", net, "-device", "virtio-net-pci,netdev=net0,romfile=",
             "-object", "rng-random,filename=/dev/urandom,id=rng0",
             "-device", "virtio-rng-pci,rng=rng0",
         ]
     else:
         board = [
-            "-M", "raspi3b", "-dtb", str(disk.parent / "board.dtb"),
+            "-M", "raspi3b", "-kernel", str(disk.parent / "u-boot-rpi.bin"),
+            "-dtb", str(disk.parent / "board.dtb"),
             "-drive", f"file={disk},format=raw,if=sd,cache=unsafe",
             "-netdev", net, "-device", "usb-net,netdev=net0",
         ]
-    argv = [
-        "qemu-system-aarch64", *board,
-        "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
-        "-display", "none", "-monitor", "none", "-no-reboot",
-        "-serial", f"file:{serial_log}",
-    ]
+    argv = ["qemu-system-aarch64", *board, "-display", "none", "-monitor", "none",
+            "-serial", f"file:{serial_log}"]
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
 
 
@@ -199,17 +215,23 @@ def readings(port: int, username: str, password: str, timeout: float) -> dict[st
     return dict(reading)
 
 
-# Units whose success the console must show: first boot (host keys before ssh), the gateway,
-# mDNS and SSH.
+# Units that must be active once the system is up: the data partition, first boot (host
+# keys before ssh), the gateway, its health check (which confirms the slot), mDNS and SSH.
+# Asked over SSH: the console stops showing unit status once the serial getty starts,
+# which may be before the last of these.
 EXPECTED = (
-    "Finished sensor-gateway-firstboot.service",
-    "Started sensor-gateway.service",
-    "Started avahi-daemon.service",
-    "Started ssh.service",
+    "sensor-gateway-data.service",
+    "sensor-gateway-firstboot.service",
+    "sensor-gateway.service",
+    "sensor-gateway-health.service",
+    "avahi-daemon.service",
+    "ssh.service",
 )
 
 
 MULTI_USER = "Reached target multi-user.target"
+#: Printed by the image's boot script (deploy/image/boot.cmd) before it starts a slot.
+BOOTING_SLOT = re.compile(r"sensor-gateway: booting slot ([AB])")
 
 
 def console(serial_log: Path) -> str:
@@ -219,73 +241,141 @@ def console(serial_log: Path) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", serial_log.read_text(errors="replace"))
 
 
-# The initrd's e2fsck reports the root by its label; a pulled plug is repaired here.
+def boots(log: str) -> list[str]:
+    """The console log cut into boots, each from U-Boot's banner (a reboot of the guest
+    keeps writing the same log)."""
+    parts = re.split(r"(?m)^(?=U-Boot 20\d\d\.)", log)
+    return [part for part in parts if part.startswith("U-Boot ")] or [log]
+
+
+def booted_slots(log: str) -> list[str]:
+    """The slots the boot script started, in order."""
+    return BOOTING_SLOT.findall(log)
+
+
+# The initrd's e2fsck reports the root by its label; a pulled plug is repaired here. The
+# data partition is checked by systemd-fsck before it is mounted.
 ROOT_CHECKED = re.compile(r"RASPIROOT: clean|RASPIROOT: \d+/\d+ files")
+DATA_CHECKED = "Finished systemd-fsck@dev-"
 
 
 def serial_problems(log: str) -> list[str]:
     """Lines of the console log that show a failed unit or a skipped file system check, and
-    expected units (and the root's check) not shown."""
+    the file system checks not shown."""
     failed = [line.strip() for line in log.splitlines()
               if re.search(r"\bFAILED\b|Dependency failed|Failed to start|fsck not present", line)]
-    missing = [f"missing: {text}" for text in EXPECTED if text not in log]
+    missing = []
     if not ROOT_CHECKED.search(log):
         missing.append("missing: the root file system check (RASPIROOT: clean)")
+    if DATA_CHECKED not in log:
+        missing.append("missing: the data partition's check (systemd-fsck)")
     return failed + missing
+
+
+def system_problems(boot: Boot, log: str) -> list[str]:
+    """Once the boot has finished (`systemctl is-system-running --wait`, over SSH): failed
+    units, EXPECTED units not active, and serial_problems of ``log``."""
+    try:
+        state = ssh(boot, "systemctl", "is-system-running", "--wait", timeout=600).stdout.strip()
+        failed = ssh(boot, "systemctl", "--failed", "--plain", "--no-legend").stdout.split()
+        active = ssh(boot, "systemctl", "is-active", *EXPECTED).stdout.split()
+    except subprocess.TimeoutExpired:
+        return ["the system did not finish booting (systemctl is-system-running --wait)"]
+    problems = [] if state == "running" else [f"system state {state!r}"]
+    problems += [f"failed: {unit}" for unit in failed if unit.endswith((".service", ".mount",
+                                                                         ".socket", ".path"))]
+    problems += [f"not active: {unit} ({got})" for unit, got in zip(EXPECTED, active, strict=False)
+                 if got != "active"]
+    if len(active) != len(EXPECTED):
+        problems.append(f"systemctl is-active answered {active}")
+    return problems + serial_problems(log)
 
 
 @dataclass
 class Boot:
-    """One boot of a copy of the image in QEMU."""
+    """A copy of the image in QEMU: the disk, the running QEMU and its console log (a new
+    one after each power cut)."""
 
     disk: Path
-    port: int
-    http_port: int
+    machine: str
+    ports: Ports
     serial_log: Path
     timings: Timings
     deadline: float
     qemu: subprocess.Popen[bytes]
+    key: Path
+
+    @property
+    def port(self) -> int:
+        return self.ports.mqtt
+
+    @property
+    def http_port(self) -> int:
+        return self.ports.http
+
+    def power_cut(self) -> None:
+        """Pull the plug: QEMU is killed (SIGKILL) wherever the guest is."""
+        self.qemu.send_signal(signal.SIGKILL)
+        self.qemu.wait()
+
+    def power_on(self, timeout: float) -> None:
+        """Start the machine again on the same disk, with a new console log."""
+        number = len(list(self.serial_log.parent.glob("serial*.log"))) + 1
+        self.serial_log = self.serial_log.with_name(f"serial-{number}.log")
+        self.serial_log.unlink(missing_ok=True)
+        print(f"timings since QEMU start: {self.timings.report()}")
+        self.timings = Timings()
+        self.deadline = time.monotonic() + timeout
+        self.qemu = start_qemu(self.machine, self.disk, self.ports, self.serial_log)
+
+    def stop(self) -> None:
+        self.qemu.terminate()
+        try:
+            self.qemu.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.qemu.kill()
+            self.qemu.wait()
 
 
 @contextlib.contextmanager
 def booted(image: Path, work: Path, boot_config: Path, timeout: float, machine: str,
-           extra_boot_files: tuple[Path, ...] = ()) -> Iterator[Boot]:
+           key: Path, extra_boot_files: tuple[Path, ...] = ()) -> Iterator[Boot]:
     """A fresh copy of ``image`` with ``boot_config`` (and ``extra_boot_files``) on its boot
     partition, running in QEMU until the block ends (then the power is cut)."""
-    disk, kernel, initrd = prepare(image, work, boot_config)
+    disk = prepare(image, work, boot_config)
     for extra in extra_boot_files:
         subprocess.run(["mcopy", "-o", "-i", fat(disk), str(extra), f"::{extra.name}"], check=True)
     if machine == "raspi3b":
-        subprocess.run(["mcopy", "-o", "-i", fat(disk), "::bcm2837-rpi-3-b.dtb",
-                        str(work / "board.dtb")], check=True)
-    port = free_port()
-    http_port = free_port()
+        for name, dest in (("bcm2837-rpi-3-b.dtb", "board.dtb"), ("u-boot.bin", "u-boot-rpi.bin")):
+            subprocess.run(["mcopy", "-o", "-i", fat(disk), f"::{name}", str(work / dest)],
+                           check=True)
+    ports = Ports(free_port(), free_port(), free_port())
+    for old in work.glob("serial*.log"):
+        old.unlink()  # a log from an earlier run would pass for this one
     serial_log = work / "serial.log"
-    serial_log.unlink(missing_ok=True)  # a log from an earlier run would pass for this one
     timings = Timings()
-    qemu = start_qemu(machine, disk, kernel, initrd, port, http_port, serial_log)
+    qemu = start_qemu(machine, disk, ports, serial_log)
+    boot = Boot(disk, machine, ports, serial_log, timings, time.monotonic() + timeout, qemu, key)
     try:
-        yield Boot(disk, port, http_port, serial_log, timings, time.monotonic() + timeout, qemu)
+        yield boot
     finally:
-        qemu.terminate()
-        try:
-            qemu.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            qemu.kill()
-            qemu.wait()
-        print(f"timings since QEMU start: {timings.report()}")
-        print(f"serial log: {serial_log}")
+        boot.stop()
+        print(f"timings since QEMU start: {boot.timings.report()}")
+        print(f"serial log: {boot.serial_log}")
 
 
 def run(image: Path, work: Path, template: Path, timeout: float, machine: str,
-        backup: bool = True) -> int:
+        backup: bool = True, updates: Future[Updates] | None = None) -> int:
+    """The first card's checks, its backup, the updates (``updates``: the bundles, made
+    while the first card boots), and the backup restored onto a second card."""
     boot_config = work / "gateway.toml"
     work.mkdir(parents=True, exist_ok=True)
-    boot_config.write_text(test_boot_config(template), encoding="utf-8")
-    with booted(image, work, boot_config, timeout, machine) as boot:
-        code, password = _check(boot.disk, boot.port, boot.http_port, boot.serial_log,
-                                boot.timings, boot.deadline, boot.qemu)
-        if code or not backup or password is None:
+    key = ssh_key(work)
+    public = key.with_suffix(".pub").read_text(encoding="utf-8").strip()
+    boot_config.write_text(test_boot_config(template, public), encoding="utf-8")
+    with booted(image, work, boot_config, timeout, machine, key) as boot:
+        code, password = _check(boot)
+        if code or password is None or not (backup or updates):
             return code
         saved = work / "gateway-backup-imagetest.tar.gz"
         marker = str(time.time_ns() % 1_000_000)
@@ -295,12 +385,18 @@ def run(image: Path, work: Path, template: Path, timeout: float, machine: str,
         first = first_history_point(boot, password)
         if first is None:
             return _fail("no history on the dashboard after the backup", boot.serial_log)
+        if updates is not None:
+            code = test_updates(boot, updates.result(), Kept(password, marker, first), timeout)
+            if code:
+                return code
+    if not backup:
+        return 0
     # The plots average 5-minute buckets: the new card's first reading (a minute after it
     # starts, at the earliest) must fall in a later bucket than the old first one, so that
     # finding that bucket again proves the history came back.
     time.sleep(max(0.0, first + HISTORY_BUCKET - 45 - time.time()))
     print("--- a freshly flashed card with the backup on its boot partition ---")
-    with booted(image, work / "restored", boot_config, timeout, machine, (saved,)) as boot:
+    with booted(image, work / "restored", boot_config, timeout, machine, key, (saved,)) as boot:
         return _check_restored(boot, password, marker, first)
 
 
@@ -358,14 +454,9 @@ def _check_restored(boot: Boot, password: str, marker: str, first: float) -> int
         return _fail(f"history: oldest point at {oldest}, the old card's at {first}", boot.serial_log)
     boot.timings.mark("old history")
     print(f"restored: old password logs in, {MARKER_TOPIC} = {marker}, history from {first:.0f}")
-    while MULTI_USER not in console(boot.serial_log):
-        if time.monotonic() > boot.deadline:
-            return _fail("multi-user.target never reached", boot.serial_log)
-        time.sleep(2)
-    time.sleep(5)
-    problems = serial_problems(console(boot.serial_log))
+    problems = system_problems(boot, console(boot.serial_log))
     if problems:
-        return _fail("failed units in the serial log:\n  " + "\n  ".join(problems), boot.serial_log)
+        return _fail("after the boot:\n  " + "\n  ".join(problems), boot.serial_log)
     print("PASS: the backup restored onto a fresh card")
     return 0
 
@@ -383,8 +474,9 @@ def dashboard_status(http_port: int, path: str, auth: tuple[str, str] | None = N
         return exc.code, exc.read()
 
 
-def _check(disk: Path, port: int, http_port: int, serial_log: Path, timings: Timings,
-           deadline: float, qemu: subprocess.Popen[bytes]) -> tuple[int, str | None]:
+def _check(boot: Boot) -> tuple[int, str | None]:
+    disk, port, http_port, serial_log = boot.disk, boot.port, boot.http_port, boot.serial_log
+    timings, deadline, qemu = boot.timings, boot.deadline, boot.qemu
     password = None
     while time.monotonic() < deadline and qemu.poll() is None:
         if MULTI_USER in console(serial_log):
@@ -425,18 +517,287 @@ def _check(disk: Path, port: int, http_port: int, serial_log: Path, timings: Tim
     timings.mark("dashboard")
     print(f"dashboard on port 80: 401 without login, {len(entities)} entities with it")
 
-    while MULTI_USER not in console(serial_log):
-        if time.monotonic() > deadline:
-            return _fail("multi-user.target never reached", serial_log), None
-        time.sleep(2)
-    timings.mark("multi-user target")
-    time.sleep(5)  # units started late in boot report their result a moment later
-    problems = serial_problems(console(serial_log))
+    problems = system_problems(boot, console(serial_log))
+    timings.mark("boot finished")
     if problems:
-        return _fail("failed units in the serial log:\n  " + "\n  ".join(problems),
-                     serial_log), None
+        return _fail("after the boot:\n  " + "\n  ".join(problems), serial_log), None
     print("PASS: readings under home/# with the generated credentials; no failed unit")
     return 0, password
+
+
+# --- updates: A/B slots, RAUC, the boot script's boot counting ----------------------------
+
+
+@dataclass(frozen=True)
+class Updates:
+    """The bundles the update test installs: ``good`` (version ``good_version``) and
+    ``broken`` (a gateway unit that cannot start), both signed with the image's key."""
+
+    good: Path
+    good_version: str
+    broken: Path
+    broken_version: str
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What the gateway held before the updates and must hold after them: the generated
+    password, a retained value and the start of the plotted history."""
+
+    password: str
+    marker: str
+    first: float
+
+
+def bumped(version: str, step: int) -> str:
+    """``version`` with its last number raised by ``step`` (0.1.0, 1 -> 0.1.1)."""
+    head, _, last = version.rpartition(".")
+    return f"{head}.{int(last) + step}" if last.isdigit() else f"{version}.{step}"
+
+
+def make_bundles(rootfs: Path, root_ext4: Path, work: Path, version: str) -> Updates:
+    """Two update bundles of the image's root file system, signed like `make image`'s:
+    one with the gateway's version raised, one whose gateway unit cannot start. Made with
+    deploy/image/bundle.sh from a copy of the root file system changed with debugfs (a
+    minute, where a copy of the root directory and a new file system would take several)."""
+    here = Path(__file__).resolve().parent
+    work.mkdir(parents=True, exist_ok=True)
+    init = next(rootfs.glob("opt/sensor-gateway/venv/lib/python3*/site-packages/gateway/__init__.py"))
+    inside = "/" + str(init.relative_to(rootfs))
+    good_version, broken_version = bumped(version, 1), bumped(version, 2)
+    started = time.monotonic()
+    bundles = []
+    for name, new_version, broken in (("good", good_version, False), ("broken", broken_version, True)):
+        out = work / f"{name}.raucb"
+        if out.exists() and out.stat().st_mtime > root_ext4.stat().st_mtime:
+            bundles.append(out)  # made of this very root file system by an earlier run
+            continue
+        fs = work / f"{name}.ext4"
+        subprocess.run(["cp", "--sparse=always", str(root_ext4), str(fs)], check=True)
+        patched = work / f"{name}-__init__.py"
+        patched.write_text(init.read_text(encoding="utf-8").replace(
+            f'__version__ = "{version}"', f'__version__ = "{new_version}"'), encoding="utf-8")
+        commands = [f"rm {inside}", f"write {patched} {inside}"]
+        if broken:
+            # A gateway that cannot start: the health check of the trial boot finds no broker.
+            dropin = work / "broken.conf"
+            dropin.write_text("[Service]\nExecStart=\nExecStart=/bin/false\n", encoding="utf-8")
+            commands += [f"write {dropin} /etc/systemd/system/sensor-gateway.service.d/broken.conf"]
+        subprocess.run(["debugfs", "-w", "-f", "-", str(fs)], input="\n".join(commands) + "\n",
+                       text=True, check=True, capture_output=True)
+        subprocess.run(["e2fsck", "-fy", str(fs)], check=False, capture_output=True)
+        subprocess.run(["bash", str(here / "bundle.sh"), str(fs), str(out)], check=True,
+                       env=dict(os.environ, BUNDLE_VERSION=new_version))
+        fs.unlink()
+        bundles.append(out)
+    print(f"test bundles {good_version} and {broken_version} (broken) made in "
+          f"{time.monotonic() - started:.0f}s")
+    return Updates(bundles[0], good_version, bundles[1], broken_version)
+
+
+def boot_counters(disk: Path) -> dict[str, str]:
+    """BOOT_ORDER, BOOT_A_LEFT and BOOT_B_LEFT from boot-slot.env on the boot partition (a
+    CRC32, then NUL-separated name=value pairs: U-Boot's environment format)."""
+    raw = subprocess.run(["mtype", "-i", fat(disk), "::boot-slot.env"], capture_output=True,
+                         check=True).stdout
+    pairs = (item.decode(errors="replace").partition("=") for item in raw[4:].split(b"\0") if item)
+    return {name: value for name, _, value in pairs if name.startswith("BOOT_")}
+
+
+def ssh_argv(boot: Boot, *command: str) -> list[str]:
+    return ["ssh", "-i", str(boot.key), "-p", str(boot.ports.ssh), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20", "root@127.0.0.1", *command]
+
+
+def ssh(boot: Boot, *command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``command`` as root on the gateway, over SSH with the key from gateway.toml."""
+    return subprocess.run(ssh_argv(boot, *command), text=True, capture_output=True,
+                          timeout=timeout)
+
+
+def copy_to(boot: Boot, source: Path, dest: str) -> None:
+    subprocess.run(["scp", "-q", "-i", str(boot.key), "-P", str(boot.ports.ssh),
+                    "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                    str(source), f"root@127.0.0.1:{dest}"], check=True, timeout=900)
+
+
+def update_state(boot: Boot, password: str) -> dict[str, object] | None:
+    """GET /api/system/update as the test user (an administrator: the image has no ACL);
+    None while the gateway does not answer (rebooting)."""
+    try:
+        status, body = dashboard_status(boot.http_port, "/api/system/update", (TEST_USER, password))
+    except (OSError, http.client.HTTPException):
+        return None
+    return json.loads(body) if status == 200 else None
+
+
+def wait_update_state(boot: Boot, password: str, want: Callable[[dict[str, object]], bool],
+                      what: str, timeout: float) -> dict[str, object] | None:
+    """Poll the dashboard's update status until ``want`` holds; prints each new state."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline and boot.qemu.poll() is None:
+        state = update_state(boot, password)
+        summary = state and (state.get("state"), state.get("booted_slot"), state.get("progress"))
+        if summary and summary != seen:
+            print(f"  update status: {summary[0]} (slot {summary[1]}"
+                  f"{f', {summary[2]} %' if summary[2] is not None else ''}): {state.get('message')}")
+            seen = summary
+        if state is not None and want(state):
+            return state
+        time.sleep(5)
+    print(f"  gave up waiting for {what}", file=sys.stderr)
+    return None
+
+
+def data_kept(boot: Boot, kept: Kept) -> str | None:
+    """What is missing of the data from before the update (None: nothing)."""
+    if connect_code(boot.port, TEST_USER, kept.password) != 0:
+        return "the old password no longer logs in"
+    values = readings(boot.port, TEST_USER, kept.password, timeout=120)
+    if values.get(MARKER_TOPIC) != kept.marker:
+        return f"retained {MARKER_TOPIC} is {values.get(MARKER_TOPIC)!r}, want {kept.marker}"
+    oldest = first_history_point(boot, kept.password)
+    if oldest != kept.first:
+        return f"history: oldest point at {oldest}, before the update at {kept.first}"
+    return None
+
+
+def latest_boot_problems(boot: Boot) -> list[str]:
+    """system_problems of the boot running now."""
+    return system_problems(boot, boots(console(boot.serial_log))[-1])
+
+
+def test_updates(boot: Boot, updates: Updates, kept: Kept, timeout: float) -> int:
+    """(a) a good bundle from the dashboard, booted into and kept; (c) the power cut while one
+    is written; (b) a broken one from the command line, tried and rolled back by itself."""
+    started = time.monotonic()
+    before = update_state(boot, kept.password)
+    if not before or before.get("booted_slot") != "A" or before.get("state") != "idle":
+        return _fail(f"before any update: {before}", boot.serial_log)
+
+    print(f"--- (a) update to {updates.good_version} uploaded to the dashboard ---")
+    upload = subprocess.run(
+        ["curl", "-sS", "-u", f"{TEST_USER}:{kept.password}", "-F", f"bundle=@{updates.good}",
+         "-w", "\n%{http_code}", f"http://127.0.0.1:{boot.http_port}/api/system/update"],
+        text=True, capture_output=True, timeout=900)
+    if not upload.stdout.rstrip().endswith("202"):
+        return _fail(f"dashboard upload: {upload.stdout[-300:]} {upload.stderr[-300:]}",
+                     boot.serial_log)
+    boot.timings.mark("(a) bundle uploaded")
+    state = wait_update_state(boot, kept.password,
+                              lambda s: s.get("booted_slot") == "B" and s.get("state") == "good",
+                              "slot B, state good", timeout)
+    if state is None:
+        return _fail("the good update did not come up as slot B, state good", boot.serial_log)
+    if state.get("booted_version") != updates.good_version:
+        return _fail(f"slot B runs version {state.get('booted_version')}, want "
+                     f"{updates.good_version}", boot.serial_log)
+    boot.timings.mark("(a) slot B good")
+    missing = data_kept(boot, kept)
+    if missing:
+        return _fail(f"after the update: {missing}", boot.serial_log)
+    problems = latest_boot_problems(boot)
+    if problems:
+        return _fail("the updated system's boot:\n  " + "\n  ".join(problems), boot.serial_log)
+    print(f"(a) PASS: version {updates.good_version} in slot B, state good: {state.get('message')};"
+          " password, retained value and history kept")
+
+    for step in (power_cut_while_writing, broken_update):
+        code = step(boot, updates, kept, timeout)
+        if code:
+            return code
+    print(f"PASS: updates in {time.monotonic() - started:.0f}s")
+    return 0
+
+
+def broken_update(boot: Boot, updates: Updates, kept: Kept, timeout: float) -> int:
+    """(b) a broken bundle from the command line: tried in slot A, rolled back to B by itself."""
+    print(f"--- (b) broken update to {updates.broken_version} with `gateway system update` ---")
+    copy_to(boot, updates.broken, "/root/broken.raucb")
+    slots_before = len(booted_slots(console(boot.serial_log)))
+    result = ssh(boot, "gateway", "system", "update", "/root/broken.raucb", timeout=1200)
+    print("  " + result.stdout.strip().replace("\n", "\n  "))
+    if "installed version" not in result.stdout:
+        return _fail(f"gateway system update: {result.stdout[-500:]} {result.stderr[-500:]}",
+                     boot.serial_log)
+    boot.timings.mark("(b) broken bundle installed")
+    state = wait_update_state(boot, kept.password, lambda s: s.get("state") == "rolled_back",
+                              "the rollback", timeout)
+    tried = booted_slots(console(boot.serial_log))[slots_before:]
+    if state is None or state.get("booted_slot") != "B" or tried[:1] != ["A"]:
+        return _fail(f"no rollback to slot B after trying A: {state}, slots booted {tried}",
+                     boot.serial_log)
+    if state.get("booted_version") != updates.good_version:
+        return _fail(f"after the rollback: version {state.get('booted_version')}", boot.serial_log)
+    boot.timings.mark("(b) rolled back")
+    cli = ssh(boot, "gateway", "system", "update", "--status")
+    print("  " + cli.stdout.strip().replace("\n", "\n  "))
+    if "state: rolled_back" not in cli.stdout or "rolled back to" not in cli.stdout:
+        return _fail(f"gateway system update --status: {cli.stdout} {cli.stderr}", boot.serial_log)
+    missing = data_kept(boot, kept)
+    if missing:
+        return _fail(f"after the rollback: {missing}", boot.serial_log)
+    print(f"(b) PASS: slots booted {tried}; {state.get('message')}")
+    ssh(boot, "rm", "-f", "/root/broken.raucb")
+    return 0
+
+
+def power_cut_while_writing(boot: Boot, updates: Updates, kept: Kept, timeout: float) -> int:
+    """(c) the power is cut while RAUC writes slot A: the next boot starts slot B, which
+    works, and the half-written slot has no attempts left."""
+    print("--- (c) the power is cut while a bundle is written ---")
+    copy_to(boot, updates.good, "/root/update.raucb")
+    installer = subprocess.Popen(ssh_argv(boot, "gateway", "system", "update", "--no-reboot",
+                                          "/root/update.raucb"),
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert installer.stdout is not None
+    writing = False
+    for line in installer.stdout:
+        print(f"  {line.rstrip()}")
+        if "100%" in line or "installed version" in line:
+            break
+        if "Copying image to" in line:
+            writing = True
+            time.sleep(5)  # well into the 1 GB copy, which takes a minute or more here
+            break
+    if not writing:
+        return _fail("the install ended before the power could be cut while writing",
+                     boot.serial_log)
+    boot.power_cut()
+    installer.kill()
+    installer.wait()
+    boot.timings.mark("(c) power cut")
+    counters = boot_counters(boot.disk)
+    # RAUC takes the slot it writes out of BOOT_ORDER and its attempts before it writes.
+    if counters.get("BOOT_A_LEFT") != "0" or not counters.get("BOOT_ORDER", "").startswith("B"):
+        return _fail(f"the half-written slot A can still boot: boot-slot.env says {counters}",
+                     boot.serial_log)
+    print(f"  boot-slot.env after the power cut: {counters}")
+    print(f"  power cut while writing; console of the next boot: {boot.serial_log.parent}")
+    boot.power_on(timeout)
+    state = wait_update_state(boot, kept.password, lambda s: s.get("booted_slot") is not None,
+                              "the gateway after the power cut", timeout)
+    if state is None:
+        return _fail("the gateway did not come back after the power cut", boot.serial_log)
+    slots = booted_slots(console(boot.serial_log))
+    if state.get("booted_slot") != "B" or slots != ["B"] or \
+            state.get("booted_version") != updates.good_version:
+        return _fail(f"after the power cut: {state}, slots booted {slots}", boot.serial_log)
+    if state.get("state") != "failed" or "interrupted" not in str(state.get("message")):
+        return _fail(f"after the power cut the status says {state}", boot.serial_log)
+    missing = data_kept(boot, kept)
+    if missing:
+        return _fail(f"after the power cut: {missing}", boot.serial_log)
+    problems = latest_boot_problems(boot)
+    if problems:
+        return _fail("the boot after the power cut:\n  " + "\n  ".join(problems), boot.serial_log)
+    boot.timings.mark("(c) back on slot B")
+    print(f"(c) PASS: slot B ({updates.good_version}) boots and works: {state.get('message')}")
+    return 0
+
 
 
 def _fail(reason: str, serial_log: Path) -> int:
@@ -447,12 +808,15 @@ def _fail(reason: str, serial_log: Path) -> int:
     return 1
 
 
-HOST_PACKAGES = ("qemu-system-arm", "mtools")
-HOST_TOOLS = ("qemu-system-aarch64", "mcopy", "mtype", "mdir")
+HOST_PACKAGES = ("qemu-system-arm", "mtools", "u-boot-qemu", "curl",
+                 "openssh-client", "e2fsprogs")
+HOST_TOOLS = ("qemu-system-aarch64", "mcopy", "mtype", "mdir", "curl", "ssh", "debugfs")
+HOST_FILES = (UBOOT_VIRT,)
 
 
 def missing_tools() -> list[str]:
-    return [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
+    return [tool for tool in HOST_TOOLS if shutil.which(tool) is None] + \
+        [str(path) for path in HOST_FILES if not path.exists()]
 
 
 def install_host_tools(here: Path) -> None:
@@ -476,6 +840,12 @@ def main() -> int:
     parser.add_argument("--machine", choices=("virt", "raspi3b"), default="virt")
     parser.add_argument("--no-backup", dest="backup", action="store_false",
                         help="skip the second boot: the dashboard's backup restored onto a fresh card")
+    parser.add_argument("--no-updates", dest="updates", action="store_false",
+                        help="skip the updates: a good bundle, a broken one, a power cut while writing")
+    parser.add_argument("--rootfs", type=Path, default=cache / "rootfs",
+                        help="the image's root directory (build.sh's), for the gateway's version")
+    parser.add_argument("--root-ext4", type=Path, default=cache / "rootfs.ext4",
+                        help="the image's root file system (build.sh's), made into test bundles")
     args = parser.parse_args()
     missing = missing_tools()
     if missing and os.geteuid() == 0:
@@ -484,8 +854,22 @@ def main() -> int:
     if missing:
         print(f"missing {', '.join(missing)}: apt-get install {' '.join(HOST_PACKAGES)}", file=sys.stderr)
         return 2
-    return run(args.image, args.work / args.machine, here / "gateway.toml", args.timeout,
-               args.machine, args.backup)
+    work = args.work / args.machine
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The bundles are made while the first card boots.
+        updates = pool.submit(make_bundles, args.rootfs, args.root_ext4, work / "bundles",
+                              image_version(args.rootfs)) if args.updates else None
+        return run(args.image, work, here / "gateway.toml", args.timeout, args.machine,
+                   args.backup, updates)
+
+
+def image_version(rootfs: Path) -> str:
+    """The gateway's version in the image's root directory."""
+    init = next(rootfs.glob("opt/sensor-gateway/venv/lib/python3*/site-packages/gateway/__init__.py"))
+    found = re.search(r'(?m)^__version__ = "(.*)"$', init.read_text(encoding="utf-8"))
+    if found is None:
+        raise SystemExit(f"no __version__ in {init}")
+    return found.group(1)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Our layer on top of the cached base: unpacks the base into a fresh root directory and
 # installs the gateway with deploy/install.sh inside the arm64 chroot (the same script Pi OS
-# users run), from a wheelhouse, plus the appliance's system settings (overlay/).
-# Usage: layer.sh BASE_TARBALL ROOTFS_DIR WHEELHOUSE_DIR
+# users run), from a wheelhouse, plus the appliance's system settings (overlay/), then the
+# A/B layout (ab-layout.sh: read-only root, the boot and data partitions' first contents).
+# Usage: layer.sh BASE_TARBALL ROOTFS_DIR WHEELHOUSE_DIR BOOT_DIR DATA_DIR
 set -euo pipefail
 # shellcheck source=deploy/image/common.sh
 . "$(dirname "$0")/common.sh"
 
-base="${1:?}" rootfs="${2:?}" wheelhouse="${3:?}"
+base="${1:?}" rootfs="${2:?}" wheelhouse="${3:?}" boot="${4:?}" data="${5:?}"
 need_root
 enable_binfmt
 
@@ -48,8 +49,19 @@ cleanup
 mounts=()
 
 cp -a "$IMAGE_DIR/overlay/." "$rootfs/"
+gid=$(sed -n 's/^sensor-gateway:[^:]*:\([0-9]*\):.*/\1/p' "$rootfs/etc/group")
+[ -n "$gid" ] || die "no sensor-gateway group in the image"
+sed -i "s/@GATEWAY_GID@/$gid/" "$rootfs/etc/fstab"
 install -m 0644 "$IMAGE_DIR/gateway.toml" "$rootfs/boot/firmware/gateway.toml"
-in_chroot systemctl enable --quiet systemd-networkd systemd-resolved avahi-daemon ssh
+# Bundles are installed only when signed for this certificate (bundle.sh signs with its key).
+update_keys
+install -m 0644 "$UPDATE_CERT" "$rootfs/etc/rauc/keyring.pem"
+# `gateway system update`, `gateway passwd ...` over SSH without the venv's path.
+ln -sfn /opt/sensor-gateway/venv/bin/gateway "$rootfs/usr/local/bin/gateway"
+in_chroot systemctl enable --quiet systemd-networkd systemd-resolved avahi-daemon ssh \
+  sensor-gateway-data.service sensor-gateway-health.service sensor-gateway-reboot.path
+# Nothing on a read-only root to upgrade or back up: the appliance changes by updates.
+in_chroot systemctl mask --quiet apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer
 # Nothing here needs the network "online"; waiting for it would fail on a Pi with an
 # unplugged Ethernet port.
 in_chroot systemctl mask --quiet systemd-networkd-wait-online.service
@@ -61,3 +73,5 @@ rm -f "$rootfs"/etc/ssh/ssh_host_* "$rootfs/var/lib/dbus/machine-id" "$rootfs/va
 : > "$rootfs/etc/machine-id"
 test ! -s "$rootfs/etc/sensor-gateway/passwd" || die "MQTT users were baked into the image"
 if grep -q '^root:[^*!:]' "$rootfs/etc/shadow"; then die "root has a password in the image"; fi
+
+bash "$IMAGE_DIR/ab-layout.sh" "$rootfs" "$boot" "$data"

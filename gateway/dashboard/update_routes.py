@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, web
 
 from gateway.dashboard.backup_routes import require_admin
-from gateway.system.update import REBOOT, current_boot_id, install_update, update_running
+from gateway.system.update import (
+    REBOOT,
+    current_boot_id,
+    install_update,
+    reboot_command,
+    update_running,
+)
 from gateway.system.update_download import CHUNK, is_url, no_room, room_for
 from gateway.system.update_rauc import Rauc, UpdateError
 from gateway.system.update_status import update_status
@@ -62,7 +68,8 @@ def enable_updates(dashboard: Dashboard, broker: Mapping[str, Any], data_dir: Pa
                    rauc: Rauc | None = None, reboot: list[str] | None = None,
                    boot_id: Callable[[], str] = current_boot_id) -> UpdateSource:
     """Let ``dashboard`` update the gateway (see UpdateSource)."""
-    source = UpdateSource(broker, data_dir, rauc or Rauc(), reboot or list(REBOOT), boot_id)
+    source = UpdateSource(broker, data_dir, rauc or Rauc(), reboot or reboot_command(data_dir),
+                          boot_id)
     _SOURCES[dashboard] = source
     return source
 

@@ -57,6 +57,10 @@ def write_if_changed(
     """Atomically write ``content`` unless the file already holds it; True when written.
     ``mode`` None leaves permissions alone (FAT, where chmod fails)."""
     data = content.encode("utf-8")
+    if path.is_symlink():
+        # The image's read-only root links what first boot rewrites (/etc/hostname, ...) to
+        # the data partition: the new file goes where the link points, the link stays.
+        path = Path(os.path.realpath(path))
     try:
         if path.read_bytes() == data:
             return False

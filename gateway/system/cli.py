@@ -15,7 +15,7 @@ from gateway.system.contents import APPLIANCE_BOOT_FILE, gateway_parts, state_di
 from gateway.system.health import check_health, default_timeout, mark_slot
 from gateway.system.pending import apply_pending
 from gateway.system.restore import restore_backup
-from gateway.system.update import install_update, reboot
+from gateway.system.update import install_update, reboot, reboot_command
 from gateway.system.update_rauc import Rauc, UpdateError
 from gateway.system.update_status import describe, update_status
 
@@ -197,7 +197,7 @@ def update(source: str | None, show_status: bool, no_reboot: bool, config_path: 
         return
     click.echo("restarting into it; it is on trial until its health check passes")
     try:
-        reboot()
+        reboot(reboot_command(directory))
     except (OSError, subprocess.SubprocessError) as exc:
         raise click.ClickException(f"installed, but cannot restart: {exc}; restart the "
                                    "gateway to start the new version") from None

@@ -35,6 +35,11 @@ LOCK_FILE = "update.lock"
 REPORT_FILE = "update-health.json"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 REBOOT = ["systemctl", "reboot"]
+#: On the image the gateway's own user may not reboot through logind (there is no polkit):
+#: it leaves this file in its data directory, and root's sensor-gateway-reboot.path
+#: (deploy/image/overlay) reboots cleanly.
+REBOOT_REQUEST = "reboot-requested"
+REBOOT_PATH_UNIT = Path("/etc/systemd/system/sensor-gateway-reboot.path")
 
 Progress = Callable[[int, str], None]
 
@@ -203,6 +208,14 @@ def install_update(source: str | Path, data_dir: Path, rauc: Rauc,
                 fetched.unlink(missing_ok=True)
         report.done()
         return pending
+
+
+def reboot_command(data_dir: Path, path_unit: Path = REBOOT_PATH_UNIT) -> list[str]:
+    """How this process restarts the machine: ``systemctl reboot`` as root or where the
+    image's reboot request is not set up, else the request file in ``data_dir``."""
+    if os.geteuid() == 0 or not path_unit.exists():
+        return list(REBOOT)
+    return ["touch", str(data_dir / REBOOT_REQUEST)]
 
 
 def reboot(command: list[str] | None = None) -> None:

@@ -10,7 +10,7 @@ from broker.auth.passwords import PasswordFile
 from gateway.config import parse_config
 from gateway.firstboot.bootfile import appliance_broker, mqtt_port
 from gateway.firstboot.run import CREDENTIALS_FILE, ERROR_FILE, ETC_CONFIG, PASSWD, run
-from gateway.firstboot.system import GROWN_FLAG, SSH_KEYS, WPA_CONF, Host, wpa_psk
+from gateway.firstboot.system import GROWN_FLAG, SSH_KEYS, WPA_CONF, Host, wpa_psk, write_if_changed
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy/image/gateway.toml"
@@ -203,3 +203,20 @@ def test_users_added_by_hand_survive_the_next_boot(boot: Path, host: Host) -> No
     users.save(host.path(PASSWD))
     assert run(boot, host)
     assert PasswordFile.load(host.path(PASSWD)).verify("alice", "by-hand-password")
+
+
+def test_a_file_linked_to_the_data_partition_is_written_where_the_link_points(tmp_path: Path) -> None:
+    """The A/B image's root is read-only: /etc/hostname is a link into /data/etc. The new
+    file goes to the link's target; the link, in a directory that cannot be written, stays."""
+    etc, data = tmp_path / "etc", tmp_path / "data/etc"
+    etc.mkdir()
+    (etc / "hostname").symlink_to(data / "hostname")  # dangling until first boot writes it
+    assert write_if_changed(etc / "hostname", "gw-one\n")
+    etc.chmod(0o555)  # as a read-only root: no temporary file or rename here
+    try:
+        assert write_if_changed(etc / "hostname", "gw-two\n")
+        assert not write_if_changed(etc / "hostname", "gw-two\n")
+    finally:
+        etc.chmod(0o755)
+    assert (etc / "hostname").is_symlink()
+    assert (data / "hostname").read_text() == "gw-two\n"

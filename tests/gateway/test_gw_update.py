@@ -32,6 +32,7 @@ from gateway.system.update import (
     REPORT_FILE,
     install_update,
     read_pending,
+    reboot_command,
     update_lock,
 )
 from gateway.system.update_rauc import NOT_AB, Rauc, UpdateError
@@ -241,3 +242,17 @@ def test_a_full_disk_while_downloading_is_said_and_leaves_nothing(rauc_system: R
         status = update_status(disk.path, Rauc(rauc_system.conf))
         assert status["state"] == "failed" and "not enough space" in status["message"]
     assert rauc_system.primary() == "A"
+
+
+def test_the_reboot_is_asked_of_root_where_the_image_sets_that_up(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image's gateway user may not call logind's Reboot (no polkit): it leaves a request
+    file for root's path unit; root, and systems without that unit, run systemctl reboot."""
+    unit = tmp_path / "sensor-gateway-reboot.path"
+    data = tmp_path / "data"
+    monkeypatch.setattr(os, "geteuid", lambda: 999)
+    assert reboot_command(data, unit) == ["systemctl", "reboot"]
+    unit.write_text("[Path]\n")
+    assert reboot_command(data, unit) == ["touch", str(data / "reboot-requested")]
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert reboot_command(data, unit) == ["systemctl", "reboot"]
