@@ -2,7 +2,8 @@
 # `make image`: a flashable SD card image for Raspberry Pi 3 and 4 (arm64), from Debian's
 # archive alone. Steps, each reported with its time:
 #   1 base rootfs  (cached in ~/.cache/sensor-gateway-image; rebuilt only when base.sh or packages.txt change)
-#   2 wheelhouse   (our wheel + arm64 wheels of its dependencies)
+#   2 wheelhouse   (our wheel + arm64 wheels of its dependencies) and the ESP8266 node
+#                  firmware (make -C firmware firmware: the image offers it to nodes)
 #   3 layer        (fresh copy of the base + deploy/install.sh in the chroot + overlay/, then
 #                   the A/B layout: read-only root, boot and data partitions' contents)
 #   4 assemble     (MBR: FAT boot partition, root slots A and B, data partition)
@@ -27,11 +28,15 @@ step_done
 
 step "2/6 wheelhouse"
 bash "$IMAGE_DIR/wheelhouse.sh" "$CACHE_DIR/wheelhouse"
+host_deps make gcc-xtensa-lx106 picolibc-xtensa-lx106-elf libstdc++-arm-none-eabi-dev
+rm -rf "$CACHE_DIR/node-firmware"
+make -s -C "$REPO_DIR/firmware" firmware BUILD="$CACHE_DIR/node-firmware-build" \
+  OUT="$CACHE_DIR/node-firmware" PYTHON="${PYTHON:-python3}" >&2
 step_done
 
 step "3/6 gateway layer"
 bash "$IMAGE_DIR/layer.sh" "$base" "$CACHE_DIR/rootfs" "$CACHE_DIR/wheelhouse" \
-  "$CACHE_DIR/bootfs" "$CACHE_DIR/data"
+  "$CACHE_DIR/bootfs" "$CACHE_DIR/data" "$CACHE_DIR/node-firmware"
 step_done
 
 step "4/6 assemble disk image"

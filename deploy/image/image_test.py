@@ -272,6 +272,10 @@ def serial_problems(log: str) -> list[str]:
     return failed + missing
 
 
+#: where the image puts the node firmware of its release (gateway/node_firmware.py looks there)
+SHIPPED_FIRMWARE = "/usr/share/sensor-gateway/firmware"
+
+
 def system_problems(boot: Boot, log: str) -> list[str]:
     """Once the boot has finished (`systemctl is-system-running --wait`, over SSH): failed
     units, EXPECTED units not active, and serial_problems of ``log``."""
@@ -279,6 +283,9 @@ def system_problems(boot: Boot, log: str) -> list[str]:
         state = ssh(boot, "systemctl", "is-system-running", "--wait", timeout=600).stdout.strip()
         failed = ssh(boot, "systemctl", "--failed", "--plain", "--no-legend").stdout.split()
         active = ssh(boot, "systemctl", "is-active", *EXPECTED).stdout.split()
+        # The node firmware the image ships, and esptool for `gateway node flash`.
+        images = ssh(boot, "gateway", "node", "firmware", "list").stdout
+        flasher = ssh(boot, "/opt/sensor-gateway/venv/bin/python", "-c", "import esptool")
     except subprocess.TimeoutExpired:
         return ["the system did not finish booting (systemctl is-system-running --wait)"]
     problems = [] if state == "running" else [f"system state {state!r}"]
@@ -288,6 +295,10 @@ def system_problems(boot: Boot, log: str) -> list[str]:
                  if got != "active"]
     if len(active) != len(EXPECTED):
         problems.append(f"systemctl is-active answered {active}")
+    if f"{SHIPPED_FIRMWARE}/node-" not in images:
+        problems.append(f"no node firmware in {SHIPPED_FIRMWARE}: {images.strip()}")
+    if flasher.returncode != 0:
+        problems.append(f"esptool missing (gateway node flash): {flasher.stderr.strip()}")
     return problems + serial_problems(log)
 
 

@@ -3,12 +3,13 @@
 # installs the gateway with deploy/install.sh inside the arm64 chroot (the same script Pi OS
 # users run), from a wheelhouse, plus the appliance's system settings (overlay/), then the
 # A/B layout (ab-layout.sh: read-only root, the boot and data partitions' first contents).
-# Usage: layer.sh BASE_TARBALL ROOTFS_DIR WHEELHOUSE_DIR BOOT_DIR DATA_DIR
+# Usage: layer.sh BASE_TARBALL ROOTFS_DIR WHEELHOUSE_DIR BOOT_DIR DATA_DIR NODE_FIRMWARE_DIR
 set -euo pipefail
 # shellcheck source=deploy/image/common.sh
 . "$(dirname "$0")/common.sh"
 
 base="${1:?}" rootfs="${2:?}" wheelhouse="${3:?}" boot="${4:?}" data="${5:?}"
+node_firmware="${6:?}"
 need_root
 enable_binfmt
 
@@ -58,6 +59,11 @@ update_keys
 install -m 0644 "$UPDATE_CERT" "$rootfs/etc/rauc/keyring.pem"
 # `gateway system update`, `gateway passwd ...` over SSH without the venv's path.
 ln -sfn /opt/sensor-gateway/venv/bin/gateway "$rootfs/usr/local/bin/gateway"
+# The node firmware of this release: offered to nodes (gateway node update) and flashed by
+# cable (gateway node flash) from the gateway's shipped images.
+compgen -G "$node_firmware/node-*.bin" >/dev/null || die "no node firmware in $node_firmware"
+install -d -m 0755 "$rootfs/usr/share/sensor-gateway/firmware"
+install -m 0644 "$node_firmware"/node-*.bin "$rootfs/usr/share/sensor-gateway/firmware/"
 in_chroot systemctl enable --quiet systemd-networkd systemd-resolved avahi-daemon ssh \
   sensor-gateway-data.service sensor-gateway-health.service sensor-gateway-reboot.path
 # Nothing on a read-only root to upgrade or back up: the appliance changes by updates.
