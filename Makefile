@@ -51,9 +51,10 @@ firmware: setup
 security-js:
 	cd tests/security/js && npm ci --no-audit --no-fund
 
-# SD card image for Raspberry Pi 3/4 in out/ (needs root; about 13 min the first time on 2
-# cores, 12 min 35 s measured; about 7 min once ~/.cache/sensor-gateway-image holds the
-# cached base, most of it compressing and the update bundle). See deploy/image/build.sh.
+# SD card image for Raspberry Pi 3/4 in out/ and its update bundle (needs root; about 13 min
+# the first time on 2 cores, the Debian base alone 8 min; 5 min 9 s measured once
+# ~/.cache/sensor-gateway-image holds the cached base, most of it compressing and the
+# update bundle). See deploy/image/build.sh. `make image-test`: 20 min with the cached base.
 .PHONY: image image-test
 image: setup
 	PYTHON=$(abspath $(BIN)/python) bash deploy/image/build.sh
