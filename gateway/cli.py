@@ -123,6 +123,11 @@ def _load_or_exit(path: str) -> Config:
             click.echo(str(error), err=True)
         count = len(exc.errors)
         click.echo(f"{count} error{'s' if count != 1 else ''} in {path}", err=True)
+        if any(error.key == "system" for error in exc.errors):
+            # The appliance's boot-partition file: [system] is first boot's, not the gateway's.
+            click.echo(f"{path} has a [system] table, so it is the SD card's boot-partition "
+                       f"file: check it with `{sys.executable} -m gateway.firstboot --check {path}`",
+                       err=True)
         sys.exit(1)
 
 

@@ -167,3 +167,11 @@ def test_node_commands_report_a_subscription_the_acl_refuses(
     assert result.exit_code == 1, result.output
     assert "refused the subscription to 'home/+/" in result.output
     assert "--broker mqtt://USER:PASSWORD@HOST" in result.output
+
+
+def test_check_points_a_boot_partition_file_to_its_own_check() -> None:
+    image_file = ROOT / "deploy" / "image" / "gateway.toml"
+    result = CliRunner().invoke(main, ["check", str(image_file)])
+    assert result.exit_code == 1
+    assert "it is the SD card's boot-partition file" in result.output
+    assert f"-m gateway.firstboot --check {image_file}" in result.output
