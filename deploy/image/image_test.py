@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -618,7 +619,9 @@ def boot_counters(disk: Path) -> dict[str, str]:
 def ssh_argv(boot: Boot, *command: str) -> list[str]:
     return ["ssh", "-i", str(boot.key), "-p", str(boot.ports.ssh), "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20", "root@127.0.0.1", *command]
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20", "root@127.0.0.1",
+            # ssh hands the remote shell one line: each word quoted, so it stays one word
+            *(shlex.quote(word) for word in command)]
 
 
 def ssh(boot: Boot, *command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
