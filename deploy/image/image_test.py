@@ -679,6 +679,18 @@ def data_kept(boot: Boot, kept: Kept) -> str | None:
     return None
 
 
+def kept_and_working(boot: Boot, kept: Kept, when: str) -> str | None:
+    """What is wrong ``when`` (after an update, after a power cut): data from before that is
+    missing, or a problem of the boot running now; None when all is well."""
+    missing = data_kept(boot, kept)
+    if missing:
+        return f"{when}: {missing}"
+    problems = latest_boot_problems(boot)
+    if problems:
+        return f"{when}, the boot:\n  " + "\n  ".join(problems)
+    return None
+
+
 def latest_boot_problems(boot: Boot) -> list[str]:
     """system_problems of the boot running now."""
     return system_problems(boot, boots(console(boot.serial_log))[-1])
@@ -710,12 +722,9 @@ def test_updates(boot: Boot, updates: Updates, kept: Kept, timeout: float) -> in
         return _fail(f"slot B runs version {state.get('booted_version')}, want "
                      f"{updates.good_version}", boot.serial_log)
     boot.timings.mark("(a) slot B good")
-    missing = data_kept(boot, kept)
-    if missing:
-        return _fail(f"after the update: {missing}", boot.serial_log)
-    problems = latest_boot_problems(boot)
-    if problems:
-        return _fail("the updated system's boot:\n  " + "\n  ".join(problems), boot.serial_log)
+    wrong = kept_and_working(boot, kept, "after the update")
+    if wrong:
+        return _fail(wrong, boot.serial_log)
     print(f"(a) PASS: version {updates.good_version} in slot B, state good: {state.get('message')};"
           " password, retained value and history kept")
 
@@ -802,12 +811,9 @@ def power_cut_while_writing(boot: Boot, updates: Updates, kept: Kept, timeout: f
         return _fail(f"after the power cut: {state}, slots booted {slots}", boot.serial_log)
     if state.get("state") != "failed" or "interrupted" not in str(state.get("message")):
         return _fail(f"after the power cut the status says {state}", boot.serial_log)
-    missing = data_kept(boot, kept)
-    if missing:
-        return _fail(f"after the power cut: {missing}", boot.serial_log)
-    problems = latest_boot_problems(boot)
-    if problems:
-        return _fail("the boot after the power cut:\n  " + "\n  ".join(problems), boot.serial_log)
+    wrong = kept_and_working(boot, kept, "after the power cut")
+    if wrong:
+        return _fail(wrong, boot.serial_log)
     boot.timings.mark("(c) back on slot B")
     print(f"(c) PASS: slot B ({updates.good_version}) boots and works: {state.get('message')}")
     return 0
