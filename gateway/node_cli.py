@@ -26,7 +26,7 @@ from gateway.node_firmware import (
     check_image,
     default_shipped_dirs,
 )
-from gateway.node_setup import setup_command
+from gateway.node_setup import open_error, setup_command
 from gateway.node_update_cli import default_data_dir, firmware_group, update_command
 
 #: how long to collect retained announcements; the broker sends them right after SUBACK
@@ -79,8 +79,6 @@ class FlashError(click.ClickException):
 
 #: esptool talks to the ROM boot loader at this rate before its stub raises it to --baud
 ROM_BAUD = 115200
-BUSY_HINT = ("is `gateway run` bridging this port? stop it first "
-             "(sudo systemctl stop sensor-gateway) or remove the port from [serial]")
 
 
 def flash_image(port: str, data: bytes, baud: int = 460800, erase: bool = False,
@@ -105,7 +103,7 @@ def flash_image(port: str, data: bytes, baud: int = 460800, erase: bool = False,
         esp = detect_chip(port, ROM_BAUD, connect_mode=mode)
     except (FatalError, OSError) as exc:
         if "could not open" in str(exc).lower() or isinstance(exc, OSError):
-            raise FlashError(f"cannot open {port}: {exc} ({BUSY_HINT})") from None
+            raise FlashError(open_error(port, exc)) from None
         raise FlashError(
             f"no ESP8266 boot loader answered on {port} ({exc}). Is it an ESP8266 board "
             "(NodeMCU, D1 mini)? Without auto-reset: hold FLASH, press RST, release FLASH, "

@@ -74,7 +74,12 @@ def parse_reply(body: bytes) -> SetupReply:
     return SetupReply(verdict == "ok", firmware, detail)
 
 
-def open_error(port: str, exc: OSError | serial.SerialException) -> str:
+#: why a port that exists does not open: the gateway's serial bridge holds it exclusively
+BUSY_HINT = ("is `gateway run` bridging this port? stop it first "
+             "(sudo systemctl stop sensor-gateway) or remove the port from [serial]")
+
+
+def open_error(port: str, exc: Exception) -> str:
     """Why ``port`` did not open, with the hint that fits the cause: a port that is not
     there is a node not plugged in (or a charge-only cable), not a port the bridge holds."""
     code = getattr(exc, "errno", None)
@@ -84,8 +89,7 @@ def open_error(port: str, exc: OSError | serial.SerialException) -> str:
     if code == errno.EACCES:
         return (f"cannot open {port}: permission denied (run it as root, or join the "
                 "`dialout` group)")
-    return (f"cannot open {port}: {exc} (is `gateway run` bridging this port? stop it or "
-            "remove the port from [serial] first)")
+    return f"cannot open {port}: {exc} ({BUSY_HINT})"
 
 
 def send_settings(port: str, text: str, baudrate: int = 115200,
